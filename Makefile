@@ -1,0 +1,91 @@
+# ipcfs: a FUSE filesystem whose files are channels.
+#
+#   make            build ./ipcfs
+#   make run        install what is missing, build, mount on $(MNT)
+#   make stop       unmount $(MNT)
+#   make check      install what is missing, build, run every test
+#   make install    install under $(DESTDIR)$(PREFIX)
+
+PREFIX	?= /usr/local
+MNT	?= /mnt/ipc
+CC	?= cc
+PKG_CONFIG ?= pkg-config
+
+PKGS	 = fuse3 libbsd-overlay
+WARN	 = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wpointer-arith -Wno-unused-parameter
+CFLAGS	?= -O2 -g
+# Installing the packages first is what makes a bare 'make check' work on a
+# fresh machine; pkg-config is only asked once they are there.
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+ALL_CFLAGS = -std=gnu11 $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+
+SRCS	 = chan.c fs.c kfeat.c log.c main.c node.c opts.c ring.c xmalloc.c
+PURE	 = chan.c log.c node.c opts.c ring.c xmalloc.c
+UNITS	 = ring chan node opts
+
+OBJS	 = $(SRCS:%.c=build/%.o)
+SOBJS	 = $(SRCS:%.c=build/san/%.o)
+PURE_SOBJS = $(PURE:%.c=build/san/%.o)
+UNIT_BINS = $(UNITS:%=build/san/check_%)
+HELPERS	 = build/chanio
+
+.PHONY: all run stop check unit integration deps install clean
+.DELETE_ON_ERROR:
+
+all: ipcfs
+
+ipcfs: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) $(LDFLAGS)
+
+build/%.o: src/%.c | build
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/san/ipcfs: $(SOBJS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(SOBJS) $(PKG_LIBS) $(LDFLAGS)
+
+build/san/%.o: src/%.c | build
+	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
+
+build/san/check_%.o: tests/unit/check_%.c | build
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(SAN) -c -o $@ $<
+
+build/san/check_%: build/san/check_%.o $(PURE_SOBJS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDFLAGS)
+
+build/chanio: tests/integration/chanio.c | build
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS)
+
+build:
+	@mkdir -p build/san
+
+deps:
+	@tools/install-deps
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@tools/ipcfs-run $(MNT)
+
+stop:
+	@tools/ipcfs-run --stop $(MNT)
+
+check: deps
+	@$(MAKE) --no-print-directory all build/san/ipcfs $(UNIT_BINS) $(HELPERS)
+	@tests/run-all $(UNIT_BINS)
+
+unit: $(UNIT_BINS)
+	@tests/run-all --unit-only $(UNIT_BINS)
+
+install: ipcfs
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 ipcfs $(DESTDIR)$(PREFIX)/bin/ipcfs
+
+clean:
+	rm -rf build ipcfs
+
+-include $(OBJS:.o=.d) $(SOBJS:.o=.d)

@@ -1,0 +1,553 @@
+/*
+ * The channel state machine: one byte stream per channel with pipe(7)
+ * semantics, and the requests held while they wait.  No FUSE here: held
+ * requests are opaque pointers answered through the pool's callbacks, so
+ * the rules can be unit-tested and fuzzed alone.
+ *
+ * Invariants:
+ * - a held read exists only while the ring is empty (data is handed to the
+ *   oldest held read as soon as it arrives);
+ * - held writes are served oldest first, and a write of at most CHAN_ATOMIC
+ *   bytes goes into the ring whole or not at all;
+ * - every held request leaves its queue exactly when it is answered.
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipcfs.h"
+
+#define RING_MIN	4096
+
+static void	chan_pump(struct chan *);
+static void	chan_notify(struct chan *);
+
+/* Set up the accounting shared by every channel of a mount. */
+void
+chan_pool_init(struct chan_pool *pool, const struct chan_cbs *cbs,
+    size_t capacity, size_t max_memory)
+{
+	memset(pool, 0, sizeof *pool);
+	pool->cbs = cbs;
+	pool->capacity = capacity;
+	pool->max_memory = max_memory;
+}
+
+/* A new channel with no buffer yet. */
+struct chan *
+chan_new(struct chan_pool *pool)
+{
+	struct chan	*c;
+
+	c = xcalloc(1, sizeof *c);
+	c->pool = pool;
+	c->capacity = pool->capacity;
+	ring_init(&c->ring);
+	TAILQ_INIT(&c->rq);
+	TAILQ_INIT(&c->wq);
+	LIST_INIT(&c->handles);
+	LIST_INIT(&c->polled);
+	return (c);
+}
+
+/*
+ * Free a channel.  Opens still left (only at shutdown, when the kernel sends
+ * no more releases) go with it; held requests must have been answered.
+ */
+void
+chan_free(struct chan *c)
+{
+	struct chan_handle	*h;
+
+	if (c == NULL)
+		return;
+	if (!TAILQ_EMPTY(&c->rq) || !TAILQ_EMPTY(&c->wq))
+		fatalx("%s: requests still held", __func__);
+	while ((h = LIST_FIRST(&c->handles)) != NULL) {
+		if (h->ph != NULL)
+			c->pool->cbs->poll_free(h->ph);
+		LIST_REMOVE(h, entry);
+		free(h);
+	}
+	c->pool->mem_used -= c->ring.size;
+	ring_free(&c->ring);
+	free(c);
+}
+
+/* True if nothing holds the channel open and nothing is buffered. */
+int
+chan_idle(const struct chan *c)
+{
+	return (LIST_EMPTY(&c->handles) && c->ring.len == 0);
+}
+
+static int
+seen_writer(const struct chan_handle *h)
+{
+	return (h->seen_writer || h->chan->wopens != h->wopens);
+}
+
+static int
+seen_reader(const struct chan_handle *h)
+{
+	return (h->seen_reader || h->chan->ropens != h->ropens);
+}
+
+/* The most the ring could hold now: capacity, less what memory forbids. */
+static size_t
+chan_limit(const struct chan *c)
+{
+	const struct chan_pool	*pool = c->pool;
+	size_t			 budget, limit;
+
+	budget = pool->max_memory > pool->mem_used ?
+	    pool->max_memory - pool->mem_used : 0;
+	limit = c->ring.size + budget;
+	if (limit > c->capacity || limit < c->ring.size)
+		limit = c->capacity;
+	return (limit);
+}
+
+/* Bytes a write could add now, growing the ring if it must. */
+static size_t
+chan_room(const struct chan *c)
+{
+	return (chan_limit(c) - c->ring.len);
+}
+
+/*
+ * Make the ring big enough for want bytes in all, growing by doubling so a
+ * channel that only ever carries small messages stays small.
+ */
+static void
+chan_reserve(struct chan *c, size_t want)
+{
+	size_t	 size, limit;
+
+	if (want <= c->ring.size)
+		return;
+	limit = chan_limit(c);
+	size = c->ring.size < RING_MIN ? RING_MIN : c->ring.size;
+	while (size < want && size < limit)
+		size = size > limit / 2 ? limit : size * 2;
+	if (size > limit)
+		size = limit;
+	if (size <= c->ring.size)
+		return;
+	c->pool->mem_used += size - c->ring.size;
+	ring_resize(&c->ring, size);
+}
+
+/*
+ * Put as much of a write as its rules allow into the ring.  A write of at
+ * most CHAN_ATOMIC bytes in all goes whole or not at all; a larger one goes
+ * piecewise.  Returns the bytes taken.
+ */
+static size_t
+chan_push(struct chan *c, const char *p, size_t n, size_t total)
+{
+	size_t	 need, room;
+
+	need = total <= CHAN_ATOMIC ? n : 1;
+	room = chan_room(c);
+	if (room < need)
+		return (0);
+	if (n > room)
+		n = room;
+	chan_reserve(c, c->ring.len + n);
+	return (ring_push(&c->ring, p, n));
+}
+
+/* True if this write could never be taken, even by an empty channel. */
+static int
+chan_never_fits(const struct chan *c, size_t n, size_t total)
+{
+	size_t	 need;
+
+	need = total <= CHAN_ATOMIC ? n : 1;
+	return (chan_limit(c) < need);
+}
+
+static struct waiter *
+waiter_new(struct chan_handle *h, void *req, int op, size_t size)
+{
+	struct waiter	*w;
+
+	w = xcalloc(1, sizeof *w);
+	w->h = h;
+	w->req = req;
+	w->op = op;
+	w->size = size;
+	h->nwait++;
+	h->chan->pool->nwaiters++;
+	return (w);
+}
+
+/* Free a held request that is off its queue; it must be answered. */
+static void
+waiter_release(struct waiter *w)
+{
+	struct chan	*c = w->h->chan;
+
+	if (w->op == WAIT_WRITE) {
+		c->pool->held -= w->size - w->done;
+		free(w->data);
+	}
+	w->h->nwait--;
+	c->pool->nwaiters--;
+	free(w);
+}
+
+/* Take a held request off its queue and free it. */
+static void
+waiter_free(struct waiter *w)
+{
+	struct chan	*c = w->h->chan;
+
+	TAILQ_REMOVE(w->op == WAIT_READ ? &c->rq : &c->wq, w, entry);
+	waiter_release(w);
+}
+
+/* Answer a held write with its count, or err if nothing went in. */
+static void
+waiter_end_write(struct waiter *w, int err)
+{
+	const struct chan_cbs	*cbs = w->h->chan->pool->cbs;
+	void			*req = w->req;
+	size_t			 done = w->done;
+
+	waiter_free(w);
+	if (done > 0 || err == 0)
+		cbs->reply_count(req, done);
+	else
+		cbs->reply_err(req, err);
+}
+
+static void
+waiter_end_read(struct waiter *w, int err)
+{
+	const struct chan_cbs	*cbs = w->h->chan->pool->cbs;
+	void			*req = w->req;
+
+	waiter_free(w);
+	if (err != 0)
+		cbs->reply_err(req, err);
+	else
+		cbs->reply_data(req, NULL, 0);
+}
+
+/* Hand up to size buffered bytes to req. */
+static void
+chan_serve(struct chan *c, void *req, size_t size)
+{
+	struct iovec	 iov[2];
+	size_t		 total;
+	int		 cnt;
+
+	cnt = ring_peek(&c->ring, size, iov, &total);
+	c->pool->cbs->reply_data(req, iov, cnt);
+	ring_drop(&c->ring, total);
+}
+
+/* Open the channel for reading, writing or both. */
+struct chan_handle *
+chan_open(struct chan *c, int mode)
+{
+	struct chan_handle	*h;
+
+	h = xcalloc(1, sizeof *h);
+	h->chan = c;
+	h->mode = mode;
+	if (mode & CHAN_RD) {
+		c->readers++;
+		c->ropens++;
+	}
+	if (mode & CHAN_WR) {
+		c->writers++;
+		c->wopens++;
+	}
+	h->seen_writer = c->writers > 0 || c->ring.len > 0;
+	h->seen_reader = c->readers > 0;
+	h->wopens = c->wopens;
+	h->ropens = c->ropens;
+	LIST_INSERT_HEAD(&c->handles, h, entry);
+	chan_notify(c);
+	return (h);
+}
+
+/*
+ * Close one open.  The last writer gone wakes every held read that has seen
+ * a writer with end of file; the last reader gone fails every held write
+ * that has seen a reader with EPIPE.
+ */
+void
+chan_close(struct chan_handle *h)
+{
+	struct chan	*c = h->chan;
+	struct waiter	*w, *tw;
+
+	/* The kernel holds the file while a request is out; be safe anyway. */
+	if (h->nwait > 0) {
+		TAILQ_FOREACH_SAFE(w, &c->rq, entry, tw)
+			if (w->h == h)
+				waiter_end_read(w, EBADF);
+		TAILQ_FOREACH_SAFE(w, &c->wq, entry, tw)
+			if (w->h == h)
+				waiter_end_write(w, EBADF);
+	}
+	if (h->ph != NULL) {
+		LIST_REMOVE(h, pentry);
+		c->pool->cbs->poll_free(h->ph);
+	}
+	LIST_REMOVE(h, entry);
+	if (h->mode & CHAN_RD)
+		c->readers--;
+	if (h->mode & CHAN_WR)
+		c->writers--;
+	free(h);
+
+	if (c->writers == 0 && c->ring.len == 0) {
+		TAILQ_FOREACH_SAFE(w, &c->rq, entry, tw)
+			if (seen_writer(w->h))
+				waiter_end_read(w, 0);
+	}
+	if (c->readers == 0) {
+		TAILQ_FOREACH_SAFE(w, &c->wq, entry, tw)
+			if (seen_reader(w->h))
+				waiter_end_write(w, EPIPE);
+	}
+	chan_pump(c);
+	if (LIST_EMPTY(&c->handles) && c->ring.len == 0 && c->ring.size > 0) {
+		c->pool->mem_used -= c->ring.size;
+		ring_free(&c->ring);
+	}
+	chan_notify(c);
+}
+
+/*
+ * Move data along: buffered bytes to held reads, then held writes into the
+ * freed room, until neither can go on.  Writes that complete are answered
+ * after the reads they fed.
+ */
+static void
+chan_pump(struct chan *c)
+{
+	struct waitq	 done;
+	struct waiter	*w;
+	size_t		 n;
+	int		 progress;
+
+	TAILQ_INIT(&done);
+	do {
+		progress = 0;
+		while ((w = TAILQ_FIRST(&c->rq)) != NULL && c->ring.len > 0) {
+			void	*req = w->req;
+			size_t	 size = w->size;
+
+			waiter_free(w);
+			chan_serve(c, req, size);
+			progress = 1;
+		}
+		while ((w = TAILQ_FIRST(&c->wq)) != NULL) {
+			n = chan_push(c, w->data + (w->done - w->base),
+			    w->size - w->done, w->size);
+			if (n == 0) {
+				if (!chan_never_fits(c, w->size - w->done,
+				    w->size))
+					break;
+				waiter_end_write(w, ENOSPC);
+				continue;
+			}
+			w->done += n;
+			c->pool->held -= n;
+			progress = 1;
+			if (w->done < w->size)
+				break;
+			TAILQ_REMOVE(&c->wq, w, entry);
+			TAILQ_INSERT_TAIL(&done, w, entry);
+		}
+	} while (progress);
+
+	while ((w = TAILQ_FIRST(&done)) != NULL) {
+		void	*req = w->req;
+		size_t	 size = w->size;
+
+		TAILQ_REMOVE(&done, w, entry);
+		waiter_release(w);
+		c->pool->cbs->reply_count(req, size);
+	}
+}
+
+/*
+ * Read up to size bytes.  Answers at once with data, end of file or EAGAIN,
+ * or holds the request and returns it so the caller can arrange for an
+ * interrupt to cancel it.
+ */
+struct waiter *
+chan_read(struct chan_handle *h, void *req, size_t size, int nonblock)
+{
+	struct chan		*c = h->chan;
+	const struct chan_cbs	*cbs = c->pool->cbs;
+	struct waiter		*w;
+
+	if (!(h->mode & CHAN_RD)) {
+		cbs->reply_err(req, EBADF);
+		return (NULL);
+	}
+	if (size == 0) {
+		cbs->reply_data(req, NULL, 0);
+		return (NULL);
+	}
+	if (c->ring.len > 0) {
+		chan_serve(c, req, size);
+		chan_pump(c);
+		chan_notify(c);
+		return (NULL);
+	}
+	if (c->writers == 0 && seen_writer(h)) {
+		cbs->reply_data(req, NULL, 0);
+		return (NULL);
+	}
+	if (nonblock) {
+		cbs->reply_err(req, EAGAIN);
+		return (NULL);
+	}
+	w = waiter_new(h, req, WAIT_READ, size);
+	TAILQ_INSERT_TAIL(&c->rq, w, entry);
+	return (w);
+}
+
+/*
+ * Write size bytes.  Answers at once when they all fit, or with EPIPE,
+ * EAGAIN, ENOSPC or a partial count; otherwise keeps a copy of what did not
+ * fit and holds the request until it all goes in.
+ */
+struct waiter *
+chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
+    int nonblock)
+{
+	struct chan		*c = h->chan;
+	const struct chan_cbs	*cbs = c->pool->cbs;
+	struct waiter		*w;
+	size_t			 n = 0;
+
+	if (!(h->mode & CHAN_WR)) {
+		cbs->reply_err(req, EBADF);
+		return (NULL);
+	}
+	if (size == 0) {
+		cbs->reply_count(req, 0);
+		return (NULL);
+	}
+	if (c->readers == 0 && seen_reader(h)) {
+		cbs->reply_err(req, EPIPE);
+		return (NULL);
+	}
+	if (TAILQ_EMPTY(&c->wq)) {
+		n = chan_push(c, buf, size, size);
+		if (n > 0)
+			chan_pump(c);
+	}
+	if (n == size || (n > 0 && nonblock)) {
+		cbs->reply_count(req, n);
+		chan_notify(c);
+		return (NULL);
+	}
+	if (nonblock || chan_never_fits(c, size - n, size)) {
+		if (n > 0)
+			cbs->reply_count(req, n);
+		else
+			cbs->reply_err(req, nonblock ? EAGAIN : ENOSPC);
+		chan_notify(c);
+		return (NULL);
+	}
+	w = waiter_new(h, req, WAIT_WRITE, size);
+	w->done = w->base = n;
+	w->data = xmalloc(size - n);
+	memcpy(w->data, (const char *)buf + n, size - n);
+	c->pool->held += size - n;
+	TAILQ_INSERT_TAIL(&c->wq, w, entry);
+	chan_notify(c);
+	return (w);
+}
+
+/*
+ * Answer a held request early, for an interrupt or a shutdown: a write that
+ * got some bytes in reports them, anything else gets err.
+ */
+void
+chan_cancel(struct waiter *w, int err)
+{
+	struct chan	*c = w->h->chan;
+
+	if (w->op == WAIT_READ)
+		waiter_end_read(w, err);
+	else {
+		waiter_end_write(w, err);
+		chan_pump(c);
+	}
+	chan_notify(c);
+}
+
+/* Answer every held request of the channel with err. */
+void
+chan_abort(struct chan *c, int err)
+{
+	struct waiter	*w;
+
+	while ((w = TAILQ_FIRST(&c->rq)) != NULL)
+		waiter_end_read(w, err);
+	while ((w = TAILQ_FIRST(&c->wq)) != NULL)
+		waiter_end_write(w, err);
+}
+
+/*
+ * The poll events of one open, as pipe(7) gives them.  If ph is not NULL it
+ * replaces any handle kept before and is notified at the next change.
+ */
+unsigned
+chan_poll(struct chan_handle *h, void *ph)
+{
+	struct chan	*c = h->chan;
+	unsigned	 ev = 0;
+
+	if (h->mode & CHAN_RD) {
+		if (c->ring.len > 0)
+			ev |= POLLIN | POLLRDNORM;
+		else if (c->writers == 0 && seen_writer(h))
+			ev |= POLLIN | POLLRDNORM | POLLHUP;
+	}
+	if (h->mode & CHAN_WR) {
+		if (c->readers == 0 && seen_reader(h))
+			ev |= POLLERR | POLLOUT | POLLWRNORM;
+		else if (TAILQ_EMPTY(&c->wq) && chan_room(c) >= CHAN_ATOMIC)
+			ev |= POLLOUT | POLLWRNORM;
+	}
+	if (ph != NULL) {
+		if (h->ph != NULL)
+			c->pool->cbs->poll_free(h->ph);
+		else
+			LIST_INSERT_HEAD(&c->polled, h, pentry);
+		h->ph = ph;
+	}
+	return (ev);
+}
+
+/*
+ * Tell every poller that something changed.  Each poll handle is notified
+ * once and dropped; the kernel polls again and hands over a new one if it
+ * is still waiting, so an idle channel costs nothing.
+ */
+static void
+chan_notify(struct chan *c)
+{
+	struct chan_handle	*h;
+
+	while ((h = LIST_FIRST(&c->polled)) != NULL) {
+		LIST_REMOVE(h, pentry);
+		c->pool->cbs->poll_notify(h->ph);
+		h->ph = NULL;
+	}
+}

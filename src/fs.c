@@ -1,0 +1,678 @@
+/*
+ * The FUSE operations table.  Each handler decodes its request, calls into
+ * node.c or chan.c, and replies exactly once, now or, for a read or write
+ * that must wait, later through the chan_cbs below.  A held request can
+ * always be interrupted: the kernel's FUSE_INTERRUPT answers it with EINTR
+ * (or the count a write already got in), so a blocked caller stays
+ * killable.
+ */
+
+#define FUSE_USE_VERSION 312
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "ipcfs.h"
+#include "fs.h"
+
+/*
+ * Every change to the namespace goes through this kernel, so names can be
+ * cached for long.  Attributes are not cached: times and sizes change
+ * with every write and must be fresh for stat.
+ */
+#define ENTRY_TIMEOUT	3600.0
+#define ATTR_TIMEOUT	0.0
+
+static struct chan_pool	 pool;
+static struct opts	 fs_opts;
+
+struct dir_handle {
+	struct dirent_snap	*ents;
+	size_t			 cnt;
+};
+
+static void
+reply_data_cb(void *req, const struct iovec *iov, int cnt)
+{
+	if (cnt == 0)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_iov(req, iov, cnt);
+}
+
+static void
+reply_count_cb(void *req, size_t n)
+{
+	fuse_reply_write(req, n);
+}
+
+static void
+reply_err_cb(void *req, int error)
+{
+	fuse_reply_err(req, error);
+}
+
+static void
+poll_notify_cb(void *ph)
+{
+	fuse_lowlevel_notify_poll(ph);
+	fuse_pollhandle_destroy(ph);
+}
+
+static void
+poll_free_cb(void *ph)
+{
+	fuse_pollhandle_destroy(ph);
+}
+
+static const struct chan_cbs fs_cbs = {
+	.reply_data = reply_data_cb,
+	.reply_count = reply_count_cb,
+	.reply_err = reply_err_cb,
+	.poll_notify = poll_notify_cb,
+	.poll_free = poll_free_cb,
+};
+
+static void
+fs_stat(const struct node *n, struct stat *st)
+{
+	memset(st, 0, sizeof *st);
+	st->st_ino = n->ino;
+	st->st_mode = n->mode;
+	if (S_ISDIR(n->mode))
+		st->st_nlink = (n->parent != NULL || n == node_root()) ?
+		    2 + n->nsubdirs : 0;
+	else
+		st->st_nlink = n->parent != NULL ? 1 : 0;
+	st->st_uid = n->uid;
+	st->st_gid = n->gid;
+	st->st_size = 0;
+	st->st_blksize = CHAN_ATOMIC;
+	st->st_atim = n->atime;
+	st->st_mtim = n->mtime;
+	st->st_ctim = n->ctime;
+}
+
+static void
+fs_entry(const struct node *n, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof *e);
+	e->ino = n->ino;
+	e->generation = 1;
+	e->entry_timeout = ENTRY_TIMEOUT;
+	e->attr_timeout = ATTR_TIMEOUT;
+	fs_stat(n, &e->attr);
+}
+
+static struct node *
+fs_dir(fuse_req_t req, fuse_ino_t ino)
+{
+	struct node	*dir;
+
+	if ((dir = node_get(ino)) == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return (NULL);
+	}
+	if (!S_ISDIR(dir->mode)) {
+		fuse_reply_err(req, ENOTDIR);
+		return (NULL);
+	}
+	return (dir);
+}
+
+static void
+fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/*
+	 * O_TRUNC must reach open, not become a truncate: a channel ignores
+	 * it, as a FIFO does, and the shell's '>' sends it.
+	 */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+	    FUSE_CAP_SPLICE_MOVE);
+	log_debug("%s: protocol %u.%u, max_write %u", __func__,
+	    conn->proto_major, conn->proto_minor, conn->max_write);
+}
+
+static void
+fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param	 e;
+	struct node		*dir, *n;
+
+	if ((dir = fs_dir(req, parent)) == NULL)
+		return;
+	if (strlen(name) > NAME_MAX_LEN) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	if ((n = node_lookup(dir, name)) == NULL) {
+		/* A negative entry: the kernel caches the absence. */
+		memset(&e, 0, sizeof e);
+		e.entry_timeout = ENTRY_TIMEOUT;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	fs_entry(n, &e);
+	node_ref(n);
+	fuse_reply_entry(req, &e);
+}
+
+static void
+fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct node	*n;
+
+	if ((n = node_get(ino)) != NULL)
+		node_forget(n, nlookup);
+	fuse_reply_none(req);
+}
+
+static void
+fs_forget_multi(fuse_req_t req, size_t count,
+    struct fuse_forget_data *forgets)
+{
+	struct node	*n;
+	size_t		 i;
+
+	for (i = 0; i < count; i++)
+		if ((n = node_get(forgets[i].ino)) != NULL)
+			node_forget(n, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void
+fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat	 st;
+	struct node	*n;
+
+	(void)fi;
+	if ((n = node_get(ino)) == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fs_stat(n, &st);
+	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+}
+
+static void
+fs_settime(struct timespec *ts, const struct timespec *val, int now)
+{
+	if (now)
+		clock_gettime(CLOCK_REALTIME, ts);
+	else
+		*ts = *val;
+}
+
+static void
+fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+    struct fuse_file_info *fi)
+{
+	struct stat	 st;
+	struct node	*n;
+
+	(void)fi;
+	if ((n = node_get(ino)) == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (S_ISDIR(n->mode)) {
+			fuse_reply_err(req, EISDIR);
+			return;
+		}
+		/* Until channels have a region, only size 0 exists. */
+		if (attr->st_size != 0) {
+			fuse_reply_err(req, EFBIG);
+			return;
+		}
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_UID)
+		n->uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		n->gid = attr->st_gid;
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+		fs_settime(&n->atime, &attr->st_atim,
+		    to_set & FUSE_SET_ATTR_ATIME_NOW);
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+		fs_settime(&n->mtime, &attr->st_mtim,
+		    to_set & FUSE_SET_ATTR_MTIME_NOW);
+	if (to_set & FUSE_SET_ATTR_CTIME)
+		n->ctime = attr->st_ctim;
+	else
+		node_touch(n, NODE_CTIME);
+	fs_stat(n, &st);
+	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+}
+
+/* Make a node for the caller: its uid and gid, its masked mode. */
+static int
+fs_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    struct node **np)
+{
+	const struct fuse_ctx	*ctx = fuse_req_ctx(req);
+	struct node		*dir;
+
+	if ((dir = node_get(parent)) == NULL)
+		return (ENOENT);
+	return (node_make(dir, name, mode, ctx->uid, ctx->gid, np));
+}
+
+static void
+fs_reply_made(fuse_req_t req, int error, struct node *n)
+{
+	struct fuse_entry_param	 e;
+
+	if (error != 0) {
+		fuse_reply_err(req, error);
+		return;
+	}
+	fs_entry(n, &e);
+	node_ref(n);
+	fuse_reply_entry(req, &e);
+}
+
+static void
+fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    dev_t rdev)
+{
+	struct node	*n = NULL;
+	int		 error;
+
+	(void)rdev;
+	if ((mode & S_IFMT) == 0)
+		mode |= S_IFREG;
+	error = fs_make(req, parent, name, mode, &n);
+	fs_reply_made(req, error, n);
+}
+
+static void
+fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct node	*n = NULL;
+	int		 error;
+
+	error = fs_make(req, parent, name, S_IFDIR | (mode & 07777), &n);
+	fs_reply_made(req, error, n);
+}
+
+static void
+fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct node	*dir;
+
+	if ((dir = fs_dir(req, parent)) == NULL)
+		return;
+	fuse_reply_err(req, node_unlink(dir, name));
+}
+
+static void
+fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct node	*dir;
+
+	if ((dir = fs_dir(req, parent)) == NULL)
+		return;
+	fuse_reply_err(req, node_rmdir(dir, name));
+}
+
+/* Symbolic and hard links would make names that are not channels. */
+static void
+fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+    const char *name)
+{
+	(void)link;
+	(void)parent;
+	(void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void
+fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+    const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	fuse_reply_err(req, EPERM);
+}
+
+static void
+fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+    fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct node	*dir, *newdir;
+
+	if ((dir = fs_dir(req, parent)) == NULL)
+		return;
+	if ((newdir = fs_dir(req, newparent)) == NULL)
+		return;
+	fuse_reply_err(req, node_rename(dir, name, newdir, newname, flags));
+}
+
+/* Open n's channel for fi; the caller replies. */
+static void
+fs_open_chan(struct node *n, struct fuse_file_info *fi)
+{
+	struct chan_handle	*h;
+	int			 mode;
+
+	switch (fi->flags & O_ACCMODE) {
+	case O_RDONLY:
+		mode = CHAN_RD;
+		break;
+	case O_WRONLY:
+		mode = CHAN_WR;
+		break;
+	default:
+		mode = CHAN_RD | CHAN_WR;
+		break;
+	}
+	h = chan_open(n->chan, mode);
+	h->udata = n;
+	node_open(n);
+	fi->fh = (uintptr_t)h;
+	/*
+	 * Direct I/O sends every read and write here, whatever the file
+	 * size; kfeat.c adds FOPEN_STREAM so no file position is kept.
+	 */
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	fi->nonseekable = 1;
+}
+
+static void
+fs_close_chan(struct fuse_file_info *fi)
+{
+	struct chan_handle	*h = (struct chan_handle *)(uintptr_t)fi->fh;
+	struct node		*n = h->udata;
+
+	chan_close(h);
+	node_close(n);
+}
+
+static void
+fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node	*n;
+
+	if ((n = node_get(ino)) == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (S_ISDIR(n->mode)) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	fs_open_chan(n, fi);
+	/* An open interrupted in the kernel gets no release: undo it. */
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fs_close_chan(fi);
+}
+
+static void
+fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    struct fuse_file_info *fi)
+{
+	struct fuse_entry_param	 e;
+	struct node		*dir, *n = NULL;
+	int			 error;
+
+	if ((dir = fs_dir(req, parent)) == NULL)
+		return;
+	error = fs_make(req, parent, name, S_IFREG | (mode & 07777), &n);
+	if (error == EEXIST && !(fi->flags & O_EXCL))
+		n = node_lookup(dir, name);
+	else if (error != 0) {
+		fuse_reply_err(req, error);
+		return;
+	}
+	if (n == NULL || S_ISDIR(n->mode)) {
+		fuse_reply_err(req, n == NULL ? ENOENT : EISDIR);
+		return;
+	}
+	fs_open_chan(n, fi);
+	fs_entry(n, &e);
+	node_ref(n);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		fs_close_chan(fi);
+		node_forget(n, 1);
+	}
+}
+
+static void
+fs_interrupt_cb(fuse_req_t req, void *data)
+{
+	(void)req;
+	chan_cancel(data, EINTR);
+}
+
+static void
+fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct chan_handle	*h = (struct chan_handle *)(uintptr_t)fi->fh;
+	struct waiter		*w;
+
+	(void)ino;
+	(void)off;
+	w = chan_read(h, req, size, fi->flags & O_NONBLOCK);
+	/* Last: if the kernel already interrupted req, this answers it. */
+	if (w != NULL)
+		fuse_req_interrupt_func(req, fs_interrupt_cb, w);
+}
+
+static void
+fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+    off_t off, struct fuse_file_info *fi)
+{
+	struct chan_handle	*h = (struct chan_handle *)(uintptr_t)fi->fh;
+	struct node		*n = h->udata;
+	struct waiter		*w;
+
+	(void)ino;
+	(void)off;
+	node_touch(n, NODE_MTIME | NODE_CTIME);
+	w = chan_write(h, req, buf, size, fi->flags & O_NONBLOCK);
+	if (w != NULL)
+		fuse_req_interrupt_func(req, fs_interrupt_cb, w);
+}
+
+static void
+fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void
+fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fs_close_chan(fi);
+	fuse_reply_err(req, 0);
+}
+
+static void
+fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+    struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void
+fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_handle	*d;
+	struct node		*dir;
+
+	if ((dir = fs_dir(req, ino)) == NULL)
+		return;
+	d = xcalloc(1, sizeof *d);
+	d->cnt = node_snapshot(dir, &d->ents);
+	node_open(dir);
+	fi->fh = (uintptr_t)d;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		node_snapshot_free(d->ents, d->cnt);
+		free(d);
+		node_close(dir);
+	}
+}
+
+static void
+fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct dir_handle	*d = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct node		*dir;
+	struct stat		 st;
+	char			*buf;
+	const char		*name;
+	size_t			 len = 0, ent;
+	off_t			 i;
+
+	if ((dir = node_get(ino)) == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	buf = xmalloc(size);
+	for (i = off; i >= 0 && (size_t)i < d->cnt + 2; i++) {
+		memset(&st, 0, sizeof st);
+		if (i == 0) {
+			name = ".";
+			st.st_ino = dir->ino;
+			st.st_mode = S_IFDIR;
+		} else if (i == 1) {
+			name = "..";
+			st.st_ino = dir->parent != NULL ? dir->parent->ino :
+			    dir->ino;
+			st.st_mode = S_IFDIR;
+		} else {
+			name = d->ents[i - 2].name;
+			st.st_ino = d->ents[i - 2].ino;
+			st.st_mode = d->ents[i - 2].mode & S_IFMT;
+		}
+		ent = fuse_add_direntry(req, buf + len, size - len, name, &st,
+		    i + 1);
+		if (ent > size - len)
+			break;
+		len += ent;
+	}
+	fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+static void
+fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_handle	*d = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct node		*dir;
+
+	node_snapshot_free(d->ents, d->cnt);
+	free(d);
+	if ((dir = node_get(ino)) != NULL)
+		node_close(dir);
+	fuse_reply_err(req, 0);
+}
+
+static void
+fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs		 sv;
+	struct node_stats	 ns;
+	size_t			 used = pool.mem_used + pool.held;
+
+	(void)ino;
+	node_stats(&ns);
+	memset(&sv, 0, sizeof sv);
+	sv.f_bsize = CHAN_ATOMIC;
+	sv.f_frsize = CHAN_ATOMIC;
+	sv.f_blocks = pool.max_memory / CHAN_ATOMIC;
+	sv.f_bfree = used < pool.max_memory ?
+	    (pool.max_memory - used) / CHAN_ATOMIC : 0;
+	sv.f_bavail = sv.f_bfree;
+	sv.f_files = ns.max_nodes;
+	sv.f_ffree = ns.max_nodes - ns.nodes;
+	sv.f_favail = sv.f_ffree;
+	sv.f_namemax = NAME_MAX_LEN;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void
+fs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+    struct fuse_pollhandle *ph)
+{
+	struct chan_handle	*h = (struct chan_handle *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	fuse_reply_poll(req, chan_poll(h, ph));
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.mknod = fs_mknod,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.symlink = fs_symlink,
+	.link = fs_link,
+	.rename = fs_rename,
+	.open = fs_open,
+	.create = fs_create,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.fsync = fs_fsync,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.releasedir = fs_releasedir,
+	.statfs = fs_statfs,
+	.poll = fs_poll,
+};
+
+/* A session serving a fresh namespace with the given limits. */
+struct fuse_session *
+fs_new(struct fuse_args *args, const struct opts *o)
+{
+	fs_opts = *o;
+	chan_pool_init(&pool, &fs_cbs, o->capacity, o->max_memory);
+	node_init(&pool, o->max_channels, 01777, getuid(), getgid());
+	return (fuse_session_new(args, &fs_ops, sizeof fs_ops, NULL));
+}
+
+static void
+fs_abort_cb(struct chan *c, void *arg)
+{
+	chan_abort(c, *(int *)arg);
+}
+
+/* Answer every held request with error, then free the namespace. */
+void
+fs_shutdown(int error)
+{
+	node_walk_chans(fs_abort_cb, &error);
+	node_done();
+}

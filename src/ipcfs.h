@@ -1,0 +1,243 @@
+/*
+ * ipcfs: a FUSE filesystem whose files are channels.
+ *
+ * One header for the whole daemon, tmux style: shared types first, then the
+ * prototypes of each module under a heading naming its file.  The pure
+ * modules (ring, chan, node, opts, log, xmalloc) never include FUSE headers,
+ * so they can be unit-tested and fuzzed alone.
+ */
+
+#ifndef IPCFS_H
+#define IPCFS_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/tree.h>
+#include <sys/uio.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define IPCFS_VERSION		"0.1.0"
+
+/* The atomic write size of pipe(7). */
+#define CHAN_ATOMIC		4096
+
+#define CAPACITY_DEFAULT	65536
+#define CAPACITY_MIN		4096
+#define CAPACITY_MAX		(64 * 1024 * 1024)
+#define MAX_CHANNELS_DEFAULT	65536
+#define MAX_MEMORY_DEFAULT	((size_t)1024 * 1024 * 1024)
+
+#define NAME_MAX_LEN		255
+
+/*
+ * A byte ring.  The buffer is allocated on first use and may be grown while
+ * it holds data; ring_peek hands out at most two pieces so a reply can be
+ * sent straight from the ring without an intermediate copy.
+ */
+struct ring {
+	char	*buf;
+	size_t	 size;		/* bytes allocated */
+	size_t	 head;		/* offset of the oldest byte */
+	size_t	 len;		/* bytes stored */
+};
+
+/*
+ * How the channel layer answers held requests.  The FUSE glue (fs.c) fills
+ * this in; unit tests and fuzzers supply recorders.  Every held request is
+ * answered through exactly one of reply_data, reply_count or reply_err.
+ */
+struct chan_cbs {
+	void	(*reply_data)(void *req, const struct iovec *, int);
+	void	(*reply_count)(void *req, size_t);
+	void	(*reply_err)(void *req, int);
+	void	(*poll_notify)(void *ph);	/* wake and release */
+	void	(*poll_free)(void *ph);		/* release only */
+};
+
+/*
+ * Limits and accounting shared by every channel of one mount.  mem_used
+ * counts ring bytes allocated; held counts bytes copied out of blocked
+ * writes, which cannot stay in libfuse's receive buffer.
+ */
+struct chan_pool {
+	const struct chan_cbs	*cbs;
+	size_t			 capacity;
+	size_t			 max_memory;
+	size_t			 mem_used;
+	size_t			 held;
+	size_t			 nwaiters;
+};
+
+#define CHAN_RD		0x1
+#define CHAN_WR		0x2
+
+#define WAIT_READ	1
+#define WAIT_WRITE	2
+
+struct chan;
+struct chan_handle;
+
+/* A held read or write. */
+struct waiter {
+	TAILQ_ENTRY(waiter)	 entry;
+	struct chan_handle	*h;
+	void			*req;
+	int			 op;		/* WAIT_READ or WAIT_WRITE */
+	size_t			 size;		/* bytes asked for or offered */
+	size_t			 done;		/* write: bytes accepted */
+	size_t			 base;		/* write: bytes in when held */
+	char			*data;		/* write: bytes from base on */
+};
+TAILQ_HEAD(waitq, waiter);
+
+/* One open of a channel: its own reader and writer state. */
+struct chan_handle {
+	LIST_ENTRY(chan_handle)	 entry;		/* on chan->handles */
+	LIST_ENTRY(chan_handle)	 pentry;	/* on chan->polled */
+	struct chan		*chan;
+	int			 mode;		/* CHAN_RD | CHAN_WR */
+	int			 seen_writer;
+	int			 seen_reader;
+	uint64_t		 wopens;	/* chan->wopens at open */
+	uint64_t		 ropens;	/* chan->ropens at open */
+	void			*ph;		/* poll handle, or NULL */
+	unsigned		 nwait;		/* held requests */
+	void			*udata;		/* the opener's */
+};
+LIST_HEAD(handles, chan_handle);
+
+struct chan {
+	struct chan_pool	*pool;
+	struct ring		 ring;
+	size_t			 capacity;
+	unsigned		 readers;
+	unsigned		 writers;
+	uint64_t		 ropens;	/* read opens ever made */
+	uint64_t		 wopens;	/* write opens ever made */
+	struct waitq		 rq;		/* held reads, oldest first */
+	struct waitq		 wq;		/* held writes, oldest first */
+	struct handles		 handles;
+	struct handles		 polled;	/* handles holding a poll handle */
+};
+
+/*
+ * A name in the tree.  Directories hold their children in a name-ordered
+ * tree; regular files own a channel.  A node lives while it is linked, the
+ * kernel holds lookups on it, or it is open.
+ */
+struct node {
+	RB_ENTRY(node)		 ino_entry;
+	RB_ENTRY(node)		 name_entry;
+	RB_HEAD(node_names, node) children;
+	struct node		*parent;	/* NULL once unlinked */
+	char			*name;
+	uint64_t		 ino;
+	uint64_t		 nlookup;
+	unsigned		 nopen;
+	unsigned		 nsubdirs;
+	mode_t			 mode;
+	uid_t			 uid;
+	gid_t			 gid;
+	struct timespec		 atime;
+	struct timespec		 mtime;
+	struct timespec		 ctime;
+	struct chan		*chan;		/* regular files */
+};
+
+/* One directory entry in a readdir snapshot. */
+struct dirent_snap {
+	char		*name;
+	uint64_t	 ino;
+	mode_t		 mode;
+};
+
+struct node_stats {
+	uint64_t	nodes;		/* existing, linked or not */
+	uint64_t	max_nodes;
+};
+
+/* Options of ipcfs itself, after parsing. */
+struct opts {
+	size_t		 capacity;
+	uint64_t	 max_channels;
+	size_t		 max_memory;
+};
+
+/* ring.c */
+void	 ring_init(struct ring *);
+void	 ring_free(struct ring *);
+int	 ring_resize(struct ring *, size_t);
+size_t	 ring_push(struct ring *, const void *, size_t);
+int	 ring_peek(const struct ring *, size_t, struct iovec [2], size_t *);
+void	 ring_drop(struct ring *, size_t);
+size_t	 ring_pop(struct ring *, void *, size_t);
+
+/* chan.c */
+void	 chan_pool_init(struct chan_pool *, const struct chan_cbs *,
+	     size_t, size_t);
+struct chan *chan_new(struct chan_pool *);
+void	 chan_free(struct chan *);
+struct chan_handle *chan_open(struct chan *, int);
+void	 chan_close(struct chan_handle *);
+struct waiter *chan_read(struct chan_handle *, void *, size_t, int);
+struct waiter *chan_write(struct chan_handle *, void *, const void *,
+	     size_t, int);
+void	 chan_cancel(struct waiter *, int);
+unsigned chan_poll(struct chan_handle *, void *);
+void	 chan_abort(struct chan *, int);
+int	 chan_idle(const struct chan *);
+
+/* node.c */
+void	 node_init(struct chan_pool *, uint64_t, mode_t, uid_t, gid_t);
+void	 node_done(void);
+struct node *node_root(void);
+struct node *node_get(uint64_t);
+struct node *node_lookup(struct node *, const char *);
+int	 node_check_name(const char *);
+int	 node_make(struct node *, const char *, mode_t, uid_t, gid_t,
+	     struct node **);
+int	 node_unlink(struct node *, const char *);
+int	 node_rmdir(struct node *, const char *);
+int	 node_rename(struct node *, const char *, struct node *,
+	     const char *, unsigned int);
+void	 node_ref(struct node *);
+void	 node_forget(struct node *, uint64_t);
+void	 node_open(struct node *);
+void	 node_close(struct node *);
+void	 node_touch(struct node *, int);
+size_t	 node_snapshot(struct node *, struct dirent_snap **);
+void	 node_snapshot_free(struct dirent_snap *, size_t);
+void	 node_stats(struct node_stats *);
+void	 node_walk_chans(void (*)(struct chan *, void *), void *);
+
+#define NODE_ATIME	0x1
+#define NODE_MTIME	0x2
+#define NODE_CTIME	0x4
+
+/* opts.c */
+struct fuse_args;
+int	 opts_size(const char *, uint64_t *);
+int	 opts_parse(struct fuse_args *, struct opts *, char *, size_t);
+
+/* log.c */
+void	 log_init(int, int);
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn, format(printf, 1, 2)))
+void	 fatal(const char *, ...);
+__attribute__((noreturn, format(printf, 1, 2)))
+void	 fatalx(const char *, ...);
+
+/* xmalloc.c */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+
+#endif /* IPCFS_H */

@@ -1,0 +1,166 @@
+/*
+ * ipcfs: start-up, options, signals and the request loop.
+ *
+ * One thread serves every request.  A read or write that must wait is held
+ * and answered later, so the loop never blocks on a client.
+ */
+
+#define FUSE_USE_VERSION 312
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "ipcfs.h"
+#include "fs.h"
+
+static void
+usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n\n"
+	    "Every file below MOUNTPOINT is a channel: write() to it as to a\n"
+	    "pipe, read() from it to wait for a peer's data.\n\n"
+	    "ipcfs options:\n"
+	    "    -o capacity=BYTES      stream buffer per channel"
+	    " (default 64K, 4K..64M)\n"
+	    "    -o max_channels=N      channels and directories at most"
+	    " (default %d)\n"
+	    "    -o max_memory=BYTES    all buffered data together"
+	    " (default 1G)\n"
+	    "    -o allow_other         let other users in"
+	    " (default_permissions is always on)\n"
+	    "Sizes take a K, M or G suffix.\n\n", prog, MAX_CHANNELS_DEFAULT);
+}
+
+static void
+version(void)
+{
+	printf("ipcfs version %s\n", IPCFS_VERSION);
+	printf("FUSE library version %s\n", fuse_pkgversion());
+	fuse_lowlevel_version();
+}
+
+/* libfuse's own messages follow ours: stderr or syslog. */
+static void
+main_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char	 buf[1024];
+	size_t	 len;
+
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	len = strlen(buf);
+	if (len > 0 && buf[len - 1] == '\n')
+		buf[len - 1] = '\0';
+	if (level <= FUSE_LOG_WARNING)
+		log_warnx("%s", buf);
+	else if (level == FUSE_LOG_DEBUG)
+		log_debug("%s", buf);
+	else
+		log_info("%s", buf);
+}
+
+/* Refuse a mountpoint that cannot work, with one line saying why. */
+static int
+main_check_mountpoint(const char *path)
+{
+	struct stat	 st;
+
+	if (stat(path, &st) == -1) {
+		if (errno == ENOTCONN)
+			fprintf(stderr, "ipcfs: %s: a dead ipcfs is still "
+			    "mounted here; run 'fusermount3 -u %s' first\n",
+			    path, path);
+		else
+			fprintf(stderr, "ipcfs: %s: %s\n", path,
+			    strerror(errno));
+		return (-1);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "ipcfs: %s: not a directory\n", path);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct fuse_args		 args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts	 copts;
+	struct fuse_session		*se;
+	struct opts			 o;
+	char				 err[256];
+	int				 ret = 1;
+
+	memset(&copts, 0, sizeof copts);
+	if (opts_parse(&args, &o, err, sizeof err) != 0) {
+		fprintf(stderr, "ipcfs: %s\n", err);
+		goto out;
+	}
+	if (fuse_parse_cmdline(&args, &copts) != 0)
+		goto out;
+	if (copts.show_help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out;
+	}
+	if (copts.show_version) {
+		version();
+		ret = 0;
+		goto out;
+	}
+	if (copts.mountpoint == NULL) {
+		fprintf(stderr, "ipcfs: no mountpoint given (see --help)\n");
+		goto out;
+	}
+	if (main_check_mountpoint(copts.mountpoint) != 0)
+		goto out;
+
+	/* Mode bits are the kernel's to enforce, always. */
+	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=ipcfs,"
+	    "subtype=ipcfs");
+	log_init(1, copts.debug);
+	fuse_set_log_func(main_fuse_log);
+
+	if ((se = fs_new(&args, &o)) == NULL)
+		goto out;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_destroy;
+	if (fuse_session_mount(se, copts.mountpoint) != 0)
+		goto out_signals;
+	if (kfeat_install(se) != 0) {
+		log_warnx("cannot hook /dev/fuse");
+		goto out_unmount;
+	}
+	if (fuse_daemonize(copts.foreground) != 0)
+		goto out_unmount;
+	log_init(copts.foreground, copts.debug);
+	log_info("mounted on %s: capacity %zu, max_channels %llu, "
+	    "max_memory %zu", copts.mountpoint, o.capacity,
+	    (unsigned long long)o.max_channels, o.max_memory);
+
+	ret = fuse_session_loop(se) == 0 ? 0 : 1;
+
+	/* Nobody stays blocked on a daemon that is going away. */
+	fs_shutdown(ENOTCONN);
+	log_info("unmounting %s", copts.mountpoint);
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+out:
+	free(copts.mountpoint);
+	fuse_opt_free_args(&args);
+	return (ret);
+}

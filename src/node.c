@@ -1,0 +1,444 @@
+/*
+ * The namespace: directories, channel files, inode numbers and the kernel's
+ * lookup counts.  A node is freed when it is unlinked, the kernel has
+ * forgotten it and nothing has it open, so an unlinked channel keeps working
+ * for whoever still holds it.  No FUSE here.
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipcfs.h"
+
+/* libbsd leaves __unused undefined, but its RB_*_STATIC macros use it. */
+#ifndef __unused
+#define __unused	__attribute__((__unused__))
+#endif
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE	(1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE		(1 << 1)
+#endif
+
+static int	node_ino_cmp(struct node *, struct node *);
+static int	node_name_cmp(struct node *, struct node *);
+
+RB_HEAD(node_inos, node);
+RB_GENERATE_STATIC(node_inos, node, ino_entry, node_ino_cmp)
+RB_GENERATE_STATIC(node_names, node, name_entry, node_name_cmp)
+
+static struct node_inos	 inos = RB_INITIALIZER(&inos);
+static struct node	*root;
+static struct chan_pool	*pool;
+static uint64_t		 next_ino;
+static uint64_t		 nnodes;
+static uint64_t		 max_nodes;
+
+static int
+node_ino_cmp(struct node *a, struct node *b)
+{
+	return (a->ino < b->ino ? -1 : a->ino > b->ino);
+}
+
+static int
+node_name_cmp(struct node *a, struct node *b)
+{
+	return (strcmp(a->name, b->name));
+}
+
+static void
+node_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+/* Update the times named by which (NODE_ATIME and so on) to now. */
+void
+node_touch(struct node *n, int which)
+{
+	struct timespec	 now;
+
+	node_now(&now);
+	if (which & NODE_ATIME)
+		n->atime = now;
+	if (which & NODE_MTIME)
+		n->mtime = now;
+	if (which & NODE_CTIME)
+		n->ctime = now;
+}
+
+static struct node *
+node_alloc(const char *name, mode_t mode, uid_t uid, gid_t gid)
+{
+	struct node	*n;
+
+	n = xcalloc(1, sizeof *n);
+	RB_INIT(&n->children);
+	n->name = xstrdup(name);
+	n->ino = next_ino++;
+	n->mode = mode;
+	n->uid = uid;
+	n->gid = gid;
+	node_touch(n, NODE_ATIME | NODE_MTIME | NODE_CTIME);
+	if (S_ISREG(mode))
+		n->chan = chan_new(pool);
+	RB_INSERT(node_inos, &inos, n);
+	nnodes++;
+	return (n);
+}
+
+static void
+node_destroy(struct node *n)
+{
+	RB_REMOVE(node_inos, &inos, n);
+	chan_free(n->chan);
+	free(n->name);
+	free(n);
+	nnodes--;
+}
+
+/* Free n if nothing refers to it any more. */
+static void
+node_maybe_free(struct node *n)
+{
+	if (n != root && n->parent == NULL && n->nlookup == 0 &&
+	    n->nopen == 0)
+		node_destroy(n);
+}
+
+/* Create the root directory; the mount's channels share pool. */
+void
+node_init(struct chan_pool *p, uint64_t limit, mode_t mode, uid_t uid,
+    gid_t gid)
+{
+	pool = p;
+	max_nodes = limit;
+	next_ino = 1;
+	root = node_alloc("", S_IFDIR | (mode & 07777), uid, gid);
+	root->nlookup = 1;
+	nnodes = 0;
+}
+
+static void
+node_free_tree(struct node *dir)
+{
+	struct node	*n, *tn;
+
+	RB_FOREACH_SAFE(n, node_names, &dir->children, tn) {
+		RB_REMOVE(node_names, &dir->children, n);
+		node_free_tree(n);
+		n->parent = NULL;
+	}
+}
+
+/* Free every node, at shutdown. */
+void
+node_done(void)
+{
+	struct node	*n, *tn;
+
+	node_free_tree(root);
+	RB_FOREACH_SAFE(n, node_inos, &inos, tn)
+		node_destroy(n);
+	root = NULL;
+}
+
+/* The root directory. */
+struct node *
+node_root(void)
+{
+	return (root);
+}
+
+/* The node with inode number ino, or NULL. */
+struct node *
+node_get(uint64_t ino)
+{
+	struct node	 key;
+
+	key.ino = ino;
+	return (RB_FIND(node_inos, &inos, &key));
+}
+
+/* The child of dir called name, or NULL. */
+struct node *
+node_lookup(struct node *dir, const char *name)
+{
+	struct node	 key;
+
+	key.name = (char *)name;
+	return (RB_FIND(node_names, &dir->children, &key));
+}
+
+/* Zero if name may be created, else an errno. */
+int
+node_check_name(const char *name)
+{
+	size_t	 len;
+
+	len = strnlen(name, NAME_MAX_LEN + 1);
+	if (len == 0 || strchr(name, '/') != NULL)
+		return (EINVAL);
+	if (len > NAME_MAX_LEN)
+		return (ENAMETOOLONG);
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return (EEXIST);
+	return (0);
+}
+
+static void
+node_attach(struct node *dir, struct node *n, const char *name)
+{
+	if (name != NULL) {
+		free(n->name);
+		n->name = xstrdup(name);
+	}
+	n->parent = dir;
+	RB_INSERT(node_names, &dir->children, n);
+	if (S_ISDIR(n->mode))
+		dir->nsubdirs++;
+	node_touch(dir, NODE_MTIME | NODE_CTIME);
+}
+
+static void
+node_detach(struct node *n)
+{
+	struct node	*dir = n->parent;
+
+	RB_REMOVE(node_names, &dir->children, n);
+	if (S_ISDIR(n->mode))
+		dir->nsubdirs--;
+	n->parent = NULL;
+	node_touch(dir, NODE_MTIME | NODE_CTIME);
+	node_touch(n, NODE_CTIME);
+}
+
+/*
+ * Make a channel (S_IFREG) or a directory called name in dir.  Any other
+ * file type fails with EPERM: a FIFO or device here would be the kernel's,
+ * never a channel.
+ */
+int
+node_make(struct node *dir, const char *name, mode_t mode, uid_t uid,
+    gid_t gid, struct node **np)
+{
+	struct node	*n;
+	int		 error;
+
+	if (!S_ISDIR(dir->mode))
+		return (ENOTDIR);
+	if ((error = node_check_name(name)) != 0)
+		return (error);
+	if (!S_ISREG(mode) && !S_ISDIR(mode))
+		return (EPERM);
+	if (node_lookup(dir, name) != NULL)
+		return (EEXIST);
+	if (nnodes >= max_nodes)
+		return (ENOSPC);
+	if (dir->mode & S_ISGID) {
+		gid = dir->gid;
+		if (S_ISDIR(mode))
+			mode |= S_ISGID;
+	}
+	n = node_alloc(name, mode, uid, gid);
+	node_attach(dir, n, NULL);
+	*np = n;
+	return (0);
+}
+
+/* Remove the channel called name from dir. */
+int
+node_unlink(struct node *dir, const char *name)
+{
+	struct node	*n;
+
+	if ((n = node_lookup(dir, name)) == NULL)
+		return (ENOENT);
+	if (S_ISDIR(n->mode))
+		return (EISDIR);
+	node_detach(n);
+	node_maybe_free(n);
+	return (0);
+}
+
+/* Remove the empty directory called name from dir. */
+int
+node_rmdir(struct node *dir, const char *name)
+{
+	struct node	*n;
+
+	if ((n = node_lookup(dir, name)) == NULL)
+		return (ENOENT);
+	if (!S_ISDIR(n->mode))
+		return (ENOTDIR);
+	if (!RB_EMPTY(&n->children))
+		return (ENOTEMPTY);
+	node_detach(n);
+	node_maybe_free(n);
+	return (0);
+}
+
+/* True if n is dir or lies below it. */
+static int
+node_within(struct node *n, struct node *dir)
+{
+	for (; n != NULL; n = n->parent)
+		if (n == dir)
+			return (1);
+	return (0);
+}
+
+static int
+node_exchange(struct node *a, struct node *b)
+{
+	struct node	*adir = a->parent, *bdir = b->parent;
+	char		*aname = a->name, *bname = b->name;
+
+	if (S_ISDIR(a->mode) && node_within(bdir, a))
+		return (EINVAL);
+	if (S_ISDIR(b->mode) && node_within(adir, b))
+		return (EINVAL);
+	node_detach(a);
+	node_detach(b);
+	a->name = bname;
+	b->name = aname;
+	node_attach(bdir, a, NULL);
+	node_attach(adir, b, NULL);
+	return (0);
+}
+
+/*
+ * Move olddir/oldname to newdir/newname, replacing what is there in one
+ * step, as rename(2) does.  RENAME_NOREPLACE and RENAME_EXCHANGE are
+ * supported.
+ */
+int
+node_rename(struct node *olddir, const char *oldname, struct node *newdir,
+    const char *newname, unsigned int flags)
+{
+	struct node	*n, *old;
+	int		 error;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return (EINVAL);
+	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+		return (EINVAL);
+	if (!S_ISDIR(newdir->mode))
+		return (ENOTDIR);
+	if ((n = node_lookup(olddir, oldname)) == NULL)
+		return (ENOENT);
+	if ((error = node_check_name(newname)) != 0)
+		return (error);
+	old = node_lookup(newdir, newname);
+	if (flags & RENAME_EXCHANGE) {
+		if (old == NULL)
+			return (ENOENT);
+		return (old == n ? 0 : node_exchange(n, old));
+	}
+	if (old == n)
+		return (0);
+	if (old != NULL && (flags & RENAME_NOREPLACE))
+		return (EEXIST);
+	if (S_ISDIR(n->mode) && node_within(newdir, n))
+		return (EINVAL);
+	if (old != NULL) {
+		if (S_ISDIR(n->mode) && !S_ISDIR(old->mode))
+			return (ENOTDIR);
+		if (!S_ISDIR(n->mode) && S_ISDIR(old->mode))
+			return (EISDIR);
+		if (!RB_EMPTY(&old->children))
+			return (ENOTEMPTY);
+		node_detach(old);
+		node_maybe_free(old);
+	}
+	node_detach(n);
+	node_attach(newdir, n, newname);
+	return (0);
+}
+
+/* The kernel learned of n once more. */
+void
+node_ref(struct node *n)
+{
+	n->nlookup++;
+}
+
+/* The kernel dropped count lookups of n. */
+void
+node_forget(struct node *n, uint64_t count)
+{
+	n->nlookup = count > n->nlookup ? 0 : n->nlookup - count;
+	node_maybe_free(n);
+}
+
+/* Something opened n. */
+void
+node_open(struct node *n)
+{
+	n->nopen++;
+}
+
+/* Something closed n; it may go if it was unlinked. */
+void
+node_close(struct node *n)
+{
+	n->nopen--;
+	node_maybe_free(n);
+}
+
+/* Copy the entries of dir, for a readdir that stays consistent. */
+size_t
+node_snapshot(struct node *dir, struct dirent_snap **out)
+{
+	struct dirent_snap	*v;
+	struct node		*n;
+	size_t			 cnt = 0, i = 0;
+
+	RB_FOREACH(n, node_names, &dir->children)
+		cnt++;
+	v = xreallocarray(NULL, cnt + 1, sizeof *v);
+	RB_FOREACH(n, node_names, &dir->children) {
+		v[i].name = xstrdup(n->name);
+		v[i].ino = n->ino;
+		v[i].mode = n->mode;
+		i++;
+	}
+	*out = v;
+	return (cnt);
+}
+
+/* Free a snapshot made by node_snapshot. */
+void
+node_snapshot_free(struct dirent_snap *v, size_t cnt)
+{
+	size_t	 i;
+
+	for (i = 0; i < cnt; i++)
+		free(v[i].name);
+	free(v);
+}
+
+/* How many nodes exist and may exist. */
+void
+node_stats(struct node_stats *st)
+{
+	st->nodes = nnodes;
+	st->max_nodes = max_nodes;
+}
+
+/* Call fn on every channel, linked or not. */
+void
+node_walk_chans(void (*fn)(struct chan *, void *), void *arg)
+{
+	struct node	*n;
+
+	RB_FOREACH(n, node_inos, &inos)
+		if (n->chan != NULL)
+			fn(n->chan, arg);
+}

@@ -1,0 +1,149 @@
+/*
+ * ipcfs's own -o options, parsed with libfuse's fuse_opt so they mix with
+ * the FUSE ones on one command line.  Only fuse_opt.h is used here, no
+ * session, so the parser can be unit-tested and fuzzed alone.
+ */
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <fuse_opt.h>
+
+#include "ipcfs.h"
+
+enum {
+	KEY_CAPACITY,
+	KEY_MAX_CHANNELS,
+	KEY_MAX_MEMORY,
+};
+
+static const struct fuse_opt opts_spec[] = {
+	FUSE_OPT_KEY("capacity=", KEY_CAPACITY),
+	FUSE_OPT_KEY("max_channels=", KEY_MAX_CHANNELS),
+	FUSE_OPT_KEY("max_memory=", KEY_MAX_MEMORY),
+	FUSE_OPT_END
+};
+
+struct opts_state {
+	struct opts	*o;
+	char		*err;
+	size_t		 errlen;
+};
+
+/*
+ * Parse a byte count: decimal digits with an optional binary suffix, K, M
+ * or G (also k, KiB, and so on).  Returns 0, or EINVAL or ERANGE.
+ */
+int
+opts_size(const char *s, uint64_t *out)
+{
+	uint64_t	 v = 0, mult = 1;
+	const char	*p = s;
+
+	if (!isdigit((unsigned char)*p))
+		return (EINVAL);
+	for (; isdigit((unsigned char)*p); p++) {
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return (ERANGE);
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	switch (*p) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		mult = 1ULL << 10;
+		break;
+	case 'm': case 'M':
+		mult = 1ULL << 20;
+		break;
+	case 'g': case 'G':
+		mult = 1ULL << 30;
+		break;
+	default:
+		return (EINVAL);
+	}
+	if (*p != '\0') {
+		p++;
+		if (strcmp(p, "") != 0 && strcmp(p, "iB") != 0 &&
+		    strcmp(p, "B") != 0)
+			return (EINVAL);
+	}
+	if (v > UINT64_MAX / mult)
+		return (ERANGE);
+	*out = v * mult;
+	return (0);
+}
+
+static int
+opts_value(struct opts_state *st, const char *arg, const char *name,
+    uint64_t min, uint64_t max, uint64_t *out)
+{
+	const char	*val = strchr(arg, '=') + 1;
+	int		 error;
+
+	if ((error = opts_size(val, out)) == EINVAL) {
+		snprintf(st->err, st->errlen, "%s: '%s' is not a number",
+		    name, val);
+		return (-1);
+	}
+	if (error != 0 || *out < min || *out > max) {
+		snprintf(st->err, st->errlen,
+		    "%s: %s is out of range (%llu to %llu)", name, val,
+		    (unsigned long long)min, (unsigned long long)max);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct opts_state	*st = data;
+	uint64_t		 v;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_CAPACITY:
+		if (opts_value(st, arg, "capacity", CAPACITY_MIN,
+		    CAPACITY_MAX, &v) != 0)
+			return (-1);
+		st->o->capacity = v;
+		return (0);
+	case KEY_MAX_CHANNELS:
+		if (opts_value(st, arg, "max_channels", 1, UINT32_MAX,
+		    &v) != 0)
+			return (-1);
+		st->o->max_channels = v;
+		return (0);
+	case KEY_MAX_MEMORY:
+		if (opts_value(st, arg, "max_memory", CAPACITY_MIN,
+		    SIZE_MAX / 2, &v) != 0)
+			return (-1);
+		st->o->max_memory = v;
+		return (0);
+	}
+	return (1);
+}
+
+/*
+ * Take ipcfs's options out of args, leaving the rest for libfuse.  Returns
+ * 0, or -1 with a one-line reason in err.
+ */
+int
+opts_parse(struct fuse_args *args, struct opts *o, char *err, size_t errlen)
+{
+	struct opts_state	 st = { o, err, errlen };
+
+	o->capacity = CAPACITY_DEFAULT;
+	o->max_channels = MAX_CHANNELS_DEFAULT;
+	o->max_memory = MAX_MEMORY_DEFAULT;
+	err[0] = '\0';
+	if (fuse_opt_parse(args, &st, opts_spec, opts_proc) != 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "bad options");
+		return (-1);
+	}
+	return (0);
+}
