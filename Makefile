@@ -33,7 +33,10 @@ OBJS	 = $(SRCS:%.c=build/%.o)
 SOBJS	 = $(SRCS:%.c=build/san/%.o)
 PURE_SOBJS = $(PURE:%.c=build/san/%.o)
 UNIT_BINS = $(UNITS:%=build/san/check_%)
-HELPERS	 = build/chanio
+# Every C file in tests/integration is a test helper; every C file in
+# docs/examples is a shipped example.  Both are built for make check.
+HELPERS	 = $(patsubst tests/integration/%.c,build/%,$(wildcard tests/integration/*.c))
+EXAMPLES = $(patsubst docs/examples/%.c,build/examples/%,$(wildcard docs/examples/*.c))
 
 .PHONY: all run stop check unit integration deps install clean
 .DELETE_ON_ERROR:
@@ -58,11 +61,14 @@ build/san/check_%.o: tests/unit/check_%.c | build
 build/san/check_%: build/san/check_%.o $(PURE_SOBJS)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDFLAGS)
 
-build/chanio: tests/integration/chanio.c | build
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS)
+build/%: tests/integration/%.c | build
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(PKG_LIBS) -lpthread $(LDFLAGS)
+
+build/examples/%: docs/examples/%.c | build
+	$(CC) -std=gnu11 -Wall -Wextra -O2 -g -o $@ $< $(LDFLAGS)
 
 build:
-	@mkdir -p build/san
+	@mkdir -p build/san build/examples
 
 deps:
 	@tools/install-deps
@@ -75,7 +81,8 @@ stop:
 	@tools/ipcfs-run --stop $(MNT)
 
 check: deps
-	@$(MAKE) --no-print-directory all build/san/ipcfs $(UNIT_BINS) $(HELPERS)
+	@$(MAKE) --no-print-directory all build/san/ipcfs $(UNIT_BINS) \
+	    $(HELPERS) $(EXAMPLES)
 	@tests/run-all $(UNIT_BINS)
 
 unit: $(UNIT_BINS)

@@ -1,0 +1,89 @@
+"""Shared by the Python integration tests: a real ipcfs mounted in a
+temporary directory for each test class, always taken down again."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+IPCFS = os.environ.get("IPCFS", os.path.join(TOP, "build", "san", "ipcfs"))
+CHANIO = os.environ.get("CHANIO", os.path.join(TOP, "build", "chanio"))
+SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
+
+
+def mounted(path):
+    with open("/proc/mounts") as f:
+        return any(line.split()[1] == path and line.split()[2] == "fuse.ipcfs"
+                   for line in f)
+
+
+class Mount:
+    """An ipcfs daemon on a fresh temporary mount point."""
+
+    def __init__(self, *options):
+        if not os.path.exists("/dev/fuse"):
+            raise unittest.SkipTest("no /dev/fuse")
+        self.tmp = tempfile.mkdtemp(prefix="ipcfs-test.")
+        os.chmod(self.tmp, 0o755)
+        self.path = os.path.join(self.tmp, "mnt")
+        os.mkdir(self.path)
+        self.log = os.path.join(self.tmp, "daemon.log")
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([IPCFS, "-f", *options, self.path],
+                                         stderr=log, env=env)
+        for _ in range(100):
+            if mounted(self.path):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.close()
+        raise AssertionError("ipcfs did not mount: " + self.daemon_log())
+
+    def __call__(self, *names):
+        return os.path.join(self.path, *names)
+
+    def daemon_log(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def close(self):
+        """Unmount, stop the daemon, and fail on a sanitizer report."""
+        if mounted(self.path):
+            if subprocess.call(["fusermount3", "-u", "-z", self.path],
+                               stderr=subprocess.DEVNULL) != 0:
+                subprocess.call(["umount", "-l", self.path],
+                                stderr=subprocess.DEVNULL)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        log = self.daemon_log()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if SANITIZER.search(log):
+            raise AssertionError("sanitizer report from the daemon:\n" + log)
+
+
+class MountedTestCase(unittest.TestCase):
+    """A test class with one ipcfs mount, self.mnt, shared by its tests."""
+
+    options = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mnt = Mount(*cls.options)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mnt.close()

@@ -1,0 +1,82 @@
+# Shared by the shell integration tests: mount a real ipcfs in a temporary
+# directory and always take it down again, even when the test fails.
+#
+#   . "$(dirname "$0")/lib.sh"
+#   ipcfs_mount [-o opts]        sets MNT, TMP, DPID; installs the trap
+#   fail "what went wrong"       exit 1 with a message
+#
+# The daemon is the sanitized build unless IPCFS says otherwise; its log
+# is checked for sanitizer reports when the test ends.
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+IPCFS=${IPCFS:-$TOP/build/san/ipcfs}
+CHANIO=${CHANIO:-$TOP/build/chanio}
+PY=${PY:-/usr/bin/python3}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+MNT=
+TMP=
+DPID=
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+ipcfs_mounted() {
+	grep -qs " $1 fuse.ipcfs " /proc/mounts
+}
+
+ipcfs_unmount() {
+	local i
+	[ -n "$MNT" ] || return 0
+	if ipcfs_mounted "$MNT"; then
+		fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+	fi
+	if [ -n "$DPID" ]; then
+		for i in $(seq 50); do
+			kill -0 "$DPID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$DPID" 2>/dev/null
+		wait "$DPID" 2>/dev/null
+	fi
+	DPID=
+}
+
+ipcfs_cleanup() {
+	local rc=$?
+	cd /
+	# Children of the test that still run would hold the mount.
+	pkill -9 -P $$ 2>/dev/null
+	ipcfs_unmount
+	if [ -n "$TMP" ] && [ -f "$TMP/daemon.log" ] &&
+	    grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP/daemon.log"; then
+		echo "FAIL: sanitizer report from the daemon:" >&2
+		cat "$TMP/daemon.log" >&2
+		rc=1
+	fi
+	[ -n "$TMP" ] && rm -rf "$TMP"
+	exit $rc
+}
+
+# Mount a fresh ipcfs with the given arguments on $TMP/mnt.
+ipcfs_mount() {
+	local i
+	[ -e /dev/fuse ] || { echo "SKIP: no /dev/fuse"; exit 77; }
+	TMP=$(mktemp -d /tmp/ipcfs-test.XXXXXX)
+	chmod 755 "$TMP"
+	MNT=$TMP/mnt
+	mkdir "$MNT"
+	trap ipcfs_cleanup EXIT
+	trap 'exit 1' INT TERM
+	"$IPCFS" -f "$@" "$MNT" 2>"$TMP/daemon.log" &
+	DPID=$!
+	for i in $(seq 100); do
+		ipcfs_mounted "$MNT" && return 0
+		kill -0 "$DPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$TMP/daemon.log" >&2
+	fail "ipcfs did not mount"
+}
