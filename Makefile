@@ -25,8 +25,9 @@ ALL_CFLAGS = -std=gnu11 $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
 SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
-SRCS	 = chan.c fs.c kfeat.c log.c main.c node.c opts.c ring.c xmalloc.c
-PURE	 = chan.c log.c node.c opts.c ring.c xmalloc.c
+SRCS	 = chan.c fs.c kfeat.c log.c main.c node.c opts.c region.c ring.c \
+	   xmalloc.c
+PURE	 = chan.c log.c node.c opts.c region.c ring.c xmalloc.c
 UNITS	 = ring chan node opts
 
 OBJS	 = $(SRCS:%.c=build/%.o)

@@ -33,6 +33,7 @@ chan_pool_init(struct chan_pool *pool, const struct chan_cbs *cbs,
 	pool->cbs = cbs;
 	pool->capacity = capacity;
 	pool->max_memory = max_memory;
+	pool->max_region = max_memory;
 }
 
 /* A new channel with no buffer yet. */
@@ -45,6 +46,7 @@ chan_new(struct chan_pool *pool)
 	c->pool = pool;
 	c->capacity = pool->capacity;
 	ring_init(&c->ring);
+	region_init(&c->region);
 	TAILQ_INIT(&c->rq);
 	TAILQ_INIT(&c->wq);
 	LIST_INIT(&c->handles);
@@ -73,6 +75,7 @@ chan_free(struct chan *c)
 	}
 	c->pool->mem_used -= c->ring.size;
 	ring_free(&c->ring);
+	region_free(&c->region, c->pool);
 	free(c);
 }
 

@@ -33,6 +33,9 @@
 
 static struct chan_pool	 pool;
 static struct opts	 fs_opts;
+static struct fuse_session *fs_se;
+
+#define XATTR_REGION	"user.ipcfs.region"
 
 struct dir_handle {
 	struct dirent_snap	*ents;
@@ -94,7 +97,10 @@ fs_stat(const struct node *n, struct stat *st)
 		st->st_nlink = n->parent != NULL ? 1 : 0;
 	st->st_uid = n->uid;
 	st->st_gid = n->gid;
-	st->st_size = 0;
+	if (n->chan != NULL) {
+		st->st_size = (off_t)n->chan->region.size;
+		st->st_blocks = (blkcnt_t)((n->chan->region.size + 511) / 512);
+	}
 	st->st_blksize = CHAN_ATOMIC;
 	st->st_atim = n->atime;
 	st->st_mtim = n->mtime;
@@ -142,6 +148,14 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	    FUSE_CAP_SPLICE_MOVE);
 	log_debug("%s: protocol %u.%u, max_write %u", __func__,
 	    conn->proto_major, conn->proto_minor, conn->max_write);
+	if (kfeat_init(conn) != 0) {
+		log_warnx("region=%s is not available here (passthrough needs "
+		    "Linux 6.9 and CAP_SYS_ADMIN, pagecache Linux 6.6); "
+		    "try region=auto", opts_region_name(fs_opts.region));
+		fuse_session_exit(fs_se);
+		return;
+	}
+	log_info("region mode %s", opts_region_name(kfeat_mode()));
 }
 
 static void
@@ -221,6 +235,7 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 {
 	struct stat	 st;
 	struct node	*n;
+	int		 error;
 
 	(void)fi;
 	if ((n = node_get(ino)) == NULL) {
@@ -232,11 +247,13 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			fuse_reply_err(req, EISDIR);
 			return;
 		}
-		/* Until channels have a region, only size 0 exists. */
-		if (attr->st_size != 0) {
-			fuse_reply_err(req, EFBIG);
+		error = region_resize(&n->chan->region, &pool,
+		    (uint64_t)attr->st_size);
+		if (error != 0) {
+			fuse_reply_err(req, error);
 			return;
 		}
+		node_touch(n, NODE_MTIME);
 	}
 	if (to_set & FUSE_SET_ATTR_MODE)
 		n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
@@ -363,12 +380,36 @@ fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, node_rename(dir, name, newdir, newname, flags));
 }
 
+/*
+ * In passthrough mode every open of a channel names the region's memfd by
+ * a backing id, the same one for as long as the channel is open anywhere.
+ */
+static int
+fs_backing(fuse_req_t req, struct chan *c)
+{
+	struct region	*r = &c->region;
+	int		 fd, id;
+
+	if (kfeat_mode() != REGION_PASSTHROUGH || r->backing_id > 0)
+		return (0);
+	if ((fd = region_fd(r)) == -1 || (id = kfeat_backing_open(req,
+	    fd)) == -1) {
+		log_warn("%s: region backing file", __func__);
+		return (errno == EMFILE || errno == ENFILE ? errno : EIO);
+	}
+	r->backing_id = id;
+	return (0);
+}
+
 /* Open n's channel for fi; the caller replies. */
-static void
-fs_open_chan(struct node *n, struct fuse_file_info *fi)
+static int
+fs_open_chan(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
 	struct chan_handle	*h;
-	int			 mode;
+	int			 mode, error;
+
+	if ((error = fs_backing(req, n->chan)) != 0)
+		return (error);
 
 	switch (fi->flags & O_ACCMODE) {
 	case O_RDONLY:
@@ -387,20 +428,27 @@ fs_open_chan(struct node *n, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)h;
 	/*
 	 * Direct I/O sends every read and write here, whatever the file
-	 * size; kfeat.c adds FOPEN_STREAM so no file position is kept.
+	 * size; kfeat.c adds FOPEN_STREAM, or passthrough for the region.
 	 */
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
-	fi->nonseekable = 1;
+	kfeat_open_reply(fi, n->chan->region.backing_id);
+	return (0);
 }
 
 static void
-fs_close_chan(struct fuse_file_info *fi)
+fs_close_chan(fuse_req_t req, struct fuse_file_info *fi)
 {
 	struct chan_handle	*h = (struct chan_handle *)(uintptr_t)fi->fh;
 	struct node		*n = h->udata;
+	struct chan		*c = n->chan;
 
 	chan_close(h);
+	if (LIST_EMPTY(&c->handles)) {
+		if (c->region.backing_id > 0) {
+			kfeat_backing_close(req, c->region.backing_id);
+			c->region.backing_id = 0;
+		}
+		region_trim(&c->region);
+	}
 	node_close(n);
 }
 
@@ -408,6 +456,7 @@ static void
 fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node	*n;
+	int		 error;
 
 	if ((n = node_get(ino)) == NULL) {
 		fuse_reply_err(req, ENOENT);
@@ -417,10 +466,13 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	fs_open_chan(n, fi);
+	if ((error = fs_open_chan(req, n, fi)) != 0) {
+		fuse_reply_err(req, error);
+		return;
+	}
 	/* An open interrupted in the kernel gets no release: undo it. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		fs_close_chan(fi);
+		fs_close_chan(req, fi);
 }
 
 static void
@@ -444,11 +496,14 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, n == NULL ? ENOENT : EISDIR);
 		return;
 	}
-	fs_open_chan(n, fi);
+	if ((error = fs_open_chan(req, n, fi)) != 0) {
+		fuse_reply_err(req, error);
+		return;
+	}
 	fs_entry(n, &e);
 	node_ref(n);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		fs_close_chan(fi);
+		fs_close_chan(req, fi);
 		node_forget(n, 1);
 	}
 }
@@ -461,6 +516,21 @@ fs_interrupt_cb(fuse_req_t req, void *data)
 }
 
 static void
+fs_pagein(fuse_req_t req, struct node *n, size_t size, off_t off)
+{
+	char	*buf;
+	ssize_t	 len;
+
+	buf = xmalloc(size);
+	len = region_pread(&n->chan->region, buf, size, (uint64_t)off);
+	if (len == -1)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+	free(buf);
+}
+
+static void
 fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
 {
@@ -468,7 +538,15 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct waiter		*w;
 
 	(void)ino;
-	(void)off;
+	/*
+	 * In page-cache mode the kernel fills the region's pages with
+	 * reads of its own, told apart by their lock owner: a read() from a
+	 * program always carries one.
+	 */
+	if (fi->lock_owner == 0 && kfeat_mode() == REGION_PAGECACHE) {
+		fs_pagein(req, h->udata, size, off);
+		return;
+	}
 	w = chan_read(h, req, size, fi->flags & O_NONBLOCK);
 	/* Last: if the kernel already interrupted req, this answers it. */
 	if (w != NULL)
@@ -483,8 +561,18 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	struct node		*n = h->udata;
 	struct waiter		*w;
 
+	ssize_t			 len;
+
 	(void)ino;
-	(void)off;
+	/* A write-back of region pages, never stream data. */
+	if (fi->writepage) {
+		len = region_pwrite(&n->chan->region, buf, size, (uint64_t)off);
+		if (len == -1)
+			fuse_reply_err(req, errno);
+		else
+			fuse_reply_write(req, (size_t)len);
+		return;
+	}
 	node_touch(n, NODE_MTIME | NODE_CTIME);
 	w = chan_write(h, req, buf, size, fi->flags & O_NONBLOCK);
 	if (w != NULL)
@@ -503,7 +591,7 @@ static void
 fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fs_close_chan(fi);
+	fs_close_chan(req, fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -625,6 +713,40 @@ fs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	fuse_reply_poll(req, chan_poll(h, ph));
 }
 
+/* The region mode in use, as an attribute of every name on the mount. */
+static void
+fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	const char	*val = opts_region_name(kfeat_mode());
+	size_t		 len = strlen(val);
+
+	if (node_get(ino) == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (strcmp(name, XATTR_REGION) != 0)
+		fuse_reply_err(req, ENODATA);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, len);
+}
+
+static void
+fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	if (node_get(ino) == NULL)
+		fuse_reply_err(req, ENOENT);
+	else if (size == 0)
+		fuse_reply_xattr(req, sizeof XATTR_REGION);
+	else if (size < sizeof XATTR_REGION)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, XATTR_REGION, sizeof XATTR_REGION);
+}
+
 static const struct fuse_lowlevel_ops fs_ops = {
 	.init = fs_init,
 	.lookup = fs_lookup,
@@ -651,6 +773,8 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.releasedir = fs_releasedir,
 	.statfs = fs_statfs,
 	.poll = fs_poll,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
 };
 
 /* A session serving a fresh namespace with the given limits. */
@@ -659,8 +783,10 @@ fs_new(struct fuse_args *args, const struct opts *o)
 {
 	fs_opts = *o;
 	chan_pool_init(&pool, &fs_cbs, o->capacity, o->max_memory);
+	pool.max_region = o->max_region;
 	node_init(&pool, o->max_channels, 01777, getuid(), getgid());
-	return (fuse_session_new(args, &fs_ops, sizeof fs_ops, NULL));
+	fs_se = fuse_session_new(args, &fs_ops, sizeof fs_ops, NULL);
+	return (fs_se);
 }
 
 static void

@@ -7,14 +7,19 @@
 #ifndef FS_H
 #define FS_H
 
-struct fuse_args;
-struct fuse_session;
+#include <fuse_lowlevel.h>
 
 /* fs.c */
 struct fuse_session *fs_new(struct fuse_args *, const struct opts *);
 void	 fs_shutdown(int);
 
 /* kfeat.c */
-int	 kfeat_install(struct fuse_session *);
+int	 kfeat_install(struct fuse_session *, enum region_mode);
+int	 kfeat_init(struct fuse_conn_info *);
+enum region_mode kfeat_mode(void);
+void	 kfeat_offered(int *, int *);
+int	 kfeat_backing_open(fuse_req_t, int);
+void	 kfeat_backing_close(fuse_req_t, int);
+void	 kfeat_open_reply(struct fuse_file_info *, int);
 
 #endif /* FS_H */

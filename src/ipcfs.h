@@ -29,7 +29,16 @@
 #define CAPACITY_MIN		4096
 #define CAPACITY_MAX		(64 * 1024 * 1024)
 #define MAX_CHANNELS_DEFAULT	65536
-#define MAX_MEMORY_DEFAULT	((size_t)1024 * 1024 * 1024)
+#define MAX_MEMORY_DEFAULT	((size_t)2048 * 1024 * 1024)
+#define MAX_REGION_DEFAULT	((size_t)1024 * 1024 * 1024)
+
+/* How the region of a channel is mapped (see region.c and kfeat.c). */
+enum region_mode {
+	REGION_AUTO,
+	REGION_PASSTHROUGH,
+	REGION_PAGECACHE,
+	REGION_OFF,
+};
 
 #define NAME_MAX_LEN		255
 
@@ -67,6 +76,8 @@ struct chan_pool {
 	const struct chan_cbs	*cbs;
 	size_t			 capacity;
 	size_t			 max_memory;
+	size_t			 max_region;
+	size_t			 region_used;	/* region bytes, all channels */
 	size_t			 mem_used;
 	size_t			 held;
 	size_t			 nwaiters;
@@ -110,9 +121,17 @@ struct chan_handle {
 };
 LIST_HEAD(handles, chan_handle);
 
+/* The mmap-able data region of a channel. */
+struct region {
+	uint64_t		 size;
+	int			 fd;		/* memfd, or -1 */
+	int			 backing_id;	/* passthrough id, or 0 */
+};
+
 struct chan {
 	struct chan_pool	*pool;
 	struct ring		 ring;
+	struct region		 region;
 	size_t			 capacity;
 	unsigned		 readers;
 	unsigned		 writers;
@@ -165,6 +184,8 @@ struct opts {
 	size_t		 capacity;
 	uint64_t	 max_channels;
 	size_t		 max_memory;
+	size_t		 max_region;
+	enum region_mode region;
 };
 
 /* ring.c */
@@ -190,6 +211,15 @@ void	 chan_cancel(struct waiter *, int);
 unsigned chan_poll(struct chan_handle *, void *);
 void	 chan_abort(struct chan *, int);
 int	 chan_idle(const struct chan *);
+
+/* region.c */
+void	 region_init(struct region *);
+int	 region_fd(struct region *);
+int	 region_resize(struct region *, struct chan_pool *, uint64_t);
+void	 region_trim(struct region *);
+void	 region_free(struct region *, struct chan_pool *);
+ssize_t	 region_pread(struct region *, void *, size_t, uint64_t);
+ssize_t	 region_pwrite(struct region *, const void *, size_t, uint64_t);
 
 /* node.c */
 void	 node_init(struct chan_pool *, uint64_t, mode_t, uid_t, gid_t);
@@ -222,6 +252,7 @@ void	 node_walk_chans(void (*)(struct chan *, void *), void *);
 struct fuse_args;
 int	 opts_size(const char *, uint64_t *);
 int	 opts_parse(struct fuse_args *, struct opts *, char *, size_t);
+const char *opts_region_name(enum region_mode);
 
 /* log.c */
 void	 log_init(int, int);

@@ -1,24 +1,31 @@
 /*
- * Kernel features that libfuse 3.14 has no way to ask for.
+ * Kernel features that libfuse 3.14 cannot ask for.
  *
  * libfuse lets a daemon supply the read and writev used on /dev/fuse
  * (fuse_session_custom_io).  Through them this module sees each raw request
- * header and may amend a reply before it goes to the kernel.  It is the
- * only place that knows the wire format; everything else speaks libfuse.
+ * header and amends two replies before they reach the kernel:
  *
- * What it amends: the reply to OPEN and CREATE gains FOPEN_STREAM, so a
- * channel file has no file position at all.  Without it the kernel takes
- * the file-position lock of a regular file for every read and write on a
- * shared open file description, and a read blocked in ipcfs would stall a
- * write from another thread or a forked child through the same descriptor
- * (see ../shared/notes/kernel-fuse.md).
+ * - INIT: turns on FUSE_PASSTHROUGH or FUSE_DIRECT_IO_ALLOW_MMAP in flags2,
+ *   which libfuse 3.14's 32-bit capability word cannot name.
+ * - OPEN and CREATE: adds FOPEN_STREAM (no file position, so no
+ *   file-position lock between a blocked read and a write on one open file
+ *   description), or FOPEN_PASSTHROUGH with the region's backing id, which
+ *   goes in the 32-bit field after open_flags (formerly padding).
+ *
+ * Where libfuse has its own API for passthrough and direct-I/O mmap (3.16
+ * and later, told by the FUSE_CAP_PASSTHROUGH macro), that API is used for
+ * them instead and only FOPEN_STREAM is added here.  Measurements behind
+ * all this are in ../shared/notes/kernel-fuse.md.  This is the only place
+ * that knows the wire format.
  */
 
 #define FUSE_USE_VERSION 312
 
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -28,26 +35,120 @@
 #include "ipcfs.h"
 #include "fs.h"
 
-/* Requests whose replies are amended; replies follow within one request. */
+/* From Linux 6.6 and 6.9 <linux/fuse.h>, newer than Debian 12's headers. */
+#define KF_INIT_EXT		(1U << 30)
+#define KF_DIRECT_IO_ALLOW_MMAP	(1U << (36 - 32))	/* in flags2 */
+#define KF_PASSTHROUGH		(1U << (37 - 32))	/* in flags2 */
+#define KF_FOPEN_PASSTHROUGH	(1U << 7)
+
+struct kf_backing_map {
+	int32_t		fd;
+	uint32_t	flags;
+	uint64_t	padding;
+};
+#define KF_DEV_IOC_BACKING_OPEN		_IOW(229, 1, struct kf_backing_map)
+#define KF_DEV_IOC_BACKING_CLOSE	_IOW(229, 2, uint32_t)
+
+/* Where flags2 and max_stack_depth sit in the INIT reply. */
+#define KF_INIT_OUT_FLAGS2	32
+#define KF_INIT_OUT_STACK	36
+#define KF_INIT_OUT_MIN		40
+
+#if defined(FUSE_CAP_PASSTHROUGH)
+#define KF_NATIVE	1
+#else
+#define KF_NATIVE	0
+#endif
+
+/* Requests whose replies are amended; a reply follows its request. */
 #define KFEAT_SLOTS	8
 
-static uint64_t	 kfeat_pending[KFEAT_SLOTS];
-static unsigned	 kfeat_next;
-static uint32_t	 kfeat_open_flags = FOPEN_STREAM;
+static struct {
+	struct fuse_session	*se;
+	enum region_mode	 want;
+	enum region_mode	 mode;
+	int			 can_passthrough;
+	int			 can_pagecache;
+	uint64_t		 init_unique;
+	uint64_t		 pending[KFEAT_SLOTS];
+	unsigned		 next;
+	uint32_t		 open_flags;	/* for the next OPEN/CREATE */
+	int32_t			 backing_id;
+} kf;
+
+/* True if this process has CAP_SYS_ADMIN, which passthrough needs. */
+static int
+kfeat_sys_admin(void)
+{
+	unsigned long long	 caps = 0;
+	char			 line[256];
+	FILE			*f;
+
+	if ((f = fopen("/proc/self/status", "r")) == NULL)
+		return (0);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	fclose(f);
+	return ((caps >> 21) & 1);
+}
+
+/* Pick the region mode from what the kernel offers and what was asked. */
+static void
+kfeat_choose(uint32_t flags, uint32_t flags2)
+{
+	if (!(flags & KF_INIT_EXT))
+		flags2 = 0;
+	kf.can_passthrough = (flags2 & KF_PASSTHROUGH) && kfeat_sys_admin();
+	kf.can_pagecache = (flags2 & KF_DIRECT_IO_ALLOW_MMAP) != 0;
+	switch (kf.want) {
+	case REGION_AUTO:
+		if (kf.can_passthrough)
+			kf.mode = REGION_PASSTHROUGH;
+		else if (kf.can_pagecache)
+			kf.mode = REGION_PAGECACHE;
+		else
+			kf.mode = REGION_OFF;
+		break;
+	case REGION_PASSTHROUGH:
+		kf.mode = kf.can_passthrough ? REGION_PASSTHROUGH : REGION_OFF;
+		break;
+	case REGION_PAGECACHE:
+		kf.mode = kf.can_pagecache ? REGION_PAGECACHE : REGION_OFF;
+		break;
+	case REGION_OFF:
+		kf.mode = REGION_OFF;
+		break;
+	}
+}
 
 static ssize_t
 kfeat_read(int fd, void *buf, size_t len, void *userdata)
 {
 	const struct fuse_in_header	*in = buf;
+	const struct fuse_init_in	*init;
 	ssize_t				 n;
 
 	(void)userdata;
 	n = read(fd, buf, len);
 	if (n < (ssize_t)sizeof *in)
 		return (n);
-	if (in->opcode == FUSE_OPEN || in->opcode == FUSE_CREATE) {
-		kfeat_pending[kfeat_next] = in->unique;
-		kfeat_next = (kfeat_next + 1) % KFEAT_SLOTS;
+	switch (in->opcode) {
+	case FUSE_INIT:
+		if ((size_t)n < sizeof *in + offsetof(struct fuse_init_in,
+		    flags2) + sizeof init->flags2)
+			kfeat_choose(0, 0);
+		else {
+			init = (const void *)(in + 1);
+			kfeat_choose(init->flags, init->flags2);
+		}
+		kf.init_unique = in->unique;
+		break;
+	case FUSE_OPEN:
+	case FUSE_CREATE:
+		kf.pending[kf.next] = in->unique;
+		kf.next = (kf.next + 1) % KFEAT_SLOTS;
+		break;
 	}
 	return (n);
 }
@@ -61,42 +162,82 @@ kfeat_take(uint64_t unique)
 	if (unique == 0)
 		return (0);
 	for (i = 0; i < KFEAT_SLOTS; i++) {
-		if (kfeat_pending[i] == unique) {
-			kfeat_pending[i] = 0;
+		if (kf.pending[i] == unique) {
+			kf.pending[i] = 0;
 			return (1);
 		}
 	}
 	return (0);
 }
 
+static void
+kfeat_amend_init(char *arg, size_t len)
+{
+	uint32_t	 flags, flags2 = 0, depth = 1;
+
+	if (KF_NATIVE || len < KF_INIT_OUT_MIN)
+		return;
+	if (kf.mode == REGION_PASSTHROUGH)
+		flags2 = KF_PASSTHROUGH;
+	else if (kf.mode == REGION_PAGECACHE)
+		flags2 = KF_DIRECT_IO_ALLOW_MMAP;
+	if (flags2 == 0)
+		return;
+	memcpy(&flags, arg + offsetof(struct fuse_init_out, flags),
+	    sizeof flags);
+	flags |= KF_INIT_EXT;
+	memcpy(arg + offsetof(struct fuse_init_out, flags), &flags,
+	    sizeof flags);
+	memcpy(&flags, arg + KF_INIT_OUT_FLAGS2, sizeof flags);
+	flags2 |= flags;
+	memcpy(arg + KF_INIT_OUT_FLAGS2, &flags2, sizeof flags2);
+	/* Passthrough needs a stack depth; the memfd is on tmpfs. */
+	if (kf.mode == REGION_PASSTHROUGH)
+		memcpy(arg + KF_INIT_OUT_STACK, &depth, sizeof depth);
+}
+
+static void
+kfeat_amend_open(char *arg, size_t len)
+{
+	struct fuse_open_out	 oo;
+
+	/* The fuse_open_out ends the argument, after any fuse_entry_out. */
+	memcpy(&oo, arg + len - sizeof oo, sizeof oo);
+	oo.open_flags |= kf.open_flags;
+	if (kf.open_flags & KF_FOPEN_PASSTHROUGH)
+		oo.padding = (uint32_t)kf.backing_id;
+	memcpy(arg + len - sizeof oo, &oo, sizeof oo);
+}
+
 static ssize_t
 kfeat_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	const struct fuse_out_header	*out;
-	struct fuse_open_out		 oo;
-	struct iovec			 v[3];
-	char				 arg[sizeof(struct fuse_entry_out) +
-					     sizeof(struct fuse_open_out)];
+	struct iovec			 v[2];
+	char				 arg[256];
 	size_t				 len;
+	int				 init;
 
 	(void)userdata;
 	if (count != 2 || iov[0].iov_len != sizeof *out)
 		return (writev(fd, iov, count));
 	out = iov[0].iov_base;
-	if (!kfeat_take(out->unique) || out->error != 0)
+	if (out->error != 0 || out->unique == 0)
+		return (writev(fd, iov, count));
+	init = out->unique == kf.init_unique;
+	if (!init && !kfeat_take(out->unique))
+		return (writev(fd, iov, count));
+	len = iov[1].iov_len;
+	if (len < sizeof(struct fuse_open_out) || len > sizeof arg)
 		return (writev(fd, iov, count));
 
-	/*
-	 * The fuse_open_out ends the argument: alone for OPEN, after the
-	 * fuse_entry_out for CREATE.  Amend a copy, not libfuse's buffer.
-	 */
-	len = iov[1].iov_len;
-	if (len < sizeof oo || len > sizeof arg)
-		return (writev(fd, iov, count));
+	/* Amend a copy, not libfuse's buffer. */
 	memcpy(arg, iov[1].iov_base, len);
-	memcpy(&oo, arg + len - sizeof oo, sizeof oo);
-	oo.open_flags |= kfeat_open_flags;
-	memcpy(arg + len - sizeof oo, &oo, sizeof oo);
+	if (init) {
+		kf.init_unique = 0;
+		kfeat_amend_init(arg, len);
+	} else
+		kfeat_amend_open(arg, len);
 	v[0] = iov[0];
 	v[1].iov_base = arg;
 	v[1].iov_len = len;
@@ -110,7 +251,111 @@ static const struct fuse_custom_io kfeat_io = {
 
 /* Put the hooks on a mounted session's /dev/fuse descriptor. */
 int
-kfeat_install(struct fuse_session *se)
+kfeat_install(struct fuse_session *se, enum region_mode want)
 {
+	kf.se = se;
+	kf.want = want;
+	kf.mode = REGION_OFF;
 	return (fuse_session_custom_io(se, &kfeat_io, fuse_session_fd(se)));
+}
+
+/*
+ * Called from the INIT handler, after kfeat_read saw the request: ask for
+ * the chosen feature through libfuse where it can, and say whether the mode
+ * asked for is available.
+ */
+int
+kfeat_init(struct fuse_conn_info *conn)
+{
+#if KF_NATIVE
+	if (kf.mode == REGION_PASSTHROUGH) {
+		conn->want |= FUSE_CAP_PASSTHROUGH;
+		conn->max_backing_stack_depth = 1;
+	} else if (kf.mode == REGION_PAGECACHE)
+		conn->want |= FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
+#else
+	(void)conn;
+#endif
+	if (kf.want != REGION_AUTO && kf.want != kf.mode)
+		return (-1);
+	return (0);
+}
+
+/* The region mode in use, once INIT is done. */
+enum region_mode
+kfeat_mode(void)
+{
+	return (kf.mode);
+}
+
+/* What this kernel offered: a bit per mode. */
+void
+kfeat_offered(int *passthrough, int *pagecache)
+{
+	*passthrough = kf.can_passthrough;
+	*pagecache = kf.can_pagecache;
+}
+
+/*
+ * Register fd with the kernel as a passthrough backing file.  Returns the
+ * backing id (> 0), or -1 with errno.
+ */
+int
+kfeat_backing_open(fuse_req_t req, int fd)
+{
+#if KF_NATIVE
+	int	 id;
+
+	if ((id = fuse_passthrough_open(req, fd)) <= 0) {
+		errno = id < 0 ? -id : EIO;
+		return (-1);
+	}
+	return (id);
+#else
+	struct kf_backing_map	 map = { .fd = fd };
+
+	(void)req;
+	return (ioctl(fuse_session_fd(kf.se), KF_DEV_IOC_BACKING_OPEN, &map));
+#endif
+}
+
+/* Drop a backing id; files opened with it keep their own reference. */
+void
+kfeat_backing_close(fuse_req_t req, int id)
+{
+#if KF_NATIVE
+	fuse_passthrough_close(req, id);
+#else
+	uint32_t	 bid = (uint32_t)id;
+
+	(void)req;
+	if (ioctl(fuse_session_fd(kf.se), KF_DEV_IOC_BACKING_CLOSE,
+	    &bid) == -1)
+		log_warn("%s: backing id %d", __func__, id);
+#endif
+}
+
+/*
+ * Set the open flags of a channel open in fi for the current mode, with
+ * backing_id for passthrough.  Call just before replying.
+ */
+void
+kfeat_open_reply(struct fuse_file_info *fi, int backing_id)
+{
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	if (kf.mode == REGION_PASSTHROUGH) {
+		/* The kernel refuses passthrough on a non-seekable file. */
+		fi->nonseekable = 0;
+#if KF_NATIVE
+		fi->backing_id = backing_id;
+		kf.open_flags = 0;
+#else
+		kf.open_flags = KF_FOPEN_PASSTHROUGH;
+		kf.backing_id = backing_id;
+#endif
+	} else {
+		fi->nonseekable = 1;
+		kf.open_flags = FOPEN_STREAM;
+	}
 }

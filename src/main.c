@@ -32,8 +32,13 @@ usage(const char *prog)
 	    " (default 64K, 4K..64M)\n"
 	    "    -o max_channels=N      channels and directories at most"
 	    " (default %d)\n"
-	    "    -o max_memory=BYTES    all buffered data together"
+	    "    -o max_memory=BYTES    all buffers and regions together"
+	    " (default 2G)\n"
+	    "    -o max_region=BYTES    region (file size) per channel"
 	    " (default 1G)\n"
+	    "    -o region=MODE         how mmap maps the region: auto,"
+	    " passthrough,\n"
+	    "                           pagecache or off (default auto)\n"
 	    "    -o allow_other         let other users in"
 	    " (default_permissions is always on)\n"
 	    "Sizes take a K, M or G suffix.\n\n", prog, MAX_CHANNELS_DEFAULT);
@@ -137,7 +142,7 @@ main(int argc, char **argv)
 		goto out_destroy;
 	if (fuse_session_mount(se, copts.mountpoint) != 0)
 		goto out_signals;
-	if (kfeat_install(se) != 0) {
+	if (kfeat_install(se, o.region) != 0) {
 		log_warnx("cannot hook /dev/fuse");
 		goto out_unmount;
 	}

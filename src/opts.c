@@ -17,12 +17,23 @@ enum {
 	KEY_CAPACITY,
 	KEY_MAX_CHANNELS,
 	KEY_MAX_MEMORY,
+	KEY_MAX_REGION,
+	KEY_REGION,
+};
+
+static const char *region_names[] = {
+	[REGION_AUTO] = "auto",
+	[REGION_PASSTHROUGH] = "passthrough",
+	[REGION_PAGECACHE] = "pagecache",
+	[REGION_OFF] = "off",
 };
 
 static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("capacity=", KEY_CAPACITY),
 	FUSE_OPT_KEY("max_channels=", KEY_MAX_CHANNELS),
 	FUSE_OPT_KEY("max_memory=", KEY_MAX_MEMORY),
+	FUSE_OPT_KEY("max_region=", KEY_MAX_REGION),
+	FUSE_OPT_KEY("region=", KEY_REGION),
 	FUSE_OPT_END
 };
 
@@ -98,6 +109,22 @@ opts_value(struct opts_state *st, const char *arg, const char *name,
 }
 
 static int
+opts_region(struct opts_state *st, const char *val)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof region_names / sizeof region_names[0]; i++) {
+		if (strcmp(val, region_names[i]) == 0) {
+			st->o->region = i;
+			return (0);
+		}
+	}
+	snprintf(st->err, st->errlen, "region: '%s' is not one of auto, "
+	    "passthrough, pagecache, off", val);
+	return (-1);
+}
+
+static int
 opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct opts_state	*st = data;
@@ -123,8 +150,23 @@ opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 			return (-1);
 		st->o->max_memory = v;
 		return (0);
+	case KEY_MAX_REGION:
+		if (opts_value(st, arg, "max_region", 0, SIZE_MAX / 2,
+		    &v) != 0)
+			return (-1);
+		st->o->max_region = v;
+		return (0);
+	case KEY_REGION:
+		return (opts_region(st, strchr(arg, '=') + 1));
 	}
 	return (1);
+}
+
+/* The name of a region mode, as -o region= takes it. */
+const char *
+opts_region_name(enum region_mode mode)
+{
+	return (region_names[mode]);
 }
 
 /*
@@ -139,6 +181,8 @@ opts_parse(struct fuse_args *args, struct opts *o, char *err, size_t errlen)
 	o->capacity = CAPACITY_DEFAULT;
 	o->max_channels = MAX_CHANNELS_DEFAULT;
 	o->max_memory = MAX_MEMORY_DEFAULT;
+	o->max_region = MAX_REGION_DEFAULT;
+	o->region = REGION_AUTO;
 	err[0] = '\0';
 	if (fuse_opt_parse(args, &st, opts_spec, opts_proc) != 0) {
 		if (err[0] == '\0')
