@@ -7,6 +7,7 @@
 
 #define FUSE_USE_VERSION 312
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -69,6 +70,22 @@ main_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
 		log_debug("%s", buf);
 	else
 		log_info("%s", buf);
+}
+
+/*
+ * Every region with contents, and every open channel in passthrough mode,
+ * holds a memfd: allow as many descriptors as the hard limit does.
+ */
+static void
+main_raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("%s: setrlimit", __func__);
+	}
 }
 
 /* Refuse a mountpoint that cannot work, with one line saying why. */
@@ -146,6 +163,7 @@ main(int argc, char **argv)
 		log_warnx("cannot hook /dev/fuse");
 		goto out_unmount;
 	}
+	main_raise_nofile();
 	if (fuse_daemonize(copts.foreground) != 0)
 		goto out_unmount;
 	log_init(copts.foreground, copts.debug);
@@ -153,7 +171,8 @@ main(int argc, char **argv)
 	    "max_memory %zu", copts.mountpoint, o.capacity,
 	    (unsigned long long)o.max_channels, o.max_memory);
 
-	ret = fuse_session_loop(se) == 0 ? 0 : 1;
+	/* A positive result is the signal that stopped the loop: success. */
+	ret = fuse_session_loop(se) < 0 ? 1 : 0;
 
 	/* Nobody stays blocked on a daemon that is going away. */
 	fs_shutdown(ENOTCONN);
