@@ -34,6 +34,7 @@
 static struct chan_pool	 pool;
 static struct opts	 fs_opts;
 static struct fuse_session *fs_se;
+static int		 fs_init_failed;
 
 #define XATTR_REGION	"user.ipcfs.region"
 
@@ -152,6 +153,7 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 		log_warnx("region=%s is not available here (passthrough needs "
 		    "Linux 6.9 and CAP_SYS_ADMIN, pagecache Linux 6.6); "
 		    "try region=auto", opts_region_name(fs_opts.region));
+		fs_init_failed = 1;
 		fuse_session_exit(fs_se);
 		return;
 	}
@@ -793,6 +795,13 @@ static void
 fs_abort_cb(struct chan *c, void *arg)
 {
 	chan_abort(c, *(int *)arg);
+}
+
+/* True if the mount could not give what was asked for. */
+int
+fs_failed(void)
+{
+	return (fs_init_failed);
 }
 
 /* Answer every held request with error, then free the namespace. */

@@ -12,6 +12,7 @@
 /* fs.c */
 struct fuse_session *fs_new(struct fuse_args *, const struct opts *);
 void	 fs_shutdown(int);
+int	 fs_failed(void);
 
 /* kfeat.c */
 int	 kfeat_install(struct fuse_session *, enum region_mode);

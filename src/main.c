@@ -172,7 +172,7 @@ main(int argc, char **argv)
 	    (unsigned long long)o.max_channels, o.max_memory);
 
 	/* A positive result is the signal that stopped the loop: success. */
-	ret = fuse_session_loop(se) < 0 ? 1 : 0;
+	ret = fuse_session_loop(se) < 0 || fs_failed() ? 1 : 0;
 
 	/* Nobody stays blocked on a daemon that is going away. */
 	fs_shutdown(ENOTCONN);
