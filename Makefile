@@ -34,12 +34,20 @@ OBJS	 = $(SRCS:%.c=build/%.o)
 SOBJS	 = $(SRCS:%.c=build/san/%.o)
 PURE_SOBJS = $(PURE:%.c=build/san/%.o)
 UNIT_BINS = $(UNITS:%=build/san/check_%)
+
+# libFuzzer targets: tests/fuzz/fuzz_<name>.c, linked with the pure modules
+# built by clang.  make check runs each briefly; make fuzz runs them longer.
+CLANG	?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -std=gnu11 -g -O1 -Isrc $(PKG_CFLAGS) \
+	   -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+FUZZERS	 = $(patsubst tests/fuzz/fuzz_%.c,build/fuzz/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
 # Every C file in tests/integration is a test helper; every C file in
 # docs/examples is a shipped example.  Both are built for make check.
 HELPERS	 = $(patsubst tests/integration/%.c,build/%,$(wildcard tests/integration/*.c))
 EXAMPLES = $(patsubst docs/examples/%.c,build/examples/%,$(wildcard docs/examples/*.c))
 
-.PHONY: all run stop check unit integration deps install clean
+.PHONY: all run stop check unit integration deps install clean fuzz
 .DELETE_ON_ERROR:
 
 all: ipcfs
@@ -68,8 +76,11 @@ build/%: tests/integration/%.c | build
 build/examples/%: docs/examples/%.c | build
 	$(CC) -std=gnu11 -Wall -Wextra -O2 -g -o $@ $< $(LDFLAGS)
 
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE:%=src/%) src/ipcfs.h | build
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $< $(PURE:%=src/%) $(PKG_LIBS)
+
 build:
-	@mkdir -p build/san build/examples
+	@mkdir -p build/san build/examples build/fuzz
 
 deps:
 	@tools/install-deps
@@ -83,8 +94,12 @@ stop:
 
 check: deps
 	@$(MAKE) --no-print-directory all build/san/ipcfs $(UNIT_BINS) \
-	    $(HELPERS) $(EXAMPLES)
+	    $(HELPERS) $(EXAMPLES) $(FUZZERS)
 	@tests/run-all $(UNIT_BINS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory $(FUZZERS)
+	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZERS)
 
 unit: $(UNIT_BINS)
 	@tests/run-all --unit-only $(UNIT_BINS)
