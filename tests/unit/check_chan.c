@@ -1,0 +1,1807 @@
+/*
+ * Unit tests for chan.c: the pipe rules of a channel, driven through
+ * recorder callbacks.  Requests are fake: each is a struct req whose
+ * address chan.c sees as the opaque request pointer.  The recorder fails a
+ * test the moment a request is answered twice or a poll handle released
+ * twice, and ck_finish fails it if any request was never answered or any
+ * memory is still accounted for, so every test ends with all of its
+ * requests answered and the pool back to zero.
+ */
+
+#include <sys/uio.h>
+
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipcfs.h"
+
+#define NREQ		8192
+#define NPOLLH		32
+
+enum { R_NONE, R_DATA, R_COUNT, R_ERR };
+
+/* A fake FUSE request and what it was answered with. */
+struct req {
+	int		 op;		/* WAIT_READ or WAIT_WRITE */
+	size_t		 asked;		/* bytes asked for or offered */
+	unsigned	 tag;		/* write: the pattern it carries */
+	int		 nonblock;
+	struct waiter	*w;		/* non-NULL while held */
+	int		 nreply;
+	int		 kind;		/* R_DATA, R_COUNT or R_ERR */
+	char		*data;		/* R_DATA: the bytes */
+	size_t		 len;		/* R_DATA: bytes; R_COUNT: count */
+	int		 err;		/* R_ERR */
+	unsigned	 seq;		/* order of the answer */
+};
+
+/* A fake poll handle. */
+struct pollh {
+	int		 notified;
+	int		 freed;
+};
+
+static struct req	*reqs;
+static size_t		 nreqs;
+static unsigned		 nseq;
+static struct pollh	 pollhs[NPOLLH];
+static size_t		 npollhs;
+static char		*out;		/* every byte read, in answer order */
+static size_t		 outlen, outsize;
+
+static struct chan_pool	 pool;
+static struct chan	*c;
+
+/* Byte off of the pattern a write tagged tag carries. */
+static char
+pat(unsigned tag, size_t off)
+{
+	return ((char)(tag * 37 + off * 11 + (off >> 8) + 1));
+}
+
+static void
+pat_fill(char *p, unsigned tag, size_t off, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		p[i] = pat(tag, off + i);
+}
+
+/* True if n bytes at p are the pattern of tag from off. */
+static int
+pat_match(const char *p, unsigned tag, size_t off, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != pat(tag, off + i))
+			return (0);
+	return (1);
+}
+
+static struct req *
+req_check(void *req)
+{
+	struct req	*r = req;
+
+	ck_assert_msg(r >= reqs && r < reqs + nreqs, "unknown request %p",
+	    req);
+	ck_assert_msg(r->nreply == 0, "request %zu answered twice",
+	    (size_t)(r - reqs));
+	r->nreply++;
+	r->seq = ++nseq;
+	return (r);
+}
+
+static void
+rec_data(void *req, const struct iovec *iov, int cnt)
+{
+	struct req	*r = req_check(req);
+	size_t		 len = 0;
+	int		 i;
+
+	ck_assert_int_eq(r->op, WAIT_READ);
+	ck_assert_int_ge(cnt, 0);
+	ck_assert_int_le(cnt, 2);
+	for (i = 0; i < cnt; i++)
+		len += iov[i].iov_len;
+	ck_assert_msg(len <= r->asked, "read of %zu answered with %zu",
+	    r->asked, len);
+	r->kind = R_DATA;
+	r->len = len;
+	r->data = malloc(len + 1);
+	ck_assert_ptr_nonnull(r->data);
+	len = 0;
+	for (i = 0; i < cnt; i++) {
+		memcpy(r->data + len, iov[i].iov_base, iov[i].iov_len);
+		len += iov[i].iov_len;
+	}
+	if (outlen + len > outsize) {
+		while (outlen + len > outsize)
+			outsize = outsize ? outsize * 2 : 65536;
+		out = realloc(out, outsize);
+		ck_assert_ptr_nonnull(out);
+	}
+	if (len > 0)
+		memcpy(out + outlen, r->data, len);
+	outlen += len;
+}
+
+static void
+rec_count(void *req, size_t n)
+{
+	struct req	*r = req_check(req);
+
+	ck_assert_int_eq(r->op, WAIT_WRITE);
+	ck_assert_msg(n <= r->asked, "write of %zu answered with %zu",
+	    r->asked, n);
+	r->kind = R_COUNT;
+	r->len = n;
+}
+
+static void
+rec_err(void *req, int err)
+{
+	struct req	*r = req_check(req);
+
+	ck_assert_int_ne(err, 0);
+	r->kind = R_ERR;
+	r->err = err;
+}
+
+static void
+rec_poll_notify(void *ph)
+{
+	struct pollh	*p = ph;
+
+	ck_assert(p >= pollhs && p < pollhs + npollhs);
+	ck_assert_msg(!p->notified && !p->freed, "poll handle reused");
+	p->notified = 1;
+}
+
+static void
+rec_poll_free(void *ph)
+{
+	struct pollh	*p = ph;
+
+	ck_assert(p >= pollhs && p < pollhs + npollhs);
+	ck_assert_msg(!p->notified && !p->freed, "poll handle reused");
+	p->freed = 1;
+}
+
+static const struct chan_cbs rec_cbs = {
+	.reply_data = rec_data,
+	.reply_count = rec_count,
+	.reply_err = rec_err,
+	.poll_notify = rec_poll_notify,
+	.poll_free = rec_poll_free,
+};
+
+/* Forget every request and byte recorded so far. */
+static void
+rec_reset(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < nreqs; i++)
+		free(reqs[i].data);
+	memset(reqs, 0, NREQ * sizeof *reqs);
+	nreqs = 0;
+	nseq = 0;
+	memset(pollhs, 0, sizeof pollhs);
+	npollhs = 0;
+	outlen = 0;
+}
+
+/* A pool with the given limits and a fresh channel on it. */
+static void
+pool_setup(size_t capacity, size_t max_memory)
+{
+	chan_pool_init(&pool, &rec_cbs, capacity, max_memory);
+	c = chan_new(&pool);
+}
+
+static void
+setup(void)
+{
+	reqs = calloc(NREQ, sizeof *reqs);
+	ck_assert_ptr_nonnull(reqs);
+	pool_setup(CAPACITY_DEFAULT, MAX_MEMORY_DEFAULT);
+}
+
+static void
+teardown(void)
+{
+	rec_reset();
+	free(reqs);
+	free(out);
+	out = NULL;
+	outsize = 0;
+}
+
+static struct req *
+req_new(int op, size_t size, int nonblock)
+{
+	struct req	*r;
+
+	ck_assert_uint_lt(nreqs, NREQ);
+	r = &reqs[nreqs++];
+	memset(r, 0, sizeof *r);
+	r->op = op;
+	r->asked = size;
+	r->nonblock = nonblock;
+	return (r);
+}
+
+/*
+ * A held read waits for data and a held write for room, so both at once,
+ * or a write held while the ring is empty, is a channel stuck for good.
+ */
+static void
+ck_not_stuck(const struct chan *ch)
+{
+	if (!TAILQ_EMPTY(&ch->rq) && !TAILQ_EMPTY(&ch->wq))
+		ck_abort_msg("a read and a write are held together");
+	if (!TAILQ_EMPTY(&ch->wq) && ch->ring.len == 0)
+		ck_abort_msg("a write is held with the ring empty");
+	if (!TAILQ_EMPTY(&ch->rq) && ch->ring.len != 0)
+		ck_abort_msg("a read is held with data in the ring");
+}
+
+/*
+ * Check the promise of chan_read and chan_write: a request either comes
+ * back held and unanswered, or answered exactly once and not held.
+ */
+static void
+req_issued(struct req *r)
+{
+	ck_not_stuck(c);
+	if (r->w != NULL) {
+		ck_assert_int_eq(r->nreply, 0);
+		ck_assert_ptr_eq(r->w->req, r);
+		ck_assert_int_eq(r->w->op, r->op);
+	} else
+		ck_assert_int_eq(r->nreply, 1);
+}
+
+/* Read size bytes through h. */
+static struct req *
+rd(struct chan_handle *h, size_t size, int nonblock)
+{
+	struct req	*r;
+
+	r = req_new(WAIT_READ, size, nonblock);
+	r->w = chan_read(h, r, size, nonblock);
+	req_issued(r);
+	return (r);
+}
+
+/* Write size bytes of the pattern tagged tag through h. */
+static struct req *
+wr(struct chan_handle *h, unsigned tag, size_t size, int nonblock)
+{
+	struct req	*r;
+	char		*buf;
+
+	r = req_new(WAIT_WRITE, size, nonblock);
+	r->tag = tag;
+	buf = malloc(size ? size : 1);
+	ck_assert_ptr_nonnull(buf);
+	pat_fill(buf, tag, 0, size);
+	r->w = chan_write(h, r, buf, size, nonblock);
+	/* A held write keeps its own copy: scribble on ours. */
+	memset(buf, 0xee, size);
+	free(buf);
+	req_issued(r);
+	return (r);
+}
+
+/* Write the string s through h. */
+static struct req *
+wrs(struct chan_handle *h, const char *s, int nonblock)
+{
+	struct req	*r;
+	size_t		 len = strlen(s);
+
+	r = req_new(WAIT_WRITE, len, nonblock);
+	r->w = chan_write(h, r, s, len, nonblock);
+	req_issued(r);
+	return (r);
+}
+
+/* Answer a held request early, as an interrupt does. */
+static void
+cancel(struct req *r, int err)
+{
+	ck_assert_ptr_nonnull(r->w);
+	ck_assert_int_eq(r->nreply, 0);
+	chan_cancel(r->w, err);
+	ck_assert_int_eq(r->nreply, 1);
+	ck_not_stuck(c);
+}
+
+static struct pollh *
+pollh_new(void)
+{
+	ck_assert_uint_lt(npollhs, NPOLLH);
+	return (&pollhs[npollhs++]);
+}
+
+/*
+ * The checks below bind their request argument once, so it may be a call
+ * such as rd(...).  ck_answered also marks the request as no longer held.
+ */
+#define ck_held(r) do {							\
+	struct req	*h_ = (r);					\
+	ck_assert_msg(h_->nreply == 0, "%s: answered, expected held", #r); \
+	ck_assert_ptr_nonnull(h_->w);					\
+} while (0)
+
+#define ck_answered(r, k) do {						\
+	struct req	*a_ = (r);					\
+	ck_assert_msg(a_->nreply == 1, "%s: not answered", #r);		\
+	ck_assert_msg(a_->kind == (k), "%s: answered with kind %d, "	\
+	    "expected %d (err %d)", #r, a_->kind, (k), a_->err);	\
+	a_->w = NULL;							\
+} while (0)
+
+#define ck_data(r, s) do {						\
+	struct req	*q_ = (r);					\
+	ck_answered(q_, R_DATA);					\
+	ck_assert_msg(q_->len == strlen(s) &&				\
+	    memcmp(q_->data, (s), q_->len) == 0,			\
+	    "%s: read \"%.*s\", expected \"%s\"", #r, (int)q_->len,	\
+	    q_->data, (s));						\
+} while (0)
+
+#define ck_data_pat(r, tag, off, n) do {				\
+	struct req	*q_ = (r);					\
+	ck_answered(q_, R_DATA);					\
+	ck_assert_uint_eq(q_->len, (n));				\
+	ck_assert_msg(pat_match(q_->data, (tag), (off), (n)),		\
+	    "%s: wrong bytes", #r);					\
+} while (0)
+
+#define ck_eof(r) do {							\
+	struct req	*q_ = (r);					\
+	ck_answered(q_, R_DATA);					\
+	ck_assert_msg(q_->len == 0, "%s: %zu bytes, expected EOF", #r,	\
+	    q_->len);							\
+} while (0)
+
+#define ck_count(r, n) do {						\
+	struct req	*q_ = (r);					\
+	ck_answered(q_, R_COUNT);					\
+	ck_assert_msg(q_->len == (size_t)(n), "%s: count %zu, "		\
+	    "expected %zu", #r, q_->len, (size_t)(n));			\
+} while (0)
+
+#define ck_err(r, e) do {						\
+	struct req	*q_ = (r);					\
+	ck_answered(q_, R_ERR);						\
+	ck_assert_msg(q_->err == (e), "%s: error %d, expected %d", #r,	\
+	    q_->err, (e));						\
+} while (0)
+
+#define ck_before(a, b)							\
+	ck_assert_msg((a)->seq < (b)->seq, "%s answered after %s", #a, #b)
+
+/* Check that out holds, from pos, n bytes of tag's pattern from off. */
+#define ck_out_pat(pos, tag, off, n) do {				\
+	ck_assert_uint_le((pos) + (n), outlen);				\
+	ck_assert_msg(pat_match(out + (pos), (tag), (off), (n)),	\
+	    "stream bytes %zu to %zu are not tag %u", (size_t)(pos),	\
+	    (size_t)(pos) + (n), (unsigned)(tag));			\
+} while (0)
+
+/* Read n bytes through h in pieces of at most piece; all must be there. */
+static void
+drain(struct chan_handle *h, size_t n, size_t piece)
+{
+	struct req	*r;
+
+	while (n > 0) {
+		r = rd(h, piece < n ? piece : n, 1);
+		ck_answered(r, R_DATA);
+		ck_assert_uint_gt(r->len, 0);
+		n -= r->len;
+	}
+}
+
+/* Fill the channel through h until exactly room bytes are left. */
+static void
+fill_to_room(struct chan_handle *h, unsigned tag, size_t room)
+{
+	struct req	*r;
+
+	ck_assert_uint_eq(c->ring.len, 0);
+	r = wr(h, tag, c->capacity - room, 0);
+	ck_count(r, c->capacity - room);
+	ck_assert_uint_eq(c->ring.len, c->capacity - room);
+}
+
+/*
+ * End a test: free the channel, then check every request was answered
+ * exactly once, every poll handle released exactly once and the pool's
+ * accounting is back to zero.
+ */
+static void
+ck_finish(void)
+{
+	size_t	 i;
+
+	chan_free(c);
+	c = NULL;
+	for (i = 0; i < nreqs; i++)
+		ck_assert_msg(reqs[i].nreply == 1,
+		    "request %zu answered %d times", i, reqs[i].nreply);
+	for (i = 0; i < npollhs; i++)
+		ck_assert_msg(pollhs[i].notified + pollhs[i].freed == 1,
+		    "poll handle %zu never released", i);
+	ck_assert_uint_eq(pool.mem_used, 0);
+	ck_assert_uint_eq(pool.held, 0);
+	ck_assert_uint_eq(pool.nwaiters, 0);
+}
+
+/* Rule 4: a read gets what is there, never more than asked. */
+START_TEST(test_read_available)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q;
+
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ck_count(wrs(w, "hello", 0), 5);
+	q = rd(r, 100, 0);
+	ck_data(q, "hello");
+
+	ck_count(wrs(w, "abcdef", 0), 6);
+	q = rd(r, 3, 0);
+	ck_data(q, "abc");
+	q = rd(r, 1, 1);
+	ck_data(q, "d");
+	q = rd(r, 100, 0);
+	ck_data(q, "ef");
+	ck_assert_uint_eq(c->ring.len, 0);
+
+	/* Empty with a writer: EAGAIN when non-blocking. */
+	ck_err(rd(r, 10, 1), EAGAIN);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Zero-byte calls and calls on the wrong side of an open. */
+START_TEST(test_zero_and_badf)
+{
+	struct chan_handle	*w, *r;
+
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	/* A zero-byte read returns at once even on an empty channel. */
+	ck_eof(rd(r, 0, 0));
+	ck_count(wrs(w, "", 0), 0);
+	ck_err(rd(w, 10, 0), EBADF);
+	ck_err(wrs(r, "x", 0), EBADF);
+	ck_assert_uint_eq(c->ring.len, 0);
+	ck_assert_uint_eq(pool.nwaiters, 0);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 4: an empty channel holds a blocking read until data comes. */
+START_TEST(test_read_blocks)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q;
+
+	r = chan_open(c, CHAN_RD);
+	q = rd(r, 10, 0);
+	ck_held(q);
+	ck_assert_uint_eq(pool.nwaiters, 1);
+	ck_assert_uint_eq(r->nwait, 1);
+	ck_err(rd(r, 10, 1), EAGAIN);
+	ck_held(q);
+
+	w = chan_open(c, CHAN_WR);
+	ck_held(q);
+	ck_count(wrs(w, "abc", 0), 3);
+	ck_data(q, "abc");
+	ck_assert_uint_eq(c->ring.len, 0);
+	ck_assert_uint_eq(pool.nwaiters, 0);
+	ck_assert_uint_eq(r->nwait, 0);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 2: held readers are served in arrival order, each byte once. */
+START_TEST(test_fifo_readers)
+{
+	struct chan_handle	*w, *r1, *r2;
+	struct req		*a, *b, *d, *e, *f;
+
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	a = rd(r1, 4, 0);
+	b = rd(r2, 4, 0);
+	d = rd(r1, 4, 0);
+	e = rd(r2, 4, 0);
+	ck_held(a);
+	ck_held(e);
+
+	/* Ten bytes: four, four and two; the fourth reader waits on. */
+	ck_count(wrs(w, "0123456789", 0), 10);
+	ck_data(a, "0123");
+	ck_data(b, "4567");
+	ck_data(d, "89");
+	ck_before(a, b);
+	ck_before(b, d);
+	ck_held(e);
+	ck_assert_uint_eq(c->ring.len, 0);
+
+	/* A reader arriving now queues behind e. */
+	f = rd(r1, 4, 0);
+	ck_held(f);
+	ck_count(wrs(w, "ab", 0), 2);
+	ck_data(e, "ab");
+	ck_held(f);
+	ck_count(wrs(w, "cdefgh", 0), 6);
+	ck_data(f, "cdef");
+	/* What nobody asked for stays buffered. */
+	ck_assert_uint_eq(c->ring.len, 2);
+	ck_data(rd(r2, 10, 0), "gh");
+
+	chan_close(w);
+	chan_close(r1);
+	chan_close(r2);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 3: with no reader at all a write is buffered at once. */
+START_TEST(test_write_no_reader)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q;
+
+	w = chan_open(c, CHAN_WR);
+	q = wr(w, 1, 100, 0);
+	ck_count(q, 100);
+	q = wr(w, 2, 50, 1);
+	ck_count(q, 50);
+	ck_assert_uint_eq(c->ring.len, 150);
+	chan_close(w);
+	/* The data waits for the next reader, which then sees EOF. */
+	ck_assert_uint_eq(c->ring.len, 150);
+	ck_assert(!chan_idle(c));
+	r = chan_open(c, CHAN_RD);
+	q = rd(r, 100, 0);
+	ck_data_pat(q, 1, 0, 100);
+	q = rd(r, 1000, 0);
+	ck_data_pat(q, 2, 0, 50);
+	ck_eof(rd(r, 1000, 0));
+	chan_close(r);
+	ck_assert(chan_idle(c));
+	ck_finish();
+}
+END_TEST
+
+/* Rule 4: EOF once empty, writerless and a writer or data was seen. */
+START_TEST(test_eof_after_data)
+{
+	struct chan_handle	*w, *r;
+
+	w = chan_open(c, CHAN_WR);
+	ck_count(wrs(w, "0123456789", 0), 10);
+	chan_close(w);
+	/* This open saw no writer, but it saw data. */
+	r = chan_open(c, CHAN_RD);
+	ck_assert(r->seen_writer);
+	ck_data(rd(r, 4, 0), "0123");
+	/* Data left: no EOF yet. */
+	ck_data(rd(r, 4, 1), "4567");
+	ck_data(rd(r, 4, 0), "89");
+	ck_eof(rd(r, 4, 0));
+	/* EOF, not EAGAIN, for a non-blocking read too; and it stays. */
+	ck_eof(rd(r, 4, 1));
+	ck_eof(rd(r, 4, 0));
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 4: a writer that came and went without writing still means EOF. */
+START_TEST(test_eof_writer_came_and_went)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q;
+
+	r = chan_open(c, CHAN_RD);
+	q = rd(r, 10, 0);
+	ck_held(q);
+	w = chan_open(c, CHAN_WR);
+	ck_held(q);
+	chan_close(w);
+	ck_eof(q);
+	ck_eof(rd(r, 10, 0));
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 4: an open that never saw a writer or data keeps waiting. */
+START_TEST(test_eof_never_saw_writer)
+{
+	struct chan_handle	*w, *r1, *r2;
+	struct req		*a, *b;
+
+	/* No writer ever: a read waits, it does not see EOF. */
+	r1 = chan_open(c, CHAN_RD);
+	a = rd(r1, 10, 0);
+	ck_held(a);
+	ck_err(rd(r1, 10, 1), EAGAIN);
+
+	/* A writer comes and goes: r1 saw it. */
+	w = chan_open(c, CHAN_WR);
+	chan_close(w);
+	ck_eof(a);
+
+	/* r2 opens after the writer left: it saw nothing and waits. */
+	r2 = chan_open(c, CHAN_RD);
+	ck_assert(!r2->seen_writer);
+	b = rd(r2, 10, 0);
+	ck_held(b);
+	ck_err(rd(r2, 10, 1), EAGAIN);
+	ck_eof(rd(r1, 10, 0));
+
+	/* Closing another reader does not wake it either. */
+	chan_close(r1);
+	ck_held(b);
+	cancel(b, EINTR);
+	ck_err(b, EINTR);
+	chan_close(r2);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 7: EOF only when the last of several writers closes. */
+START_TEST(test_eof_last_writer)
+{
+	struct chan_handle	*w1, *w2, *r1, *r2;
+	struct req		*a, *b, *d;
+
+	w1 = chan_open(c, CHAN_WR);
+	w2 = chan_open(c, CHAN_WR);
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	a = rd(r1, 10, 0);
+	b = rd(r2, 10, 0);
+	d = rd(r1, 10, 0);
+	chan_close(w1);
+	ck_held(a);
+	ck_held(b);
+	ck_held(d);
+	/* Every held read wakes with EOF, in arrival order. */
+	chan_close(w2);
+	ck_eof(a);
+	ck_eof(b);
+	ck_eof(d);
+	ck_before(a, b);
+	ck_before(b, d);
+	ck_assert_uint_eq(pool.nwaiters, 0);
+
+	/* A new writer ends EOF for those who saw one: they wait again. */
+	w1 = chan_open(c, CHAN_WR);
+	a = rd(r1, 10, 0);
+	ck_held(a);
+	ck_count(wrs(w1, "more", 0), 4);
+	ck_data(a, "more");
+	chan_close(w1);
+	ck_eof(rd(r2, 10, 0));
+	chan_close(r1);
+	chan_close(r2);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 5: EPIPE once this open has seen a reader and none is left. */
+START_TEST(test_epipe_after_reader)
+{
+	struct chan_handle	*w1, *w2, *r;
+
+	w1 = chan_open(c, CHAN_WR);
+	ck_count(wrs(w1, "abc", 0), 3);
+	ck_assert(!w1->seen_reader);
+	r = chan_open(c, CHAN_RD);
+	chan_close(r);
+	ck_err(wrs(w1, "def", 0), EPIPE);
+	ck_err(wrs(w1, "def", 1), EPIPE);
+	/* Zero bytes never fail. */
+	ck_count(wrs(w1, "", 0), 0);
+	/* What went in before stays for the next reader. */
+	ck_assert_uint_eq(c->ring.len, 3);
+
+	/* An open made after the reader left has not seen it: buffered. */
+	w2 = chan_open(c, CHAN_WR);
+	ck_count(wrs(w2, "ghi", 0), 3);
+	ck_err(wrs(w1, "x", 0), EPIPE);
+
+	/* A reader again: w1 writes again. */
+	r = chan_open(c, CHAN_RD);
+	ck_count(wrs(w1, "jk", 0), 2);
+	ck_data(rd(r, 100, 0), "abcghijk");
+	chan_close(w1);
+	chan_close(w2);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 5: before any reader is seen a full channel blocks, never EPIPE. */
+START_TEST(test_no_epipe_before_reader)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q;
+
+	w = chan_open(c, CHAN_WR);
+	fill_to_room(w, 1, 0);
+	ck_err(wr(w, 2, 10, 1), EAGAIN);
+	q = wr(w, 3, 10, 0);
+	ck_held(q);
+	/* Another open closing does not fail it: this open saw no reader. */
+	chan_close(chan_open(c, CHAN_WR));
+	ck_held(q);
+	/* A reader comes and drains: the write goes in. */
+	r = chan_open(c, CHAN_RD);
+	ck_held(q);
+	drain(r, 100, 100);
+	ck_count(q, 10);
+	drain(r, c->capacity - 100, 8192);
+	ck_data_pat(rd(r, 100, 0), 3, 0, 10);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 3: a write of at most 4096 bytes waits whole, never split. */
+START_TEST(test_atomic_held_whole)
+{
+	struct chan_handle	*w1, *w2, *r;
+	struct req		*q;
+	size_t			 cap = c->capacity;
+
+	w1 = chan_open(c, CHAN_WR);
+	w2 = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	fill_to_room(w1, 1, 100);
+
+	/* 100 bytes free: a non-blocking 4096 gets EAGAIN, nothing in. */
+	ck_err(wr(w2, 2, CHAN_ATOMIC, 1), EAGAIN);
+	ck_err(wr(w2, 2, 101, 1), EAGAIN);
+	ck_assert_uint_eq(c->ring.len, cap - 100);
+
+	/* A blocking one is held with none of its bytes in. */
+	q = wr(w2, 2, CHAN_ATOMIC, 0);
+	ck_held(q);
+	ck_assert_uint_eq(c->ring.len, cap - 100);
+	ck_assert_uint_eq(pool.held, CHAN_ATOMIC);
+
+	/* Room for part of it is not enough. */
+	drain(r, 50, 50);
+	ck_held(q);
+	ck_assert_uint_eq(c->ring.len, cap - 150);
+	drain(r, CHAN_ATOMIC - 151, 8192);
+	ck_held(q);
+	ck_assert_uint_eq(c->capacity - c->ring.len, CHAN_ATOMIC - 1);
+
+	/* One more byte of room and it goes in, whole, after the read. */
+	drain(r, 1, 1);
+	ck_count(q, CHAN_ATOMIC);
+	ck_assert_uint_eq(reqs[nreqs - 1].seq + 1, q->seq);
+	ck_assert_uint_eq(c->ring.len, cap);
+	ck_assert_uint_eq(pool.held, 0);
+
+	drain(r, cap, 65536);
+	ck_out_pat(0, 1, 0, cap - 100);
+	ck_out_pat(cap - 100, 2, 0, CHAN_ATOMIC);
+	chan_close(w1);
+	chan_close(w2);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 3: exactly 4096 bytes of room takes a 4096-byte write. */
+START_TEST(test_atomic_exact_fit)
+{
+	struct chan_handle	*w, *r;
+
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	fill_to_room(w, 1, CHAN_ATOMIC);
+	ck_count(wr(w, 2, CHAN_ATOMIC, 1), CHAN_ATOMIC);
+	ck_assert_uint_eq(c->ring.len, c->capacity);
+	ck_err(wr(w, 3, 1, 1), EAGAIN);
+	drain(r, c->capacity, 65536);
+	ck_out_pat(c->capacity - CHAN_ATOMIC, 2, 0, CHAN_ATOMIC);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 3: held writes of several writers are never interleaved. */
+START_TEST(test_atomic_no_interleave)
+{
+	struct chan_handle	*w[4], *r;
+	struct req		*q[8];
+	size_t			 pos, sizes[8], cap = c->capacity;
+	int			 i;
+
+	for (i = 0; i < 4; i++)
+		w[i] = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	fill_to_room(w[0], 100, 10);
+	for (i = 0; i < 8; i++) {
+		sizes[i] = i % 2 ? CHAN_ATOMIC : 1000 + 300 * i;
+		q[i] = wr(w[i % 4], 1 + i, sizes[i], 0);
+		ck_held(q[i]);
+	}
+	/* Drain in odd pieces so room never matches a write exactly. */
+	while (outlen < cap - 10)
+		drain(r, 777 < c->ring.len ? 777 : c->ring.len, 777);
+	while (c->ring.len > 0)
+		drain(r, c->ring.len, 333);
+	for (i = 0; i < 8; i++)
+		ck_count(q[i], sizes[i]);
+	for (i = 1; i < 8; i++)
+		ck_before(q[i - 1], q[i]);
+	ck_out_pat(0, 100, 0, cap - 10);
+	pos = cap - 10;
+	for (i = 0; i < 8; i++) {
+		ck_out_pat(pos, 1 + i, 0, sizes[i]);
+		pos += sizes[i];
+	}
+	ck_assert_uint_eq(pos, outlen);
+	for (i = 0; i < 4; i++)
+		chan_close(w[i]);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 3: over 4096 bytes, a non-blocking write may be partial. */
+START_TEST(test_large_nonblock_partial)
+{
+	struct chan_handle	*w, *r;
+
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	fill_to_room(w, 1, 1000);
+	ck_count(wr(w, 2, 8192, 1), 1000);
+	ck_assert_uint_eq(c->ring.len, c->capacity);
+	ck_err(wr(w, 3, 8192, 1), EAGAIN);
+	/* On an empty channel it takes capacity bytes. */
+	drain(r, c->capacity, 65536);
+	ck_count(wr(w, 4, c->capacity + 5000, 1), c->capacity);
+	drain(r, c->capacity, 65536);
+	ck_out_pat(0, 1, 0, c->capacity - 1000);
+	ck_out_pat(c->capacity - 1000, 2, 0, 1000);
+	ck_out_pat(c->capacity, 4, 0, c->capacity);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 3: a blocking write of N returns N once all of it is in. */
+START_TEST(test_large_blocking_completes)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q, *x;
+	size_t			 big = 200000, cap = c->capacity;
+
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	fill_to_room(w, 1, 1000);
+	q = wr(w, 2, big, 0);
+	ck_held(q);
+	/* What fitted went in; the rest is held. */
+	ck_assert_uint_eq(c->ring.len, cap);
+	ck_assert_uint_eq(q->w->done, 1000);
+	ck_assert_uint_eq(pool.held, big - 1000);
+	/* A later write queues behind it. */
+	x = wr(w, 3, 10, 0);
+	ck_held(x);
+
+	while (q->nreply == 0) {
+		drain(r, 5000, 5000);
+		ck_assert_uint_le(c->ring.len, cap);
+		if (q->nreply == 0)
+			ck_held(x);
+	}
+	ck_count(q, big);
+	ck_count(x, 10);
+	ck_before(q, x);
+	ck_assert_uint_eq(pool.held, 0);
+	drain(r, c->ring.len, 65536);
+	ck_assert_uint_eq(outlen, cap - 1000 + big + 10);
+	ck_out_pat(0, 1, 0, cap - 1000);
+	ck_out_pat(cap - 1000, 2, 0, big);
+	ck_out_pat(cap - 1000 + big, 3, 0, 10);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Rule 3: a write larger than the ring, arriving while a read is held,
+ * feeds that read and goes on filling the ring it emptied; what is left is
+ * held with the ring full, so the next read finds data.
+ */
+START_TEST(test_large_write_feeds_held_read)
+{
+	struct chan_handle	*w, *r;
+	struct req		*a, *q, *b;
+	size_t			 big = 5 * CAPACITY_DEFAULT, cap = c->capacity;
+
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	a = rd(r, 2 * cap, 0);
+	ck_held(a);
+	q = wr(w, 1, big, 0);
+	ck_data_pat(a, 1, 0, cap);
+	ck_held(q);
+	ck_assert_uint_eq(c->ring.len, cap);
+	ck_assert_uint_eq(q->w->done, 2 * cap);
+	/* Every read now finds data, until the write is all in. */
+	while (q->nreply == 0) {
+		b = rd(r, 2 * cap, 0);
+		ck_answered(b, R_DATA);
+		ck_assert_uint_gt(b->len, 0);
+	}
+	ck_count(q, big);
+	drain(r, c->ring.len, 2 * cap);
+	ck_assert_uint_eq(outlen, big);
+	ck_out_pat(0, 1, 0, big);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 6: an O_RDWR open is a reader and a writer. */
+START_TEST(test_rdwr)
+{
+	struct chan_handle	*x, *r, *w;
+	struct req		*q;
+
+	x = chan_open(c, CHAN_RD | CHAN_WR);
+	ck_assert_uint_eq(c->readers, 1);
+	ck_assert_uint_eq(c->writers, 1);
+	ck_count(wrs(x, "self", 0), 4);
+	ck_data(rd(x, 10, 0), "self");
+	/* Empty, but x itself writes: wait, not EOF. */
+	q = rd(x, 10, 0);
+	ck_held(q);
+	ck_err(rd(x, 10, 1), EAGAIN);
+	cancel(q, EINTR);
+	ck_err(q, EINTR);
+
+	/* x is the last writer: closing it gives a waiting reader EOF. */
+	r = chan_open(c, CHAN_RD);
+	q = rd(r, 10, 0);
+	ck_held(q);
+	chan_close(x);
+	ck_eof(q);
+	chan_close(r);
+
+	/* x is the last reader: closing it fails a held write with EPIPE. */
+	x = chan_open(c, CHAN_RD | CHAN_WR);
+	w = chan_open(c, CHAN_WR);
+	fill_to_room(w, 1, 0);
+	q = wr(w, 2, 100, 0);
+	ck_held(q);
+	chan_close(x);
+	ck_err(q, EPIPE);
+	ck_err(wrs(w, "x", 0), EPIPE);
+	chan_close(w);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 7: the last reader closing fails held writes, or gives counts. */
+START_TEST(test_close_last_reader)
+{
+	struct chan_handle	*w1, *w2, *r1, *r2;
+	struct req		*a, *b, *d;
+
+	w1 = chan_open(c, CHAN_WR);
+	w2 = chan_open(c, CHAN_WR);
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	fill_to_room(w1, 1, 500);
+	a = wr(w1, 2, 20000, 0);	/* 500 bytes go in */
+	b = wr(w2, 3, 100, 0);
+	d = wr(w2, 4, CHAN_ATOMIC, 0);
+	ck_held(a);
+	ck_held(b);
+	ck_held(d);
+	chan_close(r1);
+	ck_held(a);
+	ck_held(d);
+	chan_close(r2);
+	ck_count(a, 500);
+	ck_err(b, EPIPE);
+	ck_err(d, EPIPE);
+	ck_before(a, b);
+	ck_before(b, d);
+	ck_assert_uint_eq(pool.held, 0);
+	ck_assert_uint_eq(c->ring.len, c->capacity);
+	chan_close(w1);
+	chan_close(w2);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 5: a held write from an open that saw no reader is not failed. */
+START_TEST(test_close_reader_unseen)
+{
+	struct chan_handle	*w1, *w2, *r;
+	struct req		*q;
+
+	r = chan_open(c, CHAN_RD);
+	chan_close(r);
+	w1 = chan_open(c, CHAN_WR);
+	w2 = chan_open(c, CHAN_WR);
+	fill_to_room(w1, 1, 0);
+	q = wr(w1, 2, 10, 0);
+	ck_held(q);
+	/* A close while no reader is open does not fail it. */
+	chan_close(w2);
+	ck_held(q);
+	r = chan_open(c, CHAN_RD);
+	drain(r, 10, 10);
+	ck_count(q, 10);
+	chan_close(w1);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* A handle closed with requests still held answers them, once each. */
+START_TEST(test_close_own_held)
+{
+	struct chan_handle	*w, *r1, *r2;
+	struct req		*a, *b, *d;
+
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	a = rd(r1, 10, 0);
+	b = rd(r2, 10, 0);
+	d = rd(r1, 10, 0);
+	chan_close(r1);
+	ck_answered(a, R_ERR);
+	ck_answered(d, R_ERR);
+	ck_held(b);
+	ck_count(wrs(w, "z", 0), 1);
+	ck_data(b, "z");
+	chan_close(w);
+	chan_close(r2);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 8: a cancelled read gets the error and no data. */
+START_TEST(test_cancel_read)
+{
+	struct chan_handle	*w, *r;
+	struct req		*a, *b;
+
+	r = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	a = rd(r, 10, 0);
+	b = rd(r, 10, 0);
+	cancel(a, EINTR);
+	ck_err(a, EINTR);
+	ck_assert_uint_eq(pool.nwaiters, 1);
+	/* The data goes to the reader still waiting. */
+	ck_count(wrs(w, "xyz", 0), 3);
+	ck_data(b, "xyz");
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 8: a cancelled write gets the error, or the count that went in. */
+START_TEST(test_cancel_write)
+{
+	struct chan_handle	*w, *r;
+	struct req		*a, *b, *d;
+
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	fill_to_room(w, 1, 100);
+	/* Nothing of a held atomic write went in: EINTR. */
+	a = wr(w, 2, 1000, 0);
+	ck_held(a);
+	cancel(a, EINTR);
+	ck_err(a, EINTR);
+	ck_assert_uint_eq(c->ring.len, c->capacity - 100);
+	ck_assert_uint_eq(pool.held, 0);
+
+	/* Part of a large one went in: its count. */
+	b = wr(w, 3, 10000, 0);
+	ck_held(b);
+	drain(r, 300, 300);
+	ck_held(b);
+	cancel(b, EINTR);
+	ck_count(b, 400);
+	ck_assert_uint_eq(pool.held, 0);
+
+	/* Cancelling the first held write lets the next one go. */
+	d = wr(w, 4, CHAN_ATOMIC, 0);
+	a = wr(w, 5, 10, 0);
+	drain(r, 100, 100);
+	ck_held(d);
+	ck_held(a);
+	cancel(d, EINTR);
+	ck_err(d, EINTR);
+	ck_count(a, 10);
+
+	drain(r, c->ring.len, 65536);
+	ck_out_pat(0, 1, 0, c->capacity - 100);
+	ck_out_pat(c->capacity - 100, 3, 0, 400);
+	ck_out_pat(c->capacity + 300, 5, 0, 10);
+	ck_assert_uint_eq(outlen, c->capacity + 310);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Shutdown: chan_abort answers every held request. */
+START_TEST(test_abort)
+{
+	struct chan_handle	*w, *r, *w2, *r2;
+	struct chan		*c2;
+	struct req		*a, *b, *d, *e;
+
+	/* Held reads on c, held writes on c2. */
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	a = rd(r, 10, 0);
+	b = rd(r, 10, 0);
+	c2 = chan_new(&pool);
+	w2 = chan_open(c2, CHAN_WR);
+	r2 = chan_open(c2, CHAN_RD);
+	ck_count(wr(w2, 1, c2->capacity, 0), c2->capacity);
+	d = wr(w2, 2, 1000, 0);
+	e = wr(w2, 3, 10000, 0);
+	ck_held(d);
+	ck_held(e);
+
+	/* Aborting one channel leaves the other alone. */
+	chan_abort(c, ESHUTDOWN);
+	ck_err(a, ESHUTDOWN);
+	ck_err(b, ESHUTDOWN);
+	ck_before(a, b);
+	ck_held(d);
+	ck_held(e);
+	chan_abort(c2, ESHUTDOWN);
+	ck_err(d, ESHUTDOWN);
+	ck_err(e, ESHUTDOWN);
+	ck_assert_uint_eq(pool.nwaiters, 0);
+	ck_assert_uint_eq(pool.held, 0);
+	/* Nothing left to answer: a second abort does nothing. */
+	chan_abort(c2, ESHUTDOWN);
+	chan_close(w);
+	chan_close(r);
+	chan_close(w2);
+	chan_close(r2);
+	chan_free(c2);
+	ck_finish();
+}
+END_TEST
+
+/* Shutdown: a partly written large write reports its count. */
+START_TEST(test_abort_partial)
+{
+	struct chan_handle	*w;
+	struct req		*a;
+
+	w = chan_open(c, CHAN_WR);
+	chan_open(c, CHAN_RD);
+	fill_to_room(w, 1, 100);
+	a = wr(w, 2, 10000, 0);
+	ck_held(a);
+	chan_abort(c, ESHUTDOWN);
+	ck_count(a, 100);
+	/* Free the channel with handles still open, as at shutdown. */
+	ck_finish();
+}
+END_TEST
+
+/* Rule 9: POLLIN on data; a poll handle is notified once, then dropped. */
+START_TEST(test_poll_in)
+{
+	struct chan_handle	*w, *r;
+	struct pollh		*p1, *p2;
+
+	r = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	ck_assert_uint_eq(chan_poll(r, NULL), 0);
+	p1 = pollh_new();
+	ck_assert_uint_eq(chan_poll(r, p1), 0);
+	ck_assert_int_eq(p1->notified, 0);
+
+	ck_count(wrs(w, "a", 0), 1);
+	ck_assert_int_eq(p1->notified, 1);
+	ck_assert_ptr_null(r->ph);
+	ck_assert_uint_eq(chan_poll(r, NULL), POLLIN | POLLRDNORM);
+	/* Notified once: further changes do not touch p1 again. */
+	ck_count(wrs(w, "b", 0), 1);
+	ck_data(rd(r, 10, 0), "ab");
+	ck_assert_int_eq(p1->notified, 1);
+	ck_assert_int_eq(p1->freed, 0);
+	ck_assert_uint_eq(chan_poll(r, NULL), 0);
+
+	/* A read that empties the channel notifies too. */
+	ck_count(wrs(w, "c", 0), 1);
+	p2 = pollh_new();
+	ck_assert_uint_eq(chan_poll(r, p2), POLLIN | POLLRDNORM);
+	ck_data(rd(r, 10, 0), "c");
+	ck_assert_int_eq(p2->notified, 1);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 9: POLLHUP and POLLIN under the EOF rule, and only under it. */
+START_TEST(test_poll_hup)
+{
+	struct chan_handle	*w, *r1, *r2;
+	struct pollh		*p1, *p2;
+
+	r1 = chan_open(c, CHAN_RD);
+	ck_assert_uint_eq(chan_poll(r1, NULL), 0);
+	w = chan_open(c, CHAN_WR);
+	p1 = pollh_new();
+	ck_assert_uint_eq(chan_poll(r1, p1), 0);
+	chan_close(w);
+	ck_assert_int_eq(p1->notified, 1);
+	ck_assert_uint_eq(chan_poll(r1, NULL),
+	    POLLIN | POLLRDNORM | POLLHUP);
+
+	/* r2 never saw a writer: no POLLHUP, it waits. */
+	r2 = chan_open(c, CHAN_RD);
+	ck_assert_uint_eq(chan_poll(r2, NULL), 0);
+	p2 = pollh_new();
+	ck_assert_uint_eq(chan_poll(r2, p2), 0);
+	/* A writer opening changes things for r2: notified. */
+	w = chan_open(c, CHAN_WR);
+	ck_assert_int_eq(p2->notified, 1);
+	ck_assert_uint_eq(chan_poll(r1, NULL), 0);
+
+	/* Data left after the writer goes: POLLIN, no POLLHUP yet. */
+	ck_count(wrs(w, "x", 0), 1);
+	chan_close(w);
+	ck_assert_uint_eq(chan_poll(r2, NULL), POLLIN | POLLRDNORM);
+	ck_data(rd(r2, 10, 0), "x");
+	ck_assert_uint_eq(chan_poll(r2, NULL),
+	    POLLIN | POLLRDNORM | POLLHUP);
+	chan_close(r1);
+	chan_close(r2);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 9: POLLOUT when 4096 bytes would fit. */
+START_TEST(test_poll_out)
+{
+	struct chan_handle	*w, *r;
+	struct pollh		*p;
+	struct req		*q;
+
+	w = chan_open(c, CHAN_WR);
+	ck_assert_uint_eq(chan_poll(w, NULL), POLLOUT | POLLWRNORM);
+	r = chan_open(c, CHAN_RD);
+	ck_assert_uint_eq(chan_poll(w, NULL), POLLOUT | POLLWRNORM);
+	fill_to_room(w, 1, CHAN_ATOMIC);
+	ck_assert_uint_eq(chan_poll(w, NULL), POLLOUT | POLLWRNORM);
+	ck_count(wr(w, 2, 1, 0), 1);
+	ck_assert_uint_eq(chan_poll(w, NULL), 0);
+
+	p = pollh_new();
+	ck_assert_uint_eq(chan_poll(w, p), 0);
+	drain(r, 1, 1);
+	ck_assert_int_eq(p->notified, 1);
+	ck_assert_uint_eq(chan_poll(w, NULL), POLLOUT | POLLWRNORM);
+
+	/* A held write goes in before POLLOUT comes back. */
+	ck_count(wr(w, 3, 100, 0), 100);
+	q = wr(w, 4, CHAN_ATOMIC, 0);
+	ck_held(q);
+	ck_assert_uint_eq(chan_poll(w, NULL), 0);
+	drain(r, CHAN_ATOMIC + 99, 8192);
+	ck_count(q, CHAN_ATOMIC);
+	ck_assert_uint_eq(c->capacity - c->ring.len, CHAN_ATOMIC - 1);
+	ck_assert_uint_eq(chan_poll(w, NULL), 0);
+	drain(r, 1, 1);
+	ck_assert_uint_eq(chan_poll(w, NULL), POLLOUT | POLLWRNORM);
+	/* A read-only open never has POLLOUT. */
+	ck_assert_uint_eq(chan_poll(r, NULL) & POLLOUT, 0);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* Rule 9: POLLERR under the EPIPE rule, and only under it. */
+START_TEST(test_poll_err)
+{
+	struct chan_handle	*w1, *w2, *r;
+	struct pollh		*p;
+
+	w1 = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	p = pollh_new();
+	ck_assert_uint_eq(chan_poll(w1, p), POLLOUT | POLLWRNORM);
+	chan_close(r);
+	ck_assert_int_eq(p->notified, 1);
+	ck_assert_uint_eq(chan_poll(w1, NULL), POLLERR | POLLOUT | POLLWRNORM);
+	/* w2 has seen no reader: plain POLLOUT. */
+	w2 = chan_open(c, CHAN_WR);
+	ck_assert_uint_eq(chan_poll(w2, NULL), POLLOUT | POLLWRNORM);
+	/* Full: still no POLLERR for w2, and none of POLLOUT. */
+	fill_to_room(w2, 1, 0);
+	ck_assert_uint_eq(chan_poll(w2, NULL), 0);
+	ck_assert_uint_eq(chan_poll(w1, NULL), POLLERR | POLLOUT | POLLWRNORM);
+	r = chan_open(c, CHAN_RD);
+	ck_assert_uint_eq(chan_poll(w1, NULL), 0);
+	drain(r, c->capacity, 65536);
+	chan_close(r);
+	chan_close(w1);
+	chan_close(w2);
+	ck_finish();
+}
+END_TEST
+
+/* A poll handle replaced, closed with its open, or freed with the chan. */
+START_TEST(test_poll_release)
+{
+	struct chan_handle	*r1, *r2, *r3;
+	struct pollh		*p1, *p2, *p3, *p4;
+
+	chan_open(c, CHAN_WR);
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	r3 = chan_open(c, CHAN_RD);
+	p1 = pollh_new();
+	p2 = pollh_new();
+	p3 = pollh_new();
+	p4 = pollh_new();
+	/* A new handle replaces the old one, which is freed, not woken. */
+	chan_poll(r1, p1);
+	chan_poll(r1, p2);
+	ck_assert_int_eq(p1->freed, 1);
+	ck_assert_int_eq(p1->notified, 0);
+	/* Closing an open frees its handle, and is news to the others. */
+	chan_poll(r2, p3);
+	chan_close(r2);
+	ck_assert_int_eq(p3->freed, 1);
+	ck_assert_int_eq(p3->notified, 0);
+	ck_assert_int_eq(p2->notified, 1);
+	/* Freeing the channel frees what is left (ck_finish checks). */
+	chan_poll(r3, p4);
+	ck_assert_int_eq(p4->freed + p4->notified, 0);
+	ck_finish();
+	ck_assert_int_eq(p4->freed, 1);
+}
+END_TEST
+
+/* The buffer is allocated when first needed and bounded by capacity. */
+START_TEST(test_lazy_alloc)
+{
+	struct chan_handle	*w, *r;
+
+	ck_assert_uint_eq(c->ring.size, 0);
+	ck_assert_uint_eq(pool.mem_used, 0);
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ck_assert_uint_eq(c->ring.size, 0);
+	ck_err(rd(r, 10, 1), EAGAIN);
+	ck_assert_uint_eq(c->ring.size, 0);
+	ck_count(wrs(w, "small", 0), 5);
+	/* Small messages keep the buffer small. */
+	ck_assert_uint_ge(c->ring.size, 5);
+	ck_assert_uint_lt(c->ring.size, c->capacity);
+	ck_assert_uint_eq(pool.mem_used, c->ring.size);
+	ck_data(rd(r, 10, 0), "small");
+	ck_count(wr(w, 1, c->capacity, 0), c->capacity);
+	ck_assert_uint_eq(c->ring.size, c->capacity);
+	ck_assert_uint_eq(pool.mem_used, c->capacity);
+	drain(r, c->capacity, 65536);
+	/* The last close of an empty channel gives the buffer back. */
+	chan_close(w);
+	ck_assert_uint_eq(pool.mem_used, c->capacity);
+	chan_close(r);
+	ck_assert_uint_eq(c->ring.size, 0);
+	ck_assert_uint_eq(pool.mem_used, 0);
+	ck_finish();
+}
+END_TEST
+
+/* Capacity bounds what a channel buffers. */
+START_TEST(test_capacity_bound)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q;
+
+	chan_free(c);
+	pool_setup(CAPACITY_MIN, MAX_MEMORY_DEFAULT);
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ck_count(wr(w, 1, 10000, 1), CAPACITY_MIN);
+	ck_assert_uint_eq(c->ring.size, CAPACITY_MIN);
+	ck_err(wr(w, 2, 1, 1), EAGAIN);
+	q = wr(w, 3, 20000, 0);
+	ck_held(q);
+	while (q->nreply == 0) {
+		drain(r, 3000, 3000);
+		ck_assert_uint_le(c->ring.size, CAPACITY_MIN);
+		ck_assert_uint_le(pool.mem_used, CAPACITY_MIN);
+	}
+	ck_count(q, 20000);
+	drain(r, c->ring.len, 65536);
+	ck_out_pat(0, 1, 0, CAPACITY_MIN);
+	ck_out_pat(CAPACITY_MIN, 3, 0, 20000);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* max_memory: a write that can never fit gets ENOSPC; others wait. */
+START_TEST(test_max_memory_small)
+{
+	struct chan_handle	*w, *r;
+	struct req		*a, *b;
+
+	chan_free(c);
+	pool_setup(CAPACITY_DEFAULT, 1000);
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	/* 2000 atomic bytes can never be in a 1000-byte budget. */
+	ck_err(wr(w, 1, 2000, 0), ENOSPC);
+	ck_assert_uint_eq(pool.nwaiters, 0);
+	ck_count(wr(w, 2, 600, 0), 600);
+	ck_assert_uint_le(pool.mem_used, 1000);
+	/* 600 more could fit once 200 are read: held. */
+	a = wr(w, 3, 600, 0);
+	ck_held(a);
+	drain(r, 199, 199);
+	ck_held(a);
+	drain(r, 1, 1);
+	ck_count(a, 600);
+	/* A large write goes piecewise through the small budget. */
+	b = wr(w, 4, 5000, 0);
+	ck_held(b);
+	while (b->nreply == 0) {
+		drain(r, 300, 300);
+		ck_assert_uint_le(pool.mem_used, 1000);
+	}
+	ck_count(b, 5000);
+	drain(r, c->ring.len, 65536);
+	ck_out_pat(0, 2, 0, 600);
+	ck_out_pat(600, 3, 0, 600);
+	ck_out_pat(1200, 4, 0, 5000);
+	ck_assert_uint_eq(outlen, 6200);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/*
+ * max_memory is shared: with the budget spent by one channel, another
+ * with no buffer yet gets nothing in.  A blocking write fails with ENOSPC
+ * rather than waiting, since nothing on its own channel would wake it.
+ */
+START_TEST(test_max_memory_shared)
+{
+	struct chan_handle	*w, *r, *w2, *r2;
+	struct chan		*c2;
+	struct req		*q;
+	size_t			 budget = 2 * CAPACITY_MIN;
+
+	chan_free(c);
+	pool_setup(CAPACITY_DEFAULT, budget);
+	c2 = chan_new(&pool);
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	w2 = chan_open(c2, CHAN_WR);
+	r2 = chan_open(c2, CHAN_RD);
+	ck_count(wr(w, 1, budget + 1000, 1), budget);
+	ck_assert_uint_eq(pool.mem_used, budget);
+	ck_assert_uint_eq(chan_poll(w2, NULL), 0);
+	ck_err(wr(w2, 2, 10, 1), EAGAIN);
+	ck_err(wr(w2, 2, 10, 0), ENOSPC);
+	ck_assert_uint_eq(c2->ring.len, 0);
+	ck_assert_uint_eq(pool.nwaiters, 0);
+	/* The full channel itself waits: its own reader will make room. */
+	q = wr(w, 3, 10, 0);
+	ck_held(q);
+	drain(r, 10, 10);
+	ck_count(q, 10);
+
+	/* Once c is closed and empty its memory comes back. */
+	drain(r, budget, 65536);
+	chan_close(w);
+	chan_close(r);
+	ck_assert_uint_eq(pool.mem_used, 0);
+	ck_count(wr(w2, 4, 10, 0), 10);
+	ck_assert_uint_le(pool.mem_used, budget);
+	chan_close(w2);
+	chan_close(r2);
+	chan_free(c2);
+	ck_finish();
+}
+END_TEST
+
+/* A small xorshift generator, so a failing seed can be replayed. */
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return (*s);
+}
+
+/*
+ * Random opens, closes, reads, writes and cancels on one small channel.
+ * Since held writes go in strictly in order, the bytes read, in answer
+ * order, must be the accepted prefix of every write, in issue order.  Along
+ * the way the channel's invariants must hold after every step.
+ */
+START_TEST(test_random_stream)
+{
+	struct chan_handle	*h[6];
+	struct req		*q;
+	uint64_t		 seed, held;
+	size_t			 i, j, n, pos, step;
+	int			 modes[6] = { CHAN_RD, CHAN_RD, CHAN_WR,
+				     CHAN_WR, CHAN_RD | CHAN_WR, CHAN_WR };
+
+	seed = 0x9e3779b97f4a7c15ULL * (uint64_t)(_i + 1);
+	chan_free(c);
+	pool_setup(CAPACITY_MIN * 2, MAX_MEMORY_DEFAULT);
+	for (i = 0; i < 6; i++)
+		h[i] = chan_open(c, modes[i]);
+
+	for (step = 0; step < 3000 && nreqs < NREQ - 100; step++) {
+		i = rnd(&seed) % 6;
+		switch (rnd(&seed) % 16) {
+		case 0:
+			/*
+			 * Close or reopen.  The kernel releases an open only
+			 * once its requests are answered, so cancel them.
+			 */
+			if (h[i] == NULL) {
+				h[i] = chan_open(c, modes[i]);
+				break;
+			}
+			for (j = 0; j < nreqs; j++)
+				if (reqs[j].nreply == 0 &&
+				    reqs[j].w->h == h[i])
+					cancel(&reqs[j], EINTR);
+			chan_close(h[i]);
+			h[i] = NULL;
+			break;
+		case 1:
+		case 2:
+			for (j = 0; j < nreqs; j++)
+				if (reqs[j].nreply == 0 &&
+				    rnd(&seed) % 4 == 0) {
+					cancel(&reqs[j], EINTR);
+					break;
+				}
+			break;
+		case 3:
+		case 4:
+		case 5:
+		case 6:
+		case 7:
+			if (h[i] == NULL || !(h[i]->mode & CHAN_WR))
+				break;
+			n = rnd(&seed) % 3 ? 1 + rnd(&seed) % CHAN_ATOMIC :
+			    1 + rnd(&seed) % 20000;
+			q = wr(h[i], (unsigned)nreqs, n, rnd(&seed) % 2);
+			if (q->kind == R_ERR && q->err == EPIPE &&
+			    c->readers != 0)
+				ck_abort_msg("seed %d: EPIPE with a reader",
+				    _i);
+			if (q->kind == R_ERR && q->err == EAGAIN &&
+			    n <= CHAN_ATOMIC && TAILQ_EMPTY(&c->wq) &&
+			    c->capacity - c->ring.len >= n)
+				ck_abort_msg("seed %d: EAGAIN with room", _i);
+			break;
+		default:
+			if (h[i] == NULL || !(h[i]->mode & CHAN_RD))
+				break;
+			q = rd(h[i], 1 + rnd(&seed) % 9000, rnd(&seed) % 2);
+			if (q->kind == R_DATA && q->len == 0 &&
+			    (c->writers != 0 || c->ring.len != 0))
+				ck_abort_msg("seed %d: EOF with a writer or "
+				    "data", _i);
+			if (q->kind == R_ERR && c->ring.len != 0)
+				ck_abort_msg("seed %d: read error %d with data",
+				    _i, q->err);
+			break;
+		}
+		/* Answered requests are no longer held. */
+		held = 0;
+		for (j = 0; j < nreqs; j++) {
+			q = &reqs[j];
+			if (q->nreply > 0)
+				q->w = NULL;
+			else if (q->op == WAIT_WRITE)
+				held += q->asked - q->w->done;
+			if (q->nreply == 0)
+				continue;
+			/*
+			 * Plain tests here: each passing ck_assert costs a
+			 * message to the parent, and this loop is hot.
+			 */
+			if (q->op == WAIT_WRITE && q->asked <= CHAN_ATOMIC &&
+			    q->kind == R_COUNT && q->len != q->asked)
+				ck_abort_msg("seed %d: atomic write %zu split: "
+				    "%zu of %zu", _i, j, q->len, q->asked);
+			if (!q->nonblock && q->kind == R_ERR &&
+			    q->err == EAGAIN)
+				ck_abort_msg("seed %d: blocking request %zu "
+				    "got EAGAIN", _i, j);
+		}
+		ck_assert_uint_le(c->ring.len, c->capacity);
+		ck_assert_uint_le(c->ring.size, c->capacity);
+		ck_assert_uint_eq(pool.mem_used, c->ring.size);
+		ck_assert_uint_eq(pool.held, held);
+		ck_not_stuck(c);
+	}
+
+	/* Close everything, then read what is left with a fresh open. */
+	for (i = 0; i < 6; i++)
+		if (h[i] != NULL)
+			chan_close(h[i]);
+	h[0] = chan_open(c, CHAN_RD);
+	while (c->ring.len > 0)
+		drain(h[0], c->ring.len, 5000);
+	/* EOF if it saw data, else it waits like any first reader. */
+	if (h[0]->seen_writer)
+		ck_eof(rd(h[0], 5000, 1));
+	else
+		ck_err(rd(h[0], 5000, 1), EAGAIN);
+	chan_close(h[0]);
+
+	pos = 0;
+	for (j = 0; j < nreqs; j++) {
+		q = &reqs[j];
+		if (q->op != WAIT_WRITE || q->kind != R_COUNT)
+			continue;
+		ck_assert_msg(pos + q->len <= outlen &&
+		    pat_match(out + pos, (unsigned)j, 0, q->len),
+		    "seed %d: write %zu not at stream offset %zu", _i, j, pos);
+		pos += q->len;
+	}
+	ck_assert_uint_eq(pos, outlen);
+	ck_finish();
+}
+END_TEST
+
+/* The suite of chan.c tests. */
+static Suite *
+chan_suite(void)
+{
+	Suite	*s;
+	TCase	*tc;
+
+	s = suite_create("chan");
+
+	tc = tcase_create("read");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_read_available);
+	tcase_add_test(tc, test_zero_and_badf);
+	tcase_add_test(tc, test_read_blocks);
+	tcase_add_test(tc, test_fifo_readers);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("eof");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_write_no_reader);
+	tcase_add_test(tc, test_eof_after_data);
+	tcase_add_test(tc, test_eof_writer_came_and_went);
+	tcase_add_test(tc, test_eof_never_saw_writer);
+	tcase_add_test(tc, test_eof_last_writer);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("epipe");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_epipe_after_reader);
+	tcase_add_test(tc, test_no_epipe_before_reader);
+	tcase_add_test(tc, test_close_last_reader);
+	tcase_add_test(tc, test_close_reader_unseen);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("write");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_atomic_held_whole);
+	tcase_add_test(tc, test_atomic_exact_fit);
+	tcase_add_test(tc, test_atomic_no_interleave);
+	tcase_add_test(tc, test_large_nonblock_partial);
+	tcase_add_test(tc, test_large_blocking_completes);
+	tcase_add_test(tc, test_large_write_feeds_held_read);
+	tcase_add_test(tc, test_rdwr);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cancel");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_close_own_held);
+	tcase_add_test(tc, test_cancel_read);
+	tcase_add_test(tc, test_cancel_write);
+	tcase_add_test(tc, test_abort);
+	tcase_add_test(tc, test_abort_partial);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("poll");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_poll_in);
+	tcase_add_test(tc, test_poll_hup);
+	tcase_add_test(tc, test_poll_out);
+	tcase_add_test(tc, test_poll_err);
+	tcase_add_test(tc, test_poll_release);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("memory");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_lazy_alloc);
+	tcase_add_test(tc, test_capacity_bound);
+	tcase_add_test(tc, test_max_memory_small);
+	tcase_add_test(tc, test_max_memory_shared);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("random");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_random_stream, 0, 12);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	sr = srunner_create(chan_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? 0 : 1);
+}

@@ -1,0 +1,346 @@
+/*
+ * Unit tests for opts.c: byte counts with suffixes, and ipcfs's own -o
+ * options taken out of a FUSE argument list that keeps everything else.
+ */
+
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <fuse_opt.h>
+
+#include "ipcfs.h"
+
+#define ARGC(v)		((int)(sizeof (v) / sizeof (v)[0]))
+
+/* opts_size must succeed on s with want. */
+#define ck_size(s, want) do {						\
+	uint64_t	 v_ = 12345;					\
+	int		 e_ = opts_size((s), &v_);			\
+	ck_assert_msg(e_ == 0, "\"%s\": error %d", (s), e_);		\
+	ck_assert_msg(v_ == (uint64_t)(want), "\"%s\": %llu, expected "	\
+	    "%llu", (s), (unsigned long long)v_,			\
+	    (unsigned long long)(want));				\
+} while (0)
+
+/* opts_size must fail on s with err and leave the result alone. */
+#define ck_size_err(s, err) do {					\
+	uint64_t	 v_ = 12345;					\
+	int		 e_ = opts_size((s), &v_);			\
+	ck_assert_msg(e_ == (err), "\"%s\": error %d, expected %d",	\
+	    (s), e_, (err));						\
+	ck_assert_uint_eq(v_, 12345);					\
+} while (0)
+
+static struct fuse_args	 args;
+static struct opts	 o;
+static char		 err[256];
+
+/* Parse argv into o; returns what opts_parse returns. */
+static int
+parse(int argc, char **argv)
+{
+	memset(&o, 0xa5, sizeof o);
+	memset(err, 'x', sizeof err);
+	err[sizeof err - 1] = '\0';
+	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+	return (opts_parse(&args, &o, err, sizeof err));
+}
+
+/* The parse must fail with a one-line message containing word. */
+static void
+ck_parse_fails(int argc, char **argv, const char *word)
+{
+	ck_assert_int_eq(parse(argc, argv), -1);
+	ck_assert_msg(strstr(err, word) != NULL, "\"%s\" does not name %s",
+	    err, word);
+	ck_assert_ptr_null(strchr(err, '\n'));
+}
+
+/* The remaining arguments must be exactly want. */
+static void
+ck_args(int argc, const char **want)
+{
+	int	 i;
+
+	ck_assert_int_eq(args.argc, argc);
+	for (i = 0; i < argc; i++)
+		ck_assert_str_eq(args.argv[i], want[i]);
+}
+
+static void
+teardown(void)
+{
+	fuse_opt_free_args(&args);
+}
+
+START_TEST(test_size_plain)
+{
+	ck_size("0", 0);
+	ck_size("1", 1);
+	ck_size("4096", 4096);
+	ck_size("007", 7);
+	ck_size("18446744073709551615", UINT64_MAX);
+}
+END_TEST
+
+START_TEST(test_size_suffix)
+{
+	ck_size("1K", 1024);
+	ck_size("1k", 1024);
+	ck_size("64K", 65536);
+	ck_size("64KiB", 65536);
+	ck_size("64KB", 65536);
+	ck_size("0K", 0);
+	ck_size("2M", 2 << 20);
+	ck_size("2m", 2 << 20);
+	ck_size("2MiB", 2 << 20);
+	ck_size("3G", 3ULL << 30);
+	ck_size("3g", 3ULL << 30);
+	ck_size("3GiB", 3ULL << 30);
+	/* The largest multiples that fit. */
+	ck_size("17179869183G", UINT64_MAX - ((1ULL << 30) - 1));
+	ck_size("18014398509481983K", UINT64_MAX - 1023);
+}
+END_TEST
+
+START_TEST(test_size_range)
+{
+	ck_size_err("18446744073709551616", ERANGE);
+	ck_size_err("18446744073709551620", ERANGE);
+	ck_size_err("99999999999999999999999999", ERANGE);
+	ck_size_err("17179869184G", ERANGE);
+	ck_size_err("18014398509481984K", ERANGE);
+	ck_size_err("17592186044416M", ERANGE);
+}
+END_TEST
+
+START_TEST(test_size_junk)
+{
+	ck_size_err("", EINVAL);
+	ck_size_err("K", EINVAL);
+	ck_size_err("-1", EINVAL);
+	ck_size_err("+1", EINVAL);
+	ck_size_err(" 1", EINVAL);
+	ck_size_err("1 ", EINVAL);
+	ck_size_err("1T", EINVAL);
+	ck_size_err("1Ki", EINVAL);
+	ck_size_err("1KiBx", EINVAL);
+	ck_size_err("1KK", EINVAL);
+	ck_size_err("1.5M", EINVAL);
+	ck_size_err("0x10", EINVAL);
+	ck_size_err("1e3", EINVAL);
+	ck_size_err("12abc", EINVAL);
+	/* Junk after an overflowing number is still junk, or range. */
+	ck_assert_int_ne(opts_size("99999999999999999999x", &(uint64_t){ 0 }),
+	    0);
+}
+END_TEST
+
+START_TEST(test_parse_defaults)
+{
+	char		*argv[] = { "ipcfs", "-f", "/mnt" };
+	const char	*want[] = { "ipcfs", "-f", "/mnt" };
+
+	ck_assert_int_eq(parse(ARGC(argv), argv), 0);
+	ck_assert_uint_eq(o.capacity, CAPACITY_DEFAULT);
+	ck_assert_uint_eq(o.max_channels, MAX_CHANNELS_DEFAULT);
+	ck_assert_uint_eq(o.max_memory, MAX_MEMORY_DEFAULT);
+	ck_assert_str_eq(err, "");
+	ck_args(ARGC(want), want);
+}
+END_TEST
+
+START_TEST(test_parse_capacity)
+{
+	char	*a1[] = { "ipcfs", "-o", "capacity=64K", "/mnt" };
+	char	*a2[] = { "ipcfs", "-ocapacity=4096", "/mnt" };
+	char	*a3[] = { "ipcfs", "-o", "capacity=64M", "/mnt" };
+	char	*a4[] = { "ipcfs", "-o", "capacity=67108864", "/mnt" };
+	char	*a5[] = { "ipcfs", "-o", "capacity=1M,capacity=8K", "/mnt" };
+
+	ck_assert_int_eq(parse(ARGC(a1), a1), 0);
+	ck_assert_uint_eq(o.capacity, 65536);
+	/* The other options keep their defaults. */
+	ck_assert_uint_eq(o.max_channels, MAX_CHANNELS_DEFAULT);
+	ck_assert_uint_eq(o.max_memory, MAX_MEMORY_DEFAULT);
+	teardown();
+	ck_assert_int_eq(parse(ARGC(a2), a2), 0);
+	ck_assert_uint_eq(o.capacity, CAPACITY_MIN);
+	teardown();
+	ck_assert_int_eq(parse(ARGC(a3), a3), 0);
+	ck_assert_uint_eq(o.capacity, CAPACITY_MAX);
+	teardown();
+	ck_assert_int_eq(parse(ARGC(a4), a4), 0);
+	ck_assert_uint_eq(o.capacity, CAPACITY_MAX);
+	teardown();
+	/* The last one given wins. */
+	ck_assert_int_eq(parse(ARGC(a5), a5), 0);
+	ck_assert_uint_eq(o.capacity, 8192);
+}
+END_TEST
+
+START_TEST(test_parse_capacity_bad)
+{
+	char	*a1[] = { "ipcfs", "-o", "capacity=4095", "/mnt" };
+	char	*a2[] = { "ipcfs", "-o", "capacity=67108865", "/mnt" };
+	char	*a3[] = { "ipcfs", "-o", "capacity=lots", "/mnt" };
+	char	*a4[] = { "ipcfs", "-o", "capacity=", "/mnt" };
+	char	*a5[] = { "ipcfs", "-o", "capacity=99999999999999999999",
+		    "/mnt" };
+	char	*a6[] = { "ipcfs", "-o", "ro,capacity=0,allow_other",
+		    "/mnt" };
+
+	ck_parse_fails(ARGC(a1), a1, "capacity");
+	ck_assert_ptr_nonnull(strstr(err, "4095"));
+	ck_assert_ptr_nonnull(strstr(err, "range"));
+	teardown();
+	ck_parse_fails(ARGC(a2), a2, "capacity");
+	ck_assert_ptr_nonnull(strstr(err, "67108865"));
+	teardown();
+	ck_parse_fails(ARGC(a3), a3, "capacity");
+	ck_assert_ptr_nonnull(strstr(err, "lots"));
+	teardown();
+	ck_parse_fails(ARGC(a4), a4, "capacity");
+	teardown();
+	ck_parse_fails(ARGC(a5), a5, "capacity");
+	ck_assert_ptr_nonnull(strstr(err, "range"));
+	teardown();
+	ck_parse_fails(ARGC(a6), a6, "capacity");
+}
+END_TEST
+
+START_TEST(test_parse_max_channels)
+{
+	char	*a1[] = { "ipcfs", "-o", "max_channels=10", "/mnt" };
+	char	*a2[] = { "ipcfs", "-o", "max_channels=4294967295", "/mnt" };
+	char	*a3[] = { "ipcfs", "-o", "max_channels=0", "/mnt" };
+	char	*a4[] = { "ipcfs", "-o", "max_channels=4294967296", "/mnt" };
+	char	*a5[] = { "ipcfs", "-o", "max_channels=ten", "/mnt" };
+
+	ck_assert_int_eq(parse(ARGC(a1), a1), 0);
+	ck_assert_uint_eq(o.max_channels, 10);
+	ck_assert_uint_eq(o.capacity, CAPACITY_DEFAULT);
+	teardown();
+	ck_assert_int_eq(parse(ARGC(a2), a2), 0);
+	ck_assert_uint_eq(o.max_channels, UINT32_MAX);
+	teardown();
+	ck_parse_fails(ARGC(a3), a3, "max_channels");
+	teardown();
+	ck_parse_fails(ARGC(a4), a4, "max_channels");
+	teardown();
+	ck_parse_fails(ARGC(a5), a5, "max_channels");
+}
+END_TEST
+
+START_TEST(test_parse_max_memory)
+{
+	char	*a1[] = { "ipcfs", "-o", "max_memory=1G", "/mnt" };
+	char	*a2[] = { "ipcfs", "-o", "max_memory=4096", "/mnt" };
+	char	*a3[] = { "ipcfs", "-o", "max_memory=4095", "/mnt" };
+	char	*a4[] = { "ipcfs", "-o", "max_memory=1X", "/mnt" };
+
+	ck_assert_int_eq(parse(ARGC(a1), a1), 0);
+	ck_assert_uint_eq(o.max_memory, 1ULL << 30);
+	teardown();
+	ck_assert_int_eq(parse(ARGC(a2), a2), 0);
+	ck_assert_uint_eq(o.max_memory, 4096);
+	teardown();
+	ck_parse_fails(ARGC(a3), a3, "max_memory");
+	teardown();
+	ck_parse_fails(ARGC(a4), a4, "max_memory");
+}
+END_TEST
+
+/* FUSE's options and everything else stay, in order, for libfuse. */
+START_TEST(test_parse_keeps_others)
+{
+	char		*argv[] = { "ipcfs", "-f", "-o",
+			    "allow_other,capacity=8K,ro,fsname=x=y", "/mnt",
+			    "-o", "max_memory=1M", "-d", "-omax_channels=5" };
+	const char	*want[] = { "ipcfs", "-o", "allow_other,ro,fsname=x=y",
+			    "-f", "/mnt", "-d" };
+	int		 i;
+
+	ck_assert_int_eq(parse(ARGC(argv), argv), 0);
+	ck_assert_uint_eq(o.capacity, 8192);
+	ck_assert_uint_eq(o.max_memory, 1 << 20);
+	ck_assert_uint_eq(o.max_channels, 5);
+	ck_args(ARGC(want), want);
+	for (i = 0; i < args.argc; i++) {
+		ck_assert_ptr_null(strstr(args.argv[i], "capacity"));
+		ck_assert_ptr_null(strstr(args.argv[i], "max_"));
+	}
+}
+END_TEST
+
+START_TEST(test_parse_only_others)
+{
+	char		*argv[] = { "ipcfs", "-o", "default_permissions",
+			    "/mnt", "--", "-o" };
+	const char	*want[] = { "ipcfs", "-o", "default_permissions",
+			    "/mnt", "--", "-o" };
+
+	ck_assert_int_eq(parse(ARGC(argv), argv), 0);
+	ck_assert_uint_eq(o.capacity, CAPACITY_DEFAULT);
+	ck_args(ARGC(want), want);
+}
+END_TEST
+
+/* A short error buffer is filled, not overrun. */
+START_TEST(test_parse_short_err)
+{
+	char		*argv[] = { "ipcfs", "-o", "capacity=1", "/mnt" };
+	char		 small[12];
+
+	memset(small, 'x', sizeof small);
+	args = (struct fuse_args)FUSE_ARGS_INIT(ARGC(argv), argv);
+	ck_assert_int_eq(opts_parse(&args, &o, small, 8), -1);
+	ck_assert_uint_eq(strlen(small), 7);
+	ck_assert_int_eq(small[8], 'x');
+	ck_assert_int_eq(strncmp(small, "capacit", 7), 0);
+}
+END_TEST
+
+/* The suite of opts.c tests. */
+static Suite *
+opts_suite(void)
+{
+	Suite	*s;
+	TCase	*tc;
+
+	s = suite_create("opts");
+	tc = tcase_create("size");
+	tcase_add_test(tc, test_size_plain);
+	tcase_add_test(tc, test_size_suffix);
+	tcase_add_test(tc, test_size_range);
+	tcase_add_test(tc, test_size_junk);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("parse");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, test_parse_defaults);
+	tcase_add_test(tc, test_parse_capacity);
+	tcase_add_test(tc, test_parse_capacity_bad);
+	tcase_add_test(tc, test_parse_max_channels);
+	tcase_add_test(tc, test_parse_max_memory);
+	tcase_add_test(tc, test_parse_keeps_others);
+	tcase_add_test(tc, test_parse_only_others);
+	tcase_add_test(tc, test_parse_short_err);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	sr = srunner_create(opts_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? 0 : 1);
+}
