@@ -434,7 +434,7 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	struct chan		*c = h->chan;
 	const struct chan_cbs	*cbs = c->pool->cbs;
 	struct waiter		*w;
-	size_t			 n = 0;
+	size_t			 n = 0, m;
 
 	if (!(h->mode & CHAN_WR)) {
 		cbs->reply_err(req, EBADF);
@@ -448,10 +448,15 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 		cbs->reply_err(req, EPIPE);
 		return (NULL);
 	}
-	if (TAILQ_EMPTY(&c->wq)) {
-		n = chan_push(c, buf, size, size);
-		if (n > 0)
-			chan_pump(c);
+	/*
+	 * Held reads take what goes in and so make room for more: go on
+	 * while they do.  Stopping after the first piece would hold a write
+	 * bigger than the ring with the ring empty and its reader held too.
+	 */
+	while (TAILQ_EMPTY(&c->wq) && n < size &&
+	    (m = chan_push(c, (const char *)buf + n, size - n, size)) > 0) {
+		n += m;
+		chan_pump(c);
 	}
 	if (n == size || (n > 0 && nonblock)) {
 		cbs->reply_count(req, n);
