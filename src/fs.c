@@ -445,11 +445,17 @@ fs_close_chan(fuse_req_t req, struct fuse_file_info *fi)
 
 	chan_close(h);
 	if (LIST_EMPTY(&c->handles)) {
+		/*
+		 * A passthrough mapping holds the memfd, not the channel file,
+		 * so the daemon cannot see it: keep the memfd while the
+		 * channel exists.  Its backing id can go; the kernel keeps
+		 * its own reference for every file opened with it.
+		 */
 		if (c->region.backing_id > 0) {
 			kfeat_backing_close(req, c->region.backing_id);
 			c->region.backing_id = 0;
-		}
-		region_trim(&c->region);
+		} else if (kfeat_mode() != REGION_PASSTHROUGH)
+			region_trim(&c->region);
 	}
 	node_close(n);
 }
@@ -687,7 +693,8 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs		 sv;
 	struct node_stats	 ns;
-	size_t			 used = pool.mem_used + pool.held;
+	size_t			 used = pool.mem_used + pool.held +
+				     pool.region_used;
 
 	(void)ino;
 	node_stats(&ns);

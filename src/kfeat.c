@@ -7,10 +7,13 @@
  *
  * - INIT: turns on FUSE_PASSTHROUGH or FUSE_DIRECT_IO_ALLOW_MMAP in flags2,
  *   which libfuse 3.14's 32-bit capability word cannot name.
- * - OPEN and CREATE: adds FOPEN_STREAM (no file position, so no
- *   file-position lock between a blocked read and a write on one open file
- *   description), or FOPEN_PASSTHROUGH with the region's backing id, which
- *   goes in the 32-bit field after open_flags (formerly padding).
+ * - OPEN and CREATE: with region=off, adds FOPEN_STREAM (no file
+ *   position, so no file-position lock between a blocked read and a write
+ *   on one open file description); in passthrough mode, FOPEN_PASSTHROUGH
+ *   with the region's backing id, which goes in the 32-bit field after
+ *   open_flags (formerly padding).  Files that can be mapped stay
+ *   seekable: the kernel refuses passthrough on a stream, and numpy.memmap
+ *   seeks to learn the size.
  *
  * Where libfuse has its own API for passthrough and direct-I/O mmap (3.16
  * and later, told by the FUSE_CAP_PASSTHROUGH macro), that API is used for
@@ -344,18 +347,28 @@ kfeat_open_reply(struct fuse_file_info *fi, int backing_id)
 {
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	if (kf.mode == REGION_PASSTHROUGH) {
+	kf.open_flags = 0;
+	switch (kf.mode) {
+	case REGION_PASSTHROUGH:
 		/* The kernel refuses passthrough on a non-seekable file. */
 		fi->nonseekable = 0;
 #if KF_NATIVE
 		fi->backing_id = backing_id;
-		kf.open_flags = 0;
 #else
 		kf.open_flags = KF_FOPEN_PASSTHROUGH;
 		kf.backing_id = backing_id;
 #endif
-	} else {
+		break;
+	case REGION_PAGECACHE:
+		/*
+		 * Seekable too: numpy.memmap and Python's open() seek to learn
+		 * the size, and a stream file cannot.
+		 */
+		fi->nonseekable = 0;
+		break;
+	default:
 		fi->nonseekable = 1;
 		kf.open_flags = FOPEN_STREAM;
+		break;
 	}
 }

@@ -19,6 +19,8 @@
 
 #include "ipcfs.h"
 
+static int	region_zero_tail(struct region *, uint64_t);
+
 /* A region of size 0 with no memory behind it. */
 void
 region_init(struct region *r)
@@ -70,9 +72,35 @@ region_resize(struct region *r, struct chan_pool *pool, uint64_t size)
 			return (errno);
 		if (ftruncate(r->fd, (off_t)size) == -1)
 			return (errno);
+		if (size > r->size && region_zero_tail(r, size) == -1)
+			return (errno);
 	}
 	pool->region_used = pool->region_used - r->size + size;
 	r->size = size;
+	return (0);
+}
+
+/*
+ * tmpfs keeps what a mapping stored past the end of a file in its last
+ * page, and shows it again when the file grows.  Grown space must be zero,
+ * so clear the rest of the old last page.
+ */
+static int
+region_zero_tail(struct region *r, uint64_t size)
+{
+	static const char	 zeros[4096];
+	uint64_t		 end;
+	long			 page = sysconf(_SC_PAGESIZE);
+
+	if (page <= 0 || (size_t)page > sizeof zeros)
+		page = sizeof zeros;
+	end = (r->size + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+	if (end > size)
+		end = size;
+	if (end <= r->size)
+		return (0);
+	if (pwrite(r->fd, zeros, end - r->size, (off_t)r->size) == -1)
+		return (-1);
 	return (0);
 }
 

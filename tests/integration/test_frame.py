@@ -159,13 +159,6 @@ class TestPassthrough(FrameCases, MountedTestCase):
 class TestPagecache(FrameCases, MountedTestCase):
     options = ("-o", "region=pagecache")
 
-    # A daemon bug today: channel files are FOPEN_STREAM in pagecache mode
-    # and numpy.memmap must seek (ESPIPE).  Remove the mark with the fix:
-    # an unexpected success fails the run.
-    @unittest.expectedFailure
-    def test_memmap(self):
-        super().test_memmap()
-
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -496,12 +496,12 @@ class ReadWrite(StreamCase):
 
 
 class SharedDescriptor(StreamCase):
-    """A descriptor shared by threads or with a child.  Channel files are
-    streams (FOPEN_STREAM) in pagecache and off region modes, so no
-    file-position lock is taken; passthrough mode needs seekable files,
-    and there separate opens are the documented remedy (docs/regions.md)."""
+    """A descriptor shared by threads or with a child.  With region=off
+    channel files are streams (FOPEN_STREAM), so no file-position lock is
+    taken; the mmap modes need seekable files, and there separate opens
+    are the documented remedy (docs/regions.md)."""
 
-    options = StreamCase.options + ("-o", "region=pagecache")
+    options = StreamCase.options + ("-o", "region=off")
 
     @staticmethod
     def position_lock(path, fd):
@@ -546,16 +546,16 @@ class SharedDescriptor(StreamCase):
 
 
 
-class SharedDescriptorOff(SharedDescriptor):
-
-    options = StreamCase.options + ("-o", "region=off")
-
-
 class SeparateOpensPassthrough(StreamCase):
     """Passthrough mode: each thread with its own open of the channel is
     never stalled by another thread's blocked read."""
 
     options = StreamCase.options + ("-o", "region=passthrough")
+
+
+class SeparateOpensPagecache(SeparateOpensPassthrough):
+
+    options = StreamCase.options + ("-o", "region=pagecache")
 
     def test_two_threads_own_opens(self):
         p = self.chan()
