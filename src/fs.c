@@ -12,9 +12,12 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,6 +40,8 @@ static struct fuse_session *fs_se;
 static int		 fs_init_failed;
 
 #define XATTR_REGION	"user.ipcfs.region"
+#define XATTR_STATS	"user.ipcfs.stats"
+#define XATTR_LIST	XATTR_REGION "\0" XATTR_STATS
 
 struct dir_handle {
 	struct dirent_snap	*ents;
@@ -722,25 +727,59 @@ fs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	fuse_reply_poll(req, chan_poll(h, ph));
 }
 
-/* The region mode in use, as an attribute of every name on the mount. */
+/* Descriptors the daemon has open. */
+static int
+fs_count_fds(void)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 n = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return (-1);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return (n - 1);
+}
+
+/*
+ * Two read-only attributes on every name: user.ipcfs.region, the region
+ * mode in use, and user.ipcfs.stats, the daemon's counters, for people
+ * and for the tests that check nothing is left behind.
+ */
 static void
 fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	const char	*val = opts_region_name(kfeat_mode());
-	size_t		 len = strlen(val);
+	struct node_stats	 ns;
+	char			 buf[512];
+	size_t			 len;
 
 	if (node_get(ino) == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (strcmp(name, XATTR_REGION) != 0)
+	if (strcmp(name, XATTR_REGION) == 0)
+		strlcpy(buf, opts_region_name(kfeat_mode()), sizeof buf);
+	else if (strcmp(name, XATTR_STATS) == 0) {
+		node_stats(&ns);
+		snprintf(buf, sizeof buf, "nodes %llu\nheld_requests %zu\n"
+		    "held_bytes %zu\nbuffer_bytes %zu\nregion_bytes %zu\n"
+		    "fds %d\n", (unsigned long long)ns.nodes, pool.nwaiters,
+		    pool.held, pool.mem_used, pool.region_used,
+		    fs_count_fds());
+	} else {
 		fuse_reply_err(req, ENODATA);
-	else if (size == 0)
+		return;
+	}
+	len = strlen(buf);
+	if (size == 0)
 		fuse_reply_xattr(req, len);
 	else if (size < len)
 		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, val, len);
+		fuse_reply_buf(req, buf, len);
 }
 
 static void
@@ -749,11 +788,11 @@ fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (node_get(ino) == NULL)
 		fuse_reply_err(req, ENOENT);
 	else if (size == 0)
-		fuse_reply_xattr(req, sizeof XATTR_REGION);
-	else if (size < sizeof XATTR_REGION)
+		fuse_reply_xattr(req, sizeof XATTR_LIST);
+	else if (size < sizeof XATTR_LIST)
 		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, XATTR_REGION, sizeof XATTR_REGION);
+		fuse_reply_buf(req, XATTR_LIST, sizeof XATTR_LIST);
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
