@@ -4,6 +4,10 @@
 #   make run        install what is missing, build, mount on $(MNT)
 #   make stop       unmount $(MNT)
 #   make check      install what is missing, build, run every test
+#   make bench      benchmarks against pipes, sockets and /dev/shm
+#   make stress     a long stress run (DURATION seconds)
+#   make fuzz       the fuzzers, FUZZ_SECONDS each
+#   make valgrind   a memcheck run of the daemon
 #   make install    install under $(DESTDIR)$(PREFIX)
 
 PREFIX	?= /usr/local
@@ -47,7 +51,10 @@ FUZZERS	 = $(patsubst tests/fuzz/fuzz_%.c,build/fuzz/fuzz_%,$(wildcard tests/fuz
 HELPERS	 = $(patsubst tests/integration/%.c,build/%,$(wildcard tests/integration/*.c))
 EXAMPLES = $(patsubst docs/examples/%.c,build/examples/%,$(wildcard docs/examples/*.c))
 
-.PHONY: all run stop check unit integration deps install clean fuzz
+.PHONY: all run stop check unit integration deps install clean fuzz \
+	stress valgrind bench
+
+DURATION ?= 300
 .DELETE_ON_ERROR:
 
 all: ipcfs
@@ -98,6 +105,18 @@ check: deps
 	@$(MAKE) --no-print-directory all build/san/ipcfs $(UNIT_BINS) \
 	    $(HELPERS) $(EXAMPLES) $(FUZZERS)
 	@tests/run-all $(UNIT_BINS)
+
+stress: deps
+	@$(MAKE) --no-print-directory all build/stress
+	@tools/stress-run $(DURATION)
+
+valgrind: deps
+	@$(MAKE) --no-print-directory all
+	@tools/valgrind-run
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@tools/bench-run
 
 fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZERS)
