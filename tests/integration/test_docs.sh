@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# The documentation tells the truth: every fenced code block in README.md
+# and docs/*.md carries a marker saying what it is, and the test checks it.
+#
+#   <!-- example: docs/examples/tour.py -->   the block is this file, byte
+#                                             for byte
+#   <!-- output: docs/examples/tour.py -->    running this example (with an
+#                                             ipcfs mount as its argument)
+#                                             prints exactly the block
+#   <!-- not-run: why -->                     shown, never run, and why
+#
+# A marker goes on the line just before the opening fence, or on the line
+# just after the closing fence.  A block without one fails the test, as does
+# a marker that belongs to no block.  The three tours (docs/examples/tour.*)
+# must be shown in README.md with their output.  Every example is run on a
+# real mount with the sanitized daemon and must leave the mount empty.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+ipcfs_mount
+cd "$TOP" || fail "no $TOP"
+
+DOCS="README.md $(ls docs/*.md 2>/dev/null | tr '\n' ' ')"
+WORK=$TMP/docs
+mkdir "$WORK" "$WORK/bin"
+errors=0
+
+bad() {
+	echo "FAIL: $*" >&2
+	errors=$((errors + 1))
+}
+
+[ -f README.md ] || fail "README.md is missing"
+
+# Split the documents into blocks: $WORK/blk.N holds the text of block N,
+# and the manifest has one line per block: N, where, marker, argument and
+# info string, tab-separated, "-" for an empty field.
+# shellcheck disable=SC2086
+awk -v dir="$WORK" '
+function err(msg) {
+	printf "FAIL: %s:%d: %s\n", FILENAME, FNR, msg > "/dev/stderr"
+	nerr++
+}
+# Set mk and ma from a marker line; false if the line is none.
+function marker(s,    i) {
+	if (s !~ /^<!--[ \t]*(example|output|not-run):.*-->[ \t]*$/)
+		return 0
+	sub(/^<!--[ \t]*/, "", s)
+	sub(/[ \t]*-->[ \t]*$/, "", s)
+	i = index(s, ":")
+	mk = substr(s, 1, i - 1)
+	ma = substr(s, i + 1)
+	sub(/^[ \t]+/, "", ma)
+	return 1
+}
+# The length of the run of fence characters that starts s.
+function fencelen(s,    c, i) {
+	c = substr(s, 1, 1)
+	for (i = 1; substr(s, i, 1) == c; i++)
+		;
+	return i - 1
+}
+function endfile() {
+	if (inblk)
+		printf "FAIL: %s: block from line %d never closed\n",
+		    curfile, start > "/dev/stderr"
+	if (inblk)
+		nerr++
+	if (mline != "" && mafter) {
+		kind[mafter] = mk2; arg[mafter] = ma2
+	} else if (mline != "") {
+		printf "FAIL: %s:%d: marker belongs to no block\n",
+		    curfile, mline > "/dev/stderr"
+		nerr++
+	}
+	inblk = 0; mline = ""; lastclosed = 0
+}
+FNR == 1 {
+	if (NR > 1)
+		endfile()
+	curfile = FILENAME
+}
+{
+	line = $0
+	if (inblk) {
+		if (substr(line, 1, 1) == fc && fencelen(line) >= flen &&
+		    line ~ /^(```+|~~~+)[ \t]*$/) {
+			inblk = 0
+			close(out)
+			lastclosed = (kind[n] == "") ? n : 0
+			next
+		}
+		print line > out
+		next
+	}
+	if (mline != "") {
+		# The marker before this line opens a block or closed one.
+		if (line ~ /^(```|~~~)/) {
+			pendk = mk2; penda = ma2
+		} else if (mafter) {
+			kind[mafter] = mk2; arg[mafter] = ma2
+		} else {
+			printf "FAIL: %s:%d: marker belongs to no block\n",
+			    FILENAME, mline > "/dev/stderr"
+			nerr++
+		}
+		mline = ""
+	}
+	if (marker(line)) {
+		mline = FNR; mk2 = mk; ma2 = ma; mafter = lastclosed
+		lastclosed = 0
+		next
+	}
+	lastclosed = 0
+	if (line ~ /^[ \t]+(```|~~~)/) {
+		err("indented fence: keep code blocks at the margin")
+		next
+	}
+	if (line ~ /^(```|~~~)/) {
+		n++
+		inblk = 1
+		start = FNR
+		fc = substr(line, 1, 1)
+		flen = fencelen(line)
+		info = substr(line, flen + 1)
+		sub(/^[ \t]+/, "", info)
+		where[n] = FILENAME ":" FNR
+		infos[n] = info
+		kind[n] = pendk; arg[n] = penda
+		pendk = ""; penda = ""
+		out = dir "/blk." n
+		printf "" > out
+	}
+}
+END {
+	if (NR > 0)
+		endfile()
+	for (i = 1; i <= n; i++)
+		printf "%d\t%s\t%s\t%s\t%s\n", i, where[i],
+		    kind[i] == "" ? "-" : kind[i], arg[i] == "" ? "-" : arg[i],
+		    infos[i] == "" ? "-" : infos[i] > (dir "/manifest")
+	if (n == 0)
+		printf "" > (dir "/manifest")
+	exit (nerr > 0)
+}' $DOCS || bad "the documents do not parse (see above)"
+
+nblocks=0
+declare -A shown=() outblk=()
+while IFS=$'\t' read -r n where kind arg info; do
+	nblocks=$((nblocks + 1))
+	case $kind in
+	example)
+		if [ ! -f "$arg" ]; then
+			bad "$where: $arg does not exist"
+		elif ! cmp -s "$WORK/blk.$n" "$arg"; then
+			bad "$where: the block is not a copy of $arg:"
+			diff -u "$arg" "$WORK/blk.$n" | head -n 30 >&2
+		else
+			echo "ok: $where is $arg"
+		fi
+		shown[$where]=$arg
+		shown[$arg]=$where
+		;;
+	output)
+		if [ ! -f "$arg" ]; then
+			bad "$where: $arg does not exist"
+		elif [ -n "${outblk[$arg]:-}" ]; then
+			bad "$where: a second output block for $arg"
+		else
+			outblk[$arg]=$n
+		fi
+		;;
+	not-run)
+		[ "$arg" != - ] || bad "$where: not-run needs a reason"
+		;;
+	-)
+		bad "$where: a \`\`\`$info block without a marker" \
+		    "(<!-- example: FILE -->, <!-- output: FILE -->" \
+		    "or <!-- not-run: why -->)"
+		;;
+	*)
+		bad "$where: unknown marker '$kind'"
+		;;
+	esac
+done <"$WORK/manifest"
+[ "$nblocks" -gt 0 ] || bad "no code blocks found in $DOCS"
+
+# The README's tour: each one shown whole, with what it prints.
+for f in docs/examples/tour.sh docs/examples/tour.py docs/examples/tour.c; do
+	[ -f "$f" ] || { bad "$f is missing"; continue; }
+	case ${shown[$f]:-} in
+	README.md:*) ;;
+	*) bad "README.md does not show $f" ;;
+	esac
+	[ -n "${outblk[$f]:-}" ] || bad "no <!-- output: $f --> block"
+done
+
+# Every shipped example at least compiles cleanly or parses.
+for f in docs/examples/*; do
+	case $f in
+	*.c)
+		cc -std=gnu11 -Wall -Wextra -Werror -fsyntax-only "$f" ||
+		    bad "$f does not compile cleanly"
+		;;
+	*.py)
+		"$PY" -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' \
+		    "$f" || bad "$f does not parse"
+		;;
+	*.sh)
+		sh -n "$f" || bad "$f does not parse"
+		;;
+	esac
+done
+
+# Run each example that has an output block on the mount; compare.
+for f in "${!outblk[@]}"; do
+	n=${outblk[$f]}
+	name=$(basename "$f")
+	case $f in
+	*.sh)
+		cmd=(sh "$TOP/$f")
+		;;
+	*.py)
+		cmd=("$PY" "$TOP/$f")
+		;;
+	*.c)
+		if ! cc -std=gnu11 -Wall -Wextra -Werror -O2 \
+		    -o "$WORK/bin/${name%.c}" "$f"; then
+			bad "$f does not build"
+			continue
+		fi
+		cmd=("$WORK/bin/${name%.c}")
+		;;
+	*)
+		bad "$f: no way to run a ${f##*.} file"
+		continue
+		;;
+	esac
+	(cd "$WORK" && timeout -k 5 30 "${cmd[@]}" "$MNT") \
+	    >"$WORK/$name.out" 2>"$WORK/$name.err"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		bad "$f exited with status $rc"
+		cat "$WORK/$name.err" >&2
+	elif [ -s "$WORK/$name.err" ]; then
+		bad "$f wrote to stderr:"
+		cat "$WORK/$name.err" >&2
+	elif ! cmp -s "$WORK/$name.out" "$WORK/blk.$n"; then
+		bad "$f printed something else than its output block:"
+		diff -u "$WORK/blk.$n" "$WORK/$name.out" >&2
+	else
+		echo "ok: $f prints its output block"
+	fi
+	left=$(ls -A "$MNT")
+	if [ -n "$left" ]; then
+		bad "$f left behind in the mount: $left"
+		rm -rf "${MNT:?}"/* "${MNT:?}"/.[!.]* 2>/dev/null
+	fi
+done
+
+if [ $errors -ne 0 ]; then
+	echo "$errors problem(s) in the documentation" >&2
+	exit 1
+fi
+echo "ok: $nblocks code blocks checked"
