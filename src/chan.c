@@ -98,15 +98,18 @@ seen_reader(const struct chan_handle *h)
 	return (h->seen_reader || h->chan->ropens != h->ropens);
 }
 
-/* The most the ring could hold now: capacity, less what memory forbids. */
+/*
+ * The most the ring could hold now: capacity, less what memory forbids.
+ * Stream buffers share max_memory with the regions.
+ */
 static size_t
 chan_limit(const struct chan *c)
 {
 	const struct chan_pool	*pool = c->pool;
-	size_t			 budget, limit;
+	size_t			 used, budget, limit;
 
-	budget = pool->max_memory > pool->mem_used ?
-	    pool->max_memory - pool->mem_used : 0;
+	used = pool->mem_used + pool->region_used;
+	budget = pool->max_memory > used ? pool->max_memory - used : 0;
 	limit = c->ring.size + budget;
 	if (limit > c->capacity || limit < c->ring.size)
 		limit = c->capacity;
