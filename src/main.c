@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,26 +51,56 @@ version(void)
 {
 	printf("ipcfs version %s\n", IPCFS_VERSION);
 	printf("FUSE library version %s\n", fuse_pkgversion());
+	fflush(stdout);
 	fuse_lowlevel_version();
 }
 
-/* libfuse's own messages follow ours: stderr or syslog. */
+/*
+ * libfuse's own messages follow ours, to stderr or syslog.  libfuse may
+ * send one line in pieces; they are gathered until the newline.
+ */
 static void
 main_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	char	 buf[1024];
-	size_t	 len;
+	static char	 line[1024];
+	static size_t	 len;
+	size_t		 n;
 
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	len = strlen(buf);
-	if (len > 0 && buf[len - 1] == '\n')
-		buf[len - 1] = '\0';
+	vsnprintf(line + len, sizeof line - len, fmt, ap);
+	n = strlen(line);
+	if (n == 0 || (line[n - 1] != '\n' && n + 1 < sizeof line)) {
+		len = n;
+		return;
+	}
+	if (line[n - 1] == '\n')
+		line[n - 1] = '\0';
+	len = 0;
 	if (level <= FUSE_LOG_WARNING)
-		log_warnx("%s", buf);
+		log_warnx("%s", line);
 	else if (level == FUSE_LOG_DEBUG)
-		log_debug("%s", buf);
+		log_debug("%s", line);
 	else
-		log_info("%s", buf);
+		log_info("%s", line);
+}
+
+/*
+ * Serve the kernel's INIT before going to the background, so a region mode
+ * that cannot be had is reported on the terminal and in the exit status.
+ */
+static int
+main_first_request(struct fuse_session *se)
+{
+	struct fuse_buf	 buf;
+	int		 n;
+
+	memset(&buf, 0, sizeof buf);
+	do
+		n = fuse_session_receive_buf(se, &buf);
+	while (n == -EINTR && !fuse_session_exited(se));
+	if (n > 0)
+		fuse_session_process_buf(se, &buf);
+	free(buf.mem);
+	return (n > 0 && !fs_failed() ? 0 : -1);
 }
 
 /*
@@ -155,6 +186,14 @@ main(int argc, char **argv)
 
 	if ((se = fs_new(&args, &o)) == NULL)
 		goto out;
+	/*
+	 * libfuse only takes over signals left at their default, and a
+	 * daemon started in the background by a shell inherits SIGINT
+	 * ignored: SIGINT, SIGTERM and SIGHUP must always stop it cleanly.
+	 */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_destroy;
 	if (fuse_session_mount(se, copts.mountpoint) != 0)
@@ -164,6 +203,8 @@ main(int argc, char **argv)
 		goto out_unmount;
 	}
 	main_raise_nofile();
+	if (main_first_request(se) != 0)
+		goto out_unmount;
 	if (fuse_daemonize(copts.foreground) != 0)
 		goto out_unmount;
 	log_init(copts.foreground, copts.debug);

@@ -47,8 +47,13 @@ ipcfs_unmount() {
 ipcfs_cleanup() {
 	local rc=$?
 	cd /
-	# Children of the test that still run would hold the mount.
-	pkill -9 -P $$ 2>/dev/null
+	# Children of the test that still run would hold the mount; the
+	# daemon itself is stopped by the unmount, so it can shut down cleanly
+	# and its leak check runs.
+	local p
+	for p in $(pgrep -P $$ 2>/dev/null); do
+		[ "$p" = "$DPID" ] || kill -9 "$p" 2>/dev/null
+	done
 	ipcfs_unmount
 	if [ -n "$TMP" ] && [ -f "$TMP/daemon.log" ] &&
 	    grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP/daemon.log"; then
