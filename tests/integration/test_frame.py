@@ -107,6 +107,20 @@ class FrameCases:
     def test_mmap(self):
         self.run_pair([])
 
+    def test_readme_doorbell(self):
+        """The short pair the README shows: docs/examples/doorbell.*."""
+        d = self.workdir()
+        py = self.spawn([PY, os.path.join(TOP, "docs", "examples",
+                                          "doorbell.py"), d])
+        c = self.spawn([os.path.join(TOP, "build", "examples", "doorbell"),
+                        d])
+        c_rc, c_out, c_err = self.finish(c)
+        py_rc, py_out, py_err = self.finish(py)
+        self.assertEqual((c_rc, c_err), (0, ""), c_out + py_err)
+        self.assertEqual(c_out, "".join(f"round {r}: every value is {r + 1}\n"
+                                        for r in range(3)))
+        self.assertEqual((py_rc, py_out, py_err), (0, "", ""))
+
     def test_mmap_c_first(self):
         self.run_pair([], rounds=50, python_first=False)
 
