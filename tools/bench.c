@@ -1,0 +1,1470 @@
+/*
+ * bench: ipcfs side by side with kernel pipes, FIFOs, Unix sockets, tmpfs
+ * and /dev/shm (issue 5).
+ *
+ *	bench -m MNT -p PID [-M MNT2 -P PID2] -t TMPDIR -S SHMDIR
+ *	    [-o FILE] [-r REPS] [-s] [-x SCENARIOS]
+ *
+ * MNT is an ipcfs mount served by the daemon PID (used for every stream
+ * scenario); MNT2, if given, is a second mount in another region mode.
+ * TMPDIR holds FIFOs, SHMDIR (on /dev/shm) the tmpfs and shared-memory
+ * baselines.  tools/bench-run mounts, runs this and cleans up.
+ *
+ * Every case runs each subject REPS times, the subjects interleaved and
+ * their order rotated from one repetition to the next, so slow drift of a
+ * noisy machine hits ipcfs and its baselines alike.  Results go to FILE
+ * (standard output by default) as tab-separated lines:
+ *
+ *	meta	KEY	VALUE
+ *	result	SCENARIO	CASE	SUBJECT	ROLE	UNIT	BETTER	MEDIAN
+ *	    MIN	MAX	N	SAMPLES
+ *
+ * ROLE is "ipcfs" or "base"; BETTER is "higher" or "lower".
+ * tools/bench-report turns them into docs/BENCHMARKS.md and the plot.
+ * REPS defaults to 7.  -s is the smoke mode: tiny sizes, one repetition,
+ * a few seconds.
+ * -x runs only the named scenarios (comma separated): memory, stream, rtt,
+ * region, frame, files, wake.
+ */
+
+#define _GNU_SOURCE
+
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+
+#include <linux/futex.h>
+
+#include <dirent.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KIB		1024UL
+#define MIB		(1024UL * 1024)
+
+#define FRAME_SIDE	512
+#define FRAME_VALUES	(FRAME_SIDE * FRAME_SIDE)
+#define FRAME_BYTES	(FRAME_VALUES * sizeof(float))
+#define FRAME_HDR	4096
+
+enum kind {
+	K_IPCFS,
+	K_PIPE,
+	K_FIFO,
+	K_UNIX,
+	K_SHM,		/* /dev/shm, or tmpfs for the file scenarios */
+	K_FUTEX,
+	K_EVENTFD,
+	K_POLL,
+};
+
+/* One thing measured: an ipcfs mount or a baseline. */
+struct subj {
+	const char	*name;
+	enum kind	 kind;
+	int		 mount;		/* ipcfs: index into cfg.mnt */
+};
+
+/* A figure a scenario yields per run. */
+struct metric {
+	const char	*scen;
+	char		 name[96];
+	const char	*unit;
+	int		 higher;	/* higher is better */
+};
+
+typedef void	(*bench_fn)(const struct subj *, void *, double *);
+
+static struct {
+	const char	*mnt[2];
+	pid_t		 dpid[2];
+	char		 mode[2][32];
+	char		 sname[2][48];	/* "ipcfs-passthrough" */
+	int		 nmnt;
+	const char	*tmp;
+	const char	*shm;
+	FILE		*out;
+	int		 reps;
+	int		 smoke;
+	const char	*only;
+	unsigned	 seq;
+} cfg;
+
+/* Seconds on the monotonic clock. */
+static double
+now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+/* A fresh name under dir. */
+static void
+newpath(char *buf, size_t len, const char *dir, const char *what)
+{
+	snprintf(buf, len, "%s/%s.%d.%u", dir, what, (int)getpid(), cfg.seq++);
+}
+
+static ssize_t
+readn(int fd, void *buf, size_t n)
+{
+	size_t	 got = 0;
+	ssize_t	 r;
+
+	while (got < n) {
+		r = read(fd, (char *)buf + got, n - got);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return (-1);
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return ((ssize_t)got);
+}
+
+static void
+writen(int fd, const void *buf, size_t n)
+{
+	size_t	 put = 0;
+	ssize_t	 r;
+
+	while (put < n) {
+		r = write(fd, (const char *)buf + put, n - put);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			err(1, "write");
+		put += (size_t)r;
+	}
+}
+
+static int
+xopen(const char *path, int flags)
+{
+	int	 fd;
+
+	if ((fd = open(path, flags, 0600)) == -1)
+		err(1, "%s", path);
+	return (fd);
+}
+
+static void *
+xmalloc(size_t n)
+{
+	void	*p;
+
+	if ((p = malloc(n)) == NULL)
+		err(1, "malloc");
+	return (p);
+}
+
+static void
+xwaitpid(pid_t pid)
+{
+	int	 st;
+
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			err(1, "waitpid");
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		errx(1, "child %d failed (status %#x)", (int)pid, st);
+}
+
+/*
+ * Fork a child that dies with this process: a peer left waiting on a futex
+ * or an eventfd would otherwise wait for ever if the benchmark is killed.
+ */
+static pid_t
+xfork(void)
+{
+	pid_t	 parent = getpid(), pid;
+
+	if ((pid = fork()) == -1)
+		err(1, "fork");
+	if (pid == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+			_exit(1);
+		if (getppid() != parent)
+			_exit(1);
+	}
+	return (pid);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double	 x = *(const double *)a, y = *(const double *)b;
+
+	return (x < y ? -1 : x > y);
+}
+
+/* The q-quantile of n values (which get sorted). */
+static double
+quantile(double *v, size_t n, double q)
+{
+	size_t	 i;
+
+	qsort(v, n, sizeof *v, cmp_double);
+	if (q == 0.5 && n % 2 == 0)
+		return ((v[n / 2 - 1] + v[n / 2]) / 2);
+	i = (size_t)(q * (double)(n - 1) + 0.5);
+	return (v[i]);
+}
+
+/* Write one result line from the samples of one subject in one case. */
+static void
+emit(const struct metric *m, const char *subject, int base, double *v,
+    int n)
+{
+	double	 s[n];
+	int	 i;
+
+	memcpy(s, v, sizeof s);
+	fprintf(cfg.out, "result\t%s\t%s\t%s\t%s\t%s\t%s\t%.6g\t", m->scen,
+	    m->name, subject, base ? "base" : "ipcfs", m->unit,
+	    m->higher ? "higher" : "lower", quantile(s, (size_t)n, 0.5));
+	fprintf(cfg.out, "%.6g\t%.6g\t%d\t", s[0], s[n - 1], n);
+	for (i = 0; i < n; i++)
+		fprintf(cfg.out, "%s%.6g", i ? "," : "", v[i]);
+	fprintf(cfg.out, "\n");
+	fflush(cfg.out);
+}
+
+static int
+is_base(const struct subj *s)
+{
+	return (s->kind != K_IPCFS);
+}
+
+/*
+ * Run fn for every subject, reps times, interleaved with the order rotated
+ * each time, then report the nm metrics fn yields per run.
+ */
+static void
+bench_run(const struct metric *m, int nm, const struct subj *s, int ns,
+    bench_fn fn, void *arg)
+{
+	double	*v, vals[8];
+	int	 r, k, i, j, reps = cfg.reps;
+
+	v = xmalloc(sizeof *v * (size_t)(ns * nm * reps));
+	for (r = 0; r < reps; r++) {
+		for (k = 0; k < ns; k++) {
+			i = (k + r) % ns;
+			fn(&s[i], arg, vals);
+			for (j = 0; j < nm; j++)
+				v[(i * nm + j) * reps + r] = vals[j];
+		}
+	}
+	for (j = 0; j < nm; j++)
+		for (i = 0; i < ns; i++)
+			emit(&m[j], s[i].name, is_base(&s[i]),
+			    &v[(i * nm + j) * reps], reps);
+	free(v);
+}
+
+/* utime + stime of a process, in seconds. */
+static double
+proc_cpu(pid_t pid)
+{
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 ut, st;
+	FILE			*f;
+	int			 i;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		err(1, "%s", path);
+	if (fgets(buf, sizeof buf, f) == NULL)
+		errx(1, "%s: empty", path);
+	fclose(f);
+	/* Fields 14 and 15, counted after the command name in parens. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		errx(1, "%s: bad format", path);
+	p += 2;
+	for (i = 3; i < 14; i++) {
+		if ((p = strchr(p, ' ')) == NULL)
+			errx(1, "%s: bad format", path);
+		p++;
+	}
+	if (sscanf(p, "%llu %llu", &ut, &st) != 2)
+		errx(1, "%s: bad format", path);
+	return ((double)(ut + st) / (double)sysconf(_SC_CLK_TCK));
+}
+
+/* Resident memory of a process, in bytes. */
+static double
+proc_rss(pid_t pid)
+{
+	char	 path[64], line[256];
+	long	 kb = -1;
+	FILE	*f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		err(1, "%s", path);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	if (kb < 0)
+		errx(1, "%s: no VmRSS", path);
+	return ((double)kb * 1024);
+}
+
+/* Descriptors a process has open. */
+static int
+proc_fds(pid_t pid)
+{
+	char		 path[64];
+	struct dirent	*de;
+	DIR		*d;
+	int		 n = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		err(1, "%s", path);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return (n);
+}
+
+/* Held requests of an ipcfs mount, from its statistics attribute. */
+static long
+ipcfs_held(const char *mnt)
+{
+	char	 buf[512], *p;
+	ssize_t	 n;
+
+	if ((n = getxattr(mnt, "user.ipcfs.stats", buf, sizeof buf - 1)) < 0)
+		return (-1);
+	buf[n] = '\0';
+	if ((p = strstr(buf, "held_requests ")) == NULL)
+		return (-1);
+	return (atol(p + strlen("held_requests ")));
+}
+
+/*
+ * Give n readers time to block.  An ipcfs mount says how many requests it
+ * holds; for the kernel's own objects a pause has to do.
+ */
+static void
+settle(const struct subj *s, long n)
+{
+	double	 t0 = now();
+
+	usleep(cfg.smoke ? 20000 : 100000);
+	if (s->kind != K_IPCFS)
+		return;
+	while (ipcfs_held(cfg.mnt[s->mount]) < n) {
+		if (now() - t0 > 30)
+			errx(1, "readers did not block on %s",
+			    cfg.mnt[s->mount]);
+		usleep(10000);
+	}
+}
+
+static int
+wanted(const char *name)
+{
+	const char	*p;
+	size_t		 len = strlen(name);
+
+	if (cfg.only == NULL)
+		return (1);
+	for (p = cfg.only; p != NULL; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (strncmp(p, name, len) == 0 &&
+		    (p[len] == ',' || p[len] == '\0'))
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * Scenario 1: stream throughput, one writer (this process) and one reader
+ * (a child), total bytes in writes of wsize.
+ */
+struct stream_arg {
+	size_t	 wsize;
+	size_t	 total;
+	char	*buf;
+	double	 cpu;		/* daemon seconds, ipcfs runs */
+	double	 bytes;		/* bytes moved, ipcfs runs */
+};
+
+static void
+stream_reader(int fd, int ctl, size_t size)
+{
+	char		*buf;
+	uint64_t	 total = 0;
+	ssize_t		 n;
+
+	buf = xmalloc(size);
+	memset(buf, 0, size);
+	writen(ctl, "r", 1);
+	while ((n = read(fd, buf, size)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			err(1, "stream read");
+		total += (uint64_t)n;
+	}
+	writen(ctl, &total, sizeof total);
+	_exit(0);
+}
+
+static void
+stream_fn(const struct subj *s, void *varg, double *vals)
+{
+	struct stream_arg	*a = varg;
+	char			 path[PATH_MAX] = "", c;
+	int			 ctl[2], fds[2], rfd = -1, wfd = -1;
+	uint64_t		 got;
+	size_t			 put;
+	double			 t0, t1, cpu0 = 0;
+	pid_t			 pid;
+
+	if (pipe(ctl) == -1)
+		err(1, "pipe");
+	switch (s->kind) {
+	case K_PIPE:
+		if (pipe(fds) == -1)
+			err(1, "pipe");
+		rfd = fds[0];
+		wfd = fds[1];
+		break;
+	case K_UNIX:
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == -1)
+			err(1, "socketpair");
+		rfd = fds[0];
+		wfd = fds[1];
+		break;
+	case K_FIFO:
+		newpath(path, sizeof path, cfg.tmp, "fifo");
+		if (mkfifo(path, 0600) == -1)
+			err(1, "%s", path);
+		break;
+	case K_IPCFS:
+		newpath(path, sizeof path, cfg.mnt[s->mount], "stream");
+		wfd = xopen(path, O_WRONLY | O_CREAT | O_EXCL);
+		break;
+	default:
+		abort();
+	}
+	pid = xfork();
+	if (pid == 0) {
+		close(ctl[0]);
+		if (wfd != -1)
+			close(wfd);
+		if (rfd == -1)
+			rfd = xopen(path, O_RDONLY);
+		stream_reader(rfd, ctl[1], a->wsize);
+	}
+	close(ctl[1]);
+	if (rfd != -1)
+		close(rfd);
+	if (wfd == -1)
+		wfd = xopen(path, O_WRONLY);	/* a FIFO: meets the reader */
+	if (readn(ctl[0], &c, 1) != 1)
+		errx(1, "stream reader did not start");
+
+	if (s->kind == K_IPCFS)
+		cpu0 = proc_cpu(cfg.dpid[s->mount]);
+	t0 = now();
+	for (put = 0; put < a->total; put += a->wsize)
+		writen(wfd, a->buf, a->wsize);
+	close(wfd);
+	if (readn(ctl[0], &got, sizeof got) != sizeof got)
+		errx(1, "stream reader died");
+	t1 = now();
+	if (s->kind == K_IPCFS) {
+		a->cpu += proc_cpu(cfg.dpid[s->mount]) - cpu0;
+		a->bytes += (double)a->total;
+	}
+	xwaitpid(pid);
+	close(ctl[0]);
+	if (got != a->total)
+		errx(1, "%s: read %llu of %zu bytes", s->name,
+		    (unsigned long long)got, a->total);
+	if (path[0] != '\0')
+		unlink(path);
+	vals[0] = (double)a->total / (t1 - t0) / 1e9;
+}
+
+static void
+scen_stream(void)
+{
+	static const size_t	 sizes[] = { 4 * KIB, 64 * KIB, MIB };
+	static const size_t	 totals[] = { 64 * MIB, 256 * MIB, 512 * MIB };
+	const struct subj	 s[] = {
+		{ "ipcfs", K_IPCFS, 0 },
+		{ "pipe", K_PIPE, 0 },
+		{ "fifo", K_FIFO, 0 },
+		{ "unix-socket", K_UNIX, 0 },
+	};
+	struct stream_arg	 a;
+	struct metric		 m = { "stream", "", "GB/s", 1 };
+	struct metric		 mc = { "cpu", "", "s/GB", 0 };
+	double			 cpu;
+	size_t			 i;
+
+	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		memset(&a, 0, sizeof a);
+		a.wsize = sizes[i];
+		a.total = cfg.smoke ? MIB : totals[i];
+		a.buf = xmalloc(a.wsize);
+		memset(a.buf, 'x', a.wsize);
+		snprintf(m.name, sizeof m.name, "%zu KiB writes",
+		    a.wsize / KIB);
+		bench_run(&m, 1, s, 4, stream_fn, &a);
+		free(a.buf);
+
+		/* Clock ticks are coarse: one figure over every run. */
+		snprintf(mc.name, sizeof mc.name, "daemon CPU per GB moved, "
+		    "%zu KiB writes", a.wsize / KIB);
+		cpu = a.cpu / (a.bytes / 1e9);
+		emit(&mc, "ipcfs", 0, &cpu, 1);
+	}
+}
+
+/*
+ * Scenario 2: round trips of size-byte messages; the child echoes each.
+ * ipcfs and FIFOs use two channels, the socket one connection.
+ */
+struct rtt_arg {
+	size_t	 size;
+	int	 iters;
+};
+
+static void
+rtt_fn(const struct subj *s, void *varg, double *vals)
+{
+	struct rtt_arg	*a = varg;
+	char		 ping[PATH_MAX] = "", pong[PATH_MAX] = "", *buf;
+	int		 sv[2], in = -1, out = -1, i, warm;
+	double		 t0 = 0, t1;
+	pid_t		 pid;
+
+	switch (s->kind) {
+	case K_UNIX:
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+			err(1, "socketpair");
+		break;
+	case K_FIFO:
+		newpath(ping, sizeof ping, cfg.tmp, "ping");
+		newpath(pong, sizeof pong, cfg.tmp, "pong");
+		if (mkfifo(ping, 0600) == -1 || mkfifo(pong, 0600) == -1)
+			err(1, "mkfifo");
+		break;
+	case K_IPCFS:
+		newpath(ping, sizeof ping, cfg.mnt[s->mount], "ping");
+		newpath(pong, sizeof pong, cfg.mnt[s->mount], "pong");
+		out = xopen(ping, O_WRONLY | O_CREAT | O_EXCL);
+		in = xopen(pong, O_RDONLY | O_CREAT | O_EXCL);
+		break;
+	default:
+		abort();
+	}
+	buf = xmalloc(a->size);
+	memset(buf, 'p', a->size);
+	pid = xfork();
+	if (pid == 0) {
+		if (s->kind == K_UNIX) {
+			close(sv[0]);
+			in = out = sv[1];
+		} else {
+			if (in != -1) {
+				close(in);
+				close(out);
+			}
+			in = xopen(ping, O_RDONLY);
+			out = xopen(pong, O_WRONLY);
+		}
+		while (readn(in, buf, a->size) == (ssize_t)a->size)
+			writen(out, buf, a->size);
+		_exit(0);
+	}
+	if (s->kind == K_UNIX) {
+		close(sv[1]);
+		in = out = sv[0];
+	} else if (s->kind == K_FIFO) {
+		out = xopen(ping, O_WRONLY);
+		in = xopen(pong, O_RDONLY);
+	}
+	warm = a->iters / 10;
+	for (i = 0; i < warm + a->iters; i++) {
+		if (i == warm)
+			t0 = now();
+		writen(out, buf, a->size);
+		if (readn(in, buf, a->size) != (ssize_t)a->size)
+			errx(1, "%s: echo stopped", s->name);
+	}
+	t1 = now();
+	close(out);
+	if (in != out)
+		close(in);
+	xwaitpid(pid);
+	free(buf);
+	if (ping[0] != '\0') {
+		unlink(ping);
+		unlink(pong);
+	}
+	vals[0] = (t1 - t0) / a->iters * 1e6;
+}
+
+static void
+scen_rtt(void)
+{
+	static const size_t	 sizes[] = { 64, 4096 };
+	const struct subj	 s[] = {
+		{ "ipcfs", K_IPCFS, 0 },
+		{ "fifo-pair", K_FIFO, 0 },
+		{ "unix-socket", K_UNIX, 0 },
+	};
+	struct rtt_arg		 a;
+	struct metric		 m = { "rtt", "", "us", 0 };
+	size_t			 i;
+
+	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		a.size = sizes[i];
+		a.iters = cfg.smoke ? 100 : 10000;
+		if (a.size < KIB)
+			snprintf(m.name, sizeof m.name, "%zu B round trip",
+			    a.size);
+		else
+			snprintf(m.name, sizeof m.name, "%zu KiB round trip",
+			    a.size / KIB);
+		bench_run(&m, 1, s, 3, rtt_fn, &a);
+	}
+}
+
+/*
+ * Scenario 3: a fresh region of size bytes; time the first store to every
+ * page, then passes of memcpy over all of it.
+ */
+struct region_arg {
+	size_t	 size;
+	int	 passes;
+	char	*src;		/* size / 4 bytes */
+};
+
+static void
+region_fn(const struct subj *s, void *varg, double *vals)
+{
+	struct region_arg	*a = varg;
+	char			 path[PATH_MAX];
+	volatile char		*v;
+	char			*p;
+	size_t			 off, q = a->size / 4;
+	long			 page = sysconf(_SC_PAGESIZE);
+	double			 t0, t1;
+	int			 fd, i;
+
+	if (s->kind == K_IPCFS)
+		newpath(path, sizeof path, cfg.mnt[s->mount], "region");
+	else
+		newpath(path, sizeof path, cfg.shm, "region");
+	fd = xopen(path, O_RDWR | O_CREAT | O_EXCL);
+	if (ftruncate(fd, (off_t)a->size) == -1)
+		err(1, "%s: ftruncate", path);
+	p = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		err(1, "%s: mmap", path);
+
+	v = p;
+	t0 = now();
+	for (off = 0; off < a->size; off += (size_t)page)
+		v[off] = 1;
+	t1 = now();
+	vals[0] = (t1 - t0) * 1e9 / (double)(a->size / (size_t)page);
+
+	t0 = now();
+	for (i = 0; i < a->passes; i++) {
+		memcpy(p, a->src, q);
+		memcpy(p + q, a->src, q);
+		memcpy(p + 2 * q, a->src, q);
+		memcpy(p + 3 * q, a->src, q);
+	}
+	t1 = now();
+	vals[1] = (double)a->size * a->passes / (t1 - t0) / 1e9;
+
+	/* Settle write-back here, not in the next subject's run. */
+	if (msync(p, a->size, MS_SYNC) == -1)
+		err(1, "%s: msync", path);
+	if (p[a->size - 1] != a->src[q - 1])
+		errx(1, "%s: region lost a store", s->name);
+	munmap(p, a->size);
+	close(fd);
+	unlink(path);
+}
+
+static void
+scen_region(void)
+{
+	struct subj		 s[3];
+	struct region_arg	 a;
+	struct metric		 m[2] = {
+		{ "region", "", "ns/page", 0 },
+		{ "region", "", "GB/s", 1 },
+	};
+	size_t			 i;
+	int			 ns = 0;
+
+	for (i = 0; i < (size_t)cfg.nmnt; i++) {
+		if (strcmp(cfg.mode[i], "passthrough") != 0 &&
+		    strcmp(cfg.mode[i], "pagecache") != 0)
+			continue;
+		s[ns].name = cfg.sname[i];
+		s[ns].kind = K_IPCFS;
+		s[ns++].mount = (int)i;
+	}
+	if (ns == 0)
+		return;
+	s[ns].name = "dev-shm";
+	s[ns].kind = K_SHM;
+	s[ns++].mount = 0;
+
+	a.size = cfg.smoke ? 4 * MIB : 256 * MIB;
+	a.passes = cfg.smoke ? 1 : 4;
+	a.src = xmalloc(a.size / 4);
+	for (i = 0; i < a.size / 4; i++)
+		a.src[i] = (char)(i * 7 + 1);
+	snprintf(m[0].name, sizeof m[0].name, "first touch, %zu MiB "
+	    "mapping", a.size / MIB);
+	snprintf(m[1].name, sizeof m[1].name, "memcpy into %zu MiB mapping",
+	    a.size / MIB);
+	bench_run(m, 2, s, ns, region_fn, &a);
+	free(a.src);
+}
+
+/*
+ * Scenario 4: the seed frame exchange.  This process fills a 512x512
+ * float32 frame and rings; the peer (a child) adds 1.0 to every value and
+ * rings back; this side checks a sample of the values.
+ */
+struct frame_hdr {
+	uint32_t	 ring;		/* futex: round rung */
+	uint32_t	 ack;		/* futex: round answered */
+	uint32_t	 status;	/* polling: 0 idle, 1 written, 2 done */
+	uint32_t	 quit;
+};
+
+struct frame_arg {
+	int	 rounds;
+	int	 poll_rounds;
+};
+
+static void
+futex_wait(uint32_t *w, uint32_t v)
+{
+	syscall(SYS_futex, w, FUTEX_WAIT, v, NULL, NULL, 0);
+}
+
+static void
+futex_wake(uint32_t *w)
+{
+	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* The peer's side of one exchange: wait, add 1.0, answer. */
+static void
+frame_peer(const struct subj *s, const char *path, const char *done,
+    int efd[2])
+{
+	struct frame_hdr	*h = NULL;
+	float			*f;
+	char			*p, c;
+	uint64_t		 one = 1, e;
+	uint32_t		 last = 0, r;
+	size_t			 i, len;
+	int			 fd, dfd = -1;
+
+	fd = xopen(path, O_RDWR);
+	len = s->kind == K_IPCFS ? FRAME_BYTES : FRAME_HDR + FRAME_BYTES;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		err(1, "peer mmap");
+	if (s->kind == K_IPCFS) {
+		f = (float *)p;
+		dfd = xopen(done, O_WRONLY);
+	} else {
+		h = (struct frame_hdr *)p;
+		f = (float *)(p + FRAME_HDR);
+	}
+	for (;;) {
+		switch (s->kind) {
+		case K_IPCFS:
+			if (readn(fd, &c, 1) != 1 || c == 'q')
+				_exit(0);
+			break;
+		case K_FUTEX:
+			while ((r = __atomic_load_n(&h->ring,
+			    __ATOMIC_ACQUIRE)) == last)
+				futex_wait(&h->ring, last);
+			last = r;
+			break;
+		case K_EVENTFD:
+			if (readn(efd[0], &e, sizeof e) != sizeof e)
+				_exit(1);
+			break;
+		case K_POLL:
+			while (__atomic_load_n(&h->status,
+			    __ATOMIC_ACQUIRE) != 1) {
+				if (__atomic_load_n(&h->quit,
+				    __ATOMIC_ACQUIRE))
+					_exit(0);
+				usleep(10000);
+			}
+			break;
+		default:
+			abort();
+		}
+		if (h != NULL && __atomic_load_n(&h->quit, __ATOMIC_ACQUIRE))
+			_exit(0);
+		for (i = 0; i < FRAME_VALUES; i++)
+			f[i] += 1.0f;
+		switch (s->kind) {
+		case K_IPCFS:
+			writen(dfd, "!", 1);
+			break;
+		case K_FUTEX:
+			__atomic_store_n(&h->ack, last, __ATOMIC_RELEASE);
+			futex_wake(&h->ack);
+			break;
+		case K_EVENTFD:
+			writen(efd[1], &one, sizeof one);
+			break;
+		case K_POLL:
+			__atomic_store_n(&h->status, 2, __ATOMIC_RELEASE);
+			break;
+		default:
+			abort();
+		}
+	}
+}
+
+static void
+frame_fn(const struct subj *s, void *varg, double *vals)
+{
+	struct frame_arg	*a = varg;
+	struct frame_hdr	*h = NULL;
+	char			 path[PATH_MAX], done[PATH_MAX + 8] = "", *p, c;
+	float			*f;
+	uint64_t		 one = 1, e;
+	uint32_t		 r, ack;
+	size_t			 i, len;
+	int			 fd, dfd = -1, efd[2] = { -1, -1 };
+	int			 rounds, warm, k;
+	double			 t0 = 0, t1;
+	pid_t			 pid;
+
+	rounds = s->kind == K_POLL ? a->poll_rounds : a->rounds;
+	warm = s->kind == K_POLL ? 1 : 3;
+	if (s->kind == K_IPCFS) {
+		newpath(path, sizeof path, cfg.mnt[s->mount], "frame");
+		snprintf(done, sizeof done, "%s.done", path);
+		len = FRAME_BYTES;
+	} else {
+		newpath(path, sizeof path, cfg.shm, "frame");
+		len = FRAME_HDR + FRAME_BYTES;
+	}
+	fd = xopen(path, O_RDWR | O_CREAT | O_EXCL);
+	if (ftruncate(fd, (off_t)len) == -1)
+		err(1, "%s: ftruncate", path);
+	if (s->kind == K_IPCFS)
+		dfd = xopen(done, O_RDONLY | O_CREAT | O_EXCL);
+	if (s->kind == K_EVENTFD &&
+	    ((efd[0] = eventfd(0, 0)) == -1 || (efd[1] = eventfd(0, 0)) == -1))
+		err(1, "eventfd");
+	pid = xfork();
+	if (pid == 0) {
+		close(fd);
+		if (dfd != -1)
+			close(dfd);
+		frame_peer(s, path, done, efd);
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		err(1, "%s: mmap", path);
+	if (s->kind == K_IPCFS)
+		f = (float *)p;
+	else {
+		h = (struct frame_hdr *)p;
+		f = (float *)(p + FRAME_HDR);
+	}
+
+	for (k = 1; k <= warm + rounds; k++) {
+		if (k == warm + 1)
+			t0 = now();
+		r = (uint32_t)k;
+		if (s->kind == K_POLL)
+			while (__atomic_load_n(&h->status,
+			    __ATOMIC_ACQUIRE) != 0)
+				usleep(10000);
+		for (i = 0; i < FRAME_VALUES; i++)
+			f[i] = (float)k;
+		switch (s->kind) {
+		case K_IPCFS:
+			writen(fd, "!", 1);
+			if (readn(dfd, &c, 1) != 1)
+				errx(1, "%s: peer went away", s->name);
+			break;
+		case K_FUTEX:
+			__atomic_store_n(&h->ring, r, __ATOMIC_RELEASE);
+			futex_wake(&h->ring);
+			while ((ack = __atomic_load_n(&h->ack,
+			    __ATOMIC_ACQUIRE)) != r)
+				futex_wait(&h->ack, ack);
+			break;
+		case K_EVENTFD:
+			writen(efd[0], &one, sizeof one);
+			if (readn(efd[1], &e, sizeof e) != sizeof e)
+				errx(1, "%s: eventfd", s->name);
+			break;
+		case K_POLL:
+			__atomic_store_n(&h->status, 1, __ATOMIC_RELEASE);
+			while (__atomic_load_n(&h->status,
+			    __ATOMIC_ACQUIRE) != 2)
+				usleep(10000);
+			break;
+		default:
+			abort();
+		}
+		for (i = 0; i < FRAME_VALUES; i += 997)
+			if (f[i] != (float)k + 1.0f)
+				errx(1, "%s: round %d: value %zu is %g",
+				    s->name, k, i, f[i]);
+		if (f[FRAME_VALUES - 1] != (float)k + 1.0f)
+			errx(1, "%s: round %d: last value wrong", s->name, k);
+		if (s->kind == K_POLL)
+			__atomic_store_n(&h->status, 0, __ATOMIC_RELEASE);
+	}
+	t1 = now();
+
+	/* Tell the peer to go. */
+	switch (s->kind) {
+	case K_IPCFS:
+		writen(fd, "q", 1);
+		break;
+	case K_FUTEX:
+		__atomic_store_n(&h->quit, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&h->ring, 0, __ATOMIC_RELEASE);
+		futex_wake(&h->ring);
+		break;
+	case K_EVENTFD:
+		__atomic_store_n(&h->quit, 1, __ATOMIC_RELEASE);
+		writen(efd[0], &one, sizeof one);
+		break;
+	case K_POLL:
+		__atomic_store_n(&h->quit, 1, __ATOMIC_RELEASE);
+		break;
+	default:
+		abort();
+	}
+	xwaitpid(pid);
+	munmap(p, len);
+	close(fd);
+	if (dfd != -1) {
+		close(dfd);
+		unlink(done);
+	}
+	if (efd[0] != -1) {
+		close(efd[0]);
+		close(efd[1]);
+	}
+	unlink(path);
+	vals[0] = rounds / (t1 - t0);
+}
+
+static void
+scen_frame(void)
+{
+	struct subj		 s[6];
+	struct frame_arg	 a;
+	struct metric		 m = { "frame", "1 MiB frame round trips",
+				     "round trips/s", 1 };
+	int			 i, ns = 0;
+
+	for (i = 0; i < cfg.nmnt; i++) {
+		if (strcmp(cfg.mode[i], "passthrough") != 0 &&
+		    strcmp(cfg.mode[i], "pagecache") != 0)
+			continue;
+		s[ns].name = cfg.sname[i];
+		s[ns].kind = K_IPCFS;
+		s[ns++].mount = i;
+	}
+	if (ns == 0)
+		return;
+	s[ns++] = (struct subj){ "shm+futex", K_FUTEX, 0 };
+	s[ns++] = (struct subj){ "shm+eventfd", K_EVENTFD, 0 };
+	s[ns++] = (struct subj){ "shm+10ms-polling", K_POLL, 0 };
+	a.rounds = cfg.smoke ? 5 : 2000;
+	a.poll_rounds = cfg.smoke ? 2 : 10;
+	bench_run(&m, 1, s, ns, frame_fn, &a);
+}
+
+/*
+ * Scenario 5a: create, stat and unlink n names in a fresh directory, in
+ * microseconds per operation.
+ */
+static void
+files_fn(const struct subj *s, void *varg, double *vals)
+{
+	int		 n = *(int *)varg, i, dfd, fd;
+	char		 dir[PATH_MAX], name[32];
+	struct stat	 st;
+	double		 t0, t1, t2, t3;
+
+	newpath(dir, sizeof dir, s->kind == K_IPCFS ? cfg.mnt[s->mount] :
+	    cfg.shm, "files");
+	if (mkdir(dir, 0700) == -1)
+		err(1, "%s", dir);
+	dfd = xopen(dir, O_RDONLY | O_DIRECTORY);
+	t0 = now();
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "c%06d", i);
+		if ((fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL,
+		    0600)) == -1)
+			err(1, "%s/%s", dir, name);
+		close(fd);
+	}
+	t1 = now();
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "c%06d", i);
+		if (fstatat(dfd, name, &st, 0) == -1)
+			err(1, "stat %s/%s", dir, name);
+	}
+	t2 = now();
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "c%06d", i);
+		if (unlinkat(dfd, name, 0) == -1)
+			err(1, "unlink %s/%s", dir, name);
+	}
+	t3 = now();
+	close(dfd);
+	if (rmdir(dir) == -1)
+		err(1, "rmdir %s", dir);
+	vals[0] = (t1 - t0) / n * 1e6;
+	vals[1] = (t2 - t1) / n * 1e6;
+	vals[2] = (t3 - t2) / n * 1e6;
+}
+
+static void
+scen_files(void)
+{
+	struct subj	 s[3];
+	struct metric	 m[3] = {
+		{ "files", "", "us/op", 0 },
+		{ "files", "", "us/op", 0 },
+		{ "files", "", "us/op", 0 },
+	};
+	int		 i, ns = 0, n = cfg.smoke ? 200 : 10000;
+
+	for (i = 0; i < cfg.nmnt; i++) {
+		s[ns].name = cfg.sname[i];
+		s[ns].kind = K_IPCFS;
+		s[ns++].mount = i;
+	}
+	s[ns++] = (struct subj){ "tmpfs", K_SHM, 0 };
+	snprintf(m[0].name, sizeof m[0].name, "create %d", n);
+	snprintf(m[1].name, sizeof m[1].name, "stat %d", n);
+	snprintf(m[2].name, sizeof m[2].name, "unlink %d", n);
+	bench_run(m, 3, s, ns, files_fn, &n);
+}
+
+/*
+ * Scenario 5b: n reader threads blocked, either each on a channel of its
+ * own or all on one channel.  Each reader reads one byte twice.  First the
+ * main thread writes one byte at a time and waits for its reader to wake
+ * (wake latency); then, with every reader blocked again, it writes to all
+ * of them at once and times until the last one is awake (burst).
+ */
+struct wake {
+	int		 n;
+	int		 one;		/* all on one channel */
+	int		*rfd;
+	double		*t;		/* wake times, in order of waking */
+	unsigned	 nt;
+	sem_t		 ready;
+	sem_t		 woke;
+};
+
+struct wake_thr {
+	struct wake	*w;
+	int		 fd;
+};
+
+static void *
+wake_reader(void *arg)
+{
+	struct wake_thr	*wt = arg;
+	struct wake	*w = wt->w;
+	unsigned	 i;
+	double		 t;
+	char		 c;
+	int		 k;
+
+	sem_post(&w->ready);
+	for (k = 0; k < 2; k++) {
+		if (readn(wt->fd, &c, 1) != 1)
+			errx(1, "wake reader: no byte");
+		t = now();
+		i = __atomic_fetch_add(&w->nt, 1, __ATOMIC_ACQ_REL);
+		w->t[i] = t;
+		sem_post(&w->woke);
+	}
+	return (NULL);
+}
+
+static void
+wake_fn(const struct subj *s, void *varg, double *vals)
+{
+	struct wake	*w = varg;
+	struct wake_thr	*wt;
+	pthread_attr_t	 attr;
+	pthread_t	*thr;
+	char		 path[PATH_MAX], dir[PATH_MAX], *bytes;
+	double		*lat, t0, tmax;
+	int		*wfd, i, fds[2], n = w->n;
+
+	wfd = xmalloc(sizeof *wfd * (size_t)n);
+	w->rfd = xmalloc(sizeof *w->rfd * (size_t)n);
+	w->t = xmalloc(sizeof *w->t * (size_t)(2 * n));
+	lat = xmalloc(sizeof *lat * (size_t)n);
+	wt = xmalloc(sizeof *wt * (size_t)n);
+	thr = xmalloc(sizeof *thr * (size_t)n);
+	bytes = xmalloc((size_t)n);
+	memset(bytes, 'w', (size_t)n);
+	w->nt = 0;
+	sem_init(&w->ready, 0, 0);
+	sem_init(&w->woke, 0, 0);
+
+	dir[0] = '\0';
+	if (s->kind == K_IPCFS) {
+		newpath(dir, sizeof dir, cfg.mnt[s->mount], "wake");
+		if (mkdir(dir, 0700) == -1)
+			err(1, "%s", dir);
+	}
+	if (w->one) {
+		/* n opens of one channel or FIFO; readers first. */
+		if (s->kind == K_IPCFS)
+			snprintf(path, sizeof path, "%s/one", dir);
+		else {
+			newpath(path, sizeof path, cfg.tmp, "wakefifo");
+			if (mkfifo(path, 0600) == -1)
+				err(1, "%s", path);
+		}
+		if (s->kind == K_IPCFS)
+			close(xopen(path, O_WRONLY | O_CREAT | O_EXCL));
+		/* A FIFO's reader would wait for a writer to open. */
+		for (i = 0; i < n; i++)
+			w->rfd[i] = xopen(path, O_RDONLY |
+			    (s->kind == K_FIFO ? O_NONBLOCK : 0));
+		wfd[0] = xopen(path, O_WRONLY);
+		if (s->kind == K_FIFO)
+			for (i = 0; i < n; i++)
+				if (fcntl(w->rfd[i], F_SETFL, 0) == -1)
+					err(1, "fcntl");
+	} else {
+		for (i = 0; i < n; i++) {
+			if (s->kind == K_IPCFS) {
+				snprintf(path, sizeof path, "%s/c%05d", dir, i);
+				wfd[i] = xopen(path, O_WRONLY | O_CREAT);
+				w->rfd[i] = xopen(path, O_RDONLY);
+			} else {
+				if (pipe(fds) == -1)
+					err(1, "pipe");
+				w->rfd[i] = fds[0];
+				wfd[i] = fds[1];
+			}
+		}
+	}
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 * KIB);
+	for (i = 0; i < n; i++) {
+		wt[i].w = w;
+		wt[i].fd = w->rfd[i];
+		if ((errno = pthread_create(&thr[i], &attr, wake_reader,
+		    &wt[i])) != 0)
+			err(1, "pthread_create");
+	}
+	pthread_attr_destroy(&attr);
+	for (i = 0; i < n; i++)
+		sem_wait(&w->ready);
+	settle(s, n);
+
+	/* One at a time: the latency of each wake. */
+	for (i = 0; i < n; i++) {
+		t0 = now();
+		writen(wfd[w->one ? 0 : i], "w", 1);
+		while (sem_wait(&w->woke) == -1)
+			;
+		lat[i] = (w->t[i] - t0) * 1e6;
+	}
+
+	/* All at once: until the last reader is awake. */
+	settle(s, n);
+	t0 = now();
+	if (w->one)
+		writen(wfd[0], bytes, (size_t)n);
+	else
+		for (i = 0; i < n; i++)
+			writen(wfd[i], "w", 1);
+	for (i = 0; i < n; i++)
+		while (sem_wait(&w->woke) == -1)
+			;
+	tmax = t0;
+	for (i = n; i < 2 * n; i++)
+		if (w->t[i] > tmax)
+			tmax = w->t[i];
+
+	for (i = 0; i < n; i++)
+		pthread_join(thr[i], NULL);
+	for (i = 0; i < n; i++) {
+		close(w->rfd[i]);
+		if (!w->one || i == 0)
+			close(wfd[i]);
+	}
+	if (w->one)
+		unlink(path);
+	else if (s->kind == K_IPCFS)
+		for (i = 0; i < n; i++) {
+			snprintf(path, sizeof path, "%s/c%05d", dir, i);
+			unlink(path);
+		}
+	if (dir[0] != '\0' && rmdir(dir) == -1)
+		err(1, "rmdir %s", dir);
+	sem_destroy(&w->ready);
+	sem_destroy(&w->woke);
+
+	vals[0] = quantile(lat, (size_t)n, 0.5);
+	vals[1] = quantile(lat, (size_t)n, 0.99);
+	vals[2] = (tmax - t0) * 1e3;
+	free(wfd);
+	free(w->rfd);
+	free(w->t);
+	free(lat);
+	free(wt);
+	free(thr);
+	free(bytes);
+}
+
+static void
+scen_wake(void)
+{
+	struct subj	 s[2];
+	struct wake	 w;
+	struct metric	 m[3] = {
+		{ "wake", "", "us", 0 },
+		{ "wake", "", "us", 0 },
+		{ "wake", "", "ms", 0 },
+	};
+	int		 one;
+
+	memset(&w, 0, sizeof w);
+	w.n = cfg.smoke ? 20 : 1000;
+	for (one = 0; one < 2; one++) {
+		w.one = one;
+		s[0] = (struct subj){ "ipcfs", K_IPCFS, 0 };
+		if (one)
+			s[1] = (struct subj){ "fifo", K_FIFO, 0 };
+		else
+			s[1] = (struct subj){ "pipes", K_PIPE, 0 };
+		snprintf(m[0].name, sizeof m[0].name, "%d readers on %s: "
+		    "wake latency, median", w.n, one ? "one channel" :
+		    "their own channels");
+		snprintf(m[1].name, sizeof m[1].name, "%d readers on %s: "
+		    "wake latency, p99", w.n, one ? "one channel" :
+		    "their own channels");
+		snprintf(m[2].name, sizeof m[2].name, "%d readers on %s: "
+		    "all woken at once", w.n, one ? "one channel" :
+		    "their own channels");
+		bench_run(m, 3, s, 2, wake_fn, &w);
+	}
+}
+
+/*
+ * Scenario 5c: the daemon's memory and descriptors per idle channel, on a
+ * daemon that has done nothing else yet.  Channels are created and closed
+ * as a program would; one never opened would not even have a handle.
+ */
+static void
+scen_memory(void)
+{
+	struct metric	 m = { "memory", "", "bytes", 0 };
+	struct metric	 mf = { "memory", "", "fds", 0 };
+	char		 dir[PATH_MAX], name[32];
+	double		 rss0, rss1, v;
+	int		 i, mi, n = cfg.smoke ? 200 : 10000, dfd, fd, fds0;
+
+	snprintf(m.name, sizeof m.name, "daemon memory per idle channel "
+	    "(RSS, %d channels)", n);
+	snprintf(mf.name, sizeof mf.name, "daemon descriptors per idle "
+	    "channel (%d channels)", n);
+	for (mi = 0; mi < cfg.nmnt; mi++) {
+		newpath(dir, sizeof dir, cfg.mnt[mi], "idle");
+		if (mkdir(dir, 0700) == -1)
+			err(1, "%s", dir);
+		dfd = xopen(dir, O_RDONLY | O_DIRECTORY);
+		rss0 = proc_rss(cfg.dpid[mi]);
+		fds0 = proc_fds(cfg.dpid[mi]);
+		for (i = 0; i < n; i++) {
+			snprintf(name, sizeof name, "c%06d", i);
+			if ((fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL,
+			    0600)) == -1)
+				err(1, "%s/%s", dir, name);
+			close(fd);
+		}
+		rss1 = proc_rss(cfg.dpid[mi]);
+		v = (rss1 - rss0) / n;
+		emit(&m, cfg.sname[mi], 0, &v, 1);
+		v = (double)(proc_fds(cfg.dpid[mi]) - fds0) / n;
+		emit(&mf, cfg.sname[mi], 0, &v, 1);
+		for (i = 0; i < n; i++) {
+			snprintf(name, sizeof name, "c%06d", i);
+			if (unlinkat(dfd, name, 0) == -1)
+				err(1, "unlink %s/%s", dir, name);
+		}
+		close(dfd);
+		if (rmdir(dir) == -1)
+			err(1, "rmdir %s", dir);
+	}
+}
+
+/* The region mode a mount reports, or "off". */
+static void
+mount_mode(int i)
+{
+	ssize_t	 n;
+
+	n = getxattr(cfg.mnt[i], "user.ipcfs.region", cfg.mode[i],
+	    sizeof cfg.mode[i] - 1);
+	if (n < 0)
+		err(1, "%s: user.ipcfs.region", cfg.mnt[i]);
+	cfg.mode[i][n] = '\0';
+	snprintf(cfg.sname[i], sizeof cfg.sname[i], "ipcfs-%s", cfg.mode[i]);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: bench -m MNT -p PID [-M MNT2 -P PID2] "
+	    "-t TMPDIR -S SHMDIR [-o FILE] [-r REPS] [-s] [-x SCENARIOS]\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct rlimit	 rl;
+	const char	*outpath = NULL;
+	int		 ch, i;
+
+	while ((ch = getopt(argc, argv, "m:M:o:p:P:r:sS:t:x:")) != -1) {
+		switch (ch) {
+		case 'm':
+			cfg.mnt[0] = optarg;
+			break;
+		case 'M':
+			cfg.mnt[1] = optarg;
+			break;
+		case 'o':
+			outpath = optarg;
+			break;
+		case 'p':
+			cfg.dpid[0] = atoi(optarg);
+			break;
+		case 'P':
+			cfg.dpid[1] = atoi(optarg);
+			break;
+		case 'r':
+			cfg.reps = atoi(optarg);
+			break;
+		case 's':
+			cfg.smoke = 1;
+			break;
+		case 'S':
+			cfg.shm = optarg;
+			break;
+		case 't':
+			cfg.tmp = optarg;
+			break;
+		case 'x':
+			cfg.only = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (cfg.mnt[0] == NULL || cfg.dpid[0] <= 0 || cfg.tmp == NULL ||
+	    cfg.shm == NULL || cfg.reps < 0 ||
+	    (cfg.mnt[1] != NULL && cfg.dpid[1] <= 0))
+		usage();
+	if (cfg.reps == 0)
+		cfg.reps = cfg.smoke ? 1 : 7;
+	cfg.nmnt = cfg.mnt[1] != NULL ? 2 : 1;
+	cfg.out = stdout;
+	if (outpath != NULL && (cfg.out = fopen(outpath, "w")) == NULL)
+		err(1, "%s", outpath);
+
+	signal(SIGPIPE, SIG_IGN);
+	/* A thousand channels, each opened twice, and a thousand pipes. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	for (i = 0; i < cfg.nmnt; i++)
+		mount_mode(i);
+
+	fprintf(cfg.out, "meta\treps\t%d\n", cfg.reps);
+	fprintf(cfg.out, "meta\tsmoke\t%d\n", cfg.smoke);
+	for (i = 0; i < cfg.nmnt; i++)
+		fprintf(cfg.out, "meta\tmount%d\t%s\n", i, cfg.mode[i]);
+	fflush(cfg.out);
+
+	/* First, while the daemons are fresh. */
+	if (wanted("memory"))
+		scen_memory();
+	if (wanted("stream"))
+		scen_stream();
+	if (wanted("rtt"))
+		scen_rtt();
+	if (wanted("region"))
+		scen_region();
+	if (wanted("frame"))
+		scen_frame();
+	if (wanted("files"))
+		scen_files();
+	if (wanted("wake"))
+		scen_wake();
+	if (cfg.out != stdout && fclose(cfg.out) != 0)
+		err(1, "%s", outpath);
+	return (0);
+}
