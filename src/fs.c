@@ -27,12 +27,14 @@
 #include "fs.h"
 
 /*
- * Every change to the namespace goes through this kernel, so names can be
- * cached for long.  Attributes are not cached: times and sizes change
- * with every write and must be fresh for stat.
+ * Every change to the namespace and to attributes goes through this
+ * kernel, which drops what it cached of an inode whenever it changes it
+ * (create, unlink, rename, setattr, and every write, which moves mtime),
+ * so names and attributes can be cached.  It saves a GETATTR of every
+ * directory on every path walk.
  */
 #define ENTRY_TIMEOUT	3600.0
-#define ATTR_TIMEOUT	0.0
+#define ATTR_TIMEOUT	3600.0
 
 static struct chan_pool	 pool;
 static struct opts	 fs_opts;
@@ -593,14 +595,6 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 }
 
 static void
-fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
-}
-
-static void
 fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -813,7 +807,6 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.create = fs_create,
 	.read = fs_read,
 	.write = fs_write,
-	.flush = fs_flush,
 	.release = fs_release,
 	.fsync = fs_fsync,
 	.opendir = fs_opendir,
