@@ -5,8 +5,9 @@
  * the rules can be unit-tested and fuzzed alone.
  *
  * Invariants:
- * - a held read exists only while the ring is empty (data is handed to the
- *   oldest held read as soon as it arrives);
+ * - a held read exists only while the ring is empty and no write is held
+ *   (data is handed to the oldest held read as soon as it arrives, from
+ *   the writer's buffer when the read is already waiting);
  * - held writes are served oldest first, and a write of at most CHAN_ATOMIC
  *   bytes goes into the ring whole or not at all;
  * - every held request leaves its queue exactly when it is answered.
@@ -244,17 +245,80 @@ waiter_end_read(struct waiter *w, int err)
 		cbs->reply_data(req, NULL, 0);
 }
 
-/* Hand up to size buffered bytes to req. */
-static void
+/*
+ * Hand up to size bytes to req: buffered bytes first and then, once the
+ * ring is drained, bytes of the oldest held write straight from its copy,
+ * so a read is never shorter than the ring.  Returns that write, off its
+ * queue, if this completed it; the caller answers it after the read.
+ */
+static struct waiter *
 chan_serve(struct chan *c, void *req, size_t size)
 {
-	struct iovec	 iov[2];
-	size_t		 total;
+	struct iovec	 iov[3];
+	struct waiter	*w;
+	size_t		 total, take = 0;
 	int		 cnt;
 
 	cnt = ring_peek(&c->ring, size, iov, &total);
+	w = TAILQ_FIRST(&c->wq);
+	if (w != NULL && total == c->ring.len && total < size) {
+		take = w->size - w->done;
+		if (take > size - total)
+			take = size - total;
+		iov[cnt].iov_base = w->data + (w->done - w->base);
+		iov[cnt].iov_len = take;
+		cnt++;
+	}
 	c->pool->cbs->reply_data(req, iov, cnt);
 	ring_drop(&c->ring, total);
+	if (take == 0)
+		return (NULL);
+	w->done += take;
+	c->pool->held -= take;
+	if (w->done < w->size)
+		return (NULL);
+	TAILQ_REMOVE(&c->wq, w, entry);
+	return (w);
+}
+
+/* Answer a write that chan_serve completed. */
+static void
+chan_served(struct chan *c, struct waiter *w)
+{
+	void	*req = w->req;
+	size_t	 size = w->size;
+
+	waiter_release(w);
+	c->pool->cbs->reply_count(req, size);
+}
+
+/*
+ * Give the bytes of a write straight to held reads, oldest first, with no
+ * stop in the ring; the ring is empty whenever a read is held.  A write of
+ * at most CHAN_ATOMIC bytes is handed over only if what the reads leave is
+ * sure to fit, so it is never split.  Returns the bytes handed over.
+ */
+static size_t
+chan_handoff(struct chan *c, const char *buf, size_t size)
+{
+	struct iovec	 iov;
+	struct waiter	*r;
+	size_t		 n = 0, take;
+	void		*req;
+
+	if (!TAILQ_EMPTY(&c->wq) || c->ring.len > 0 ||
+	    (size <= CHAN_ATOMIC && chan_room(c) < size))
+		return (0);
+	while (n < size && (r = TAILQ_FIRST(&c->rq)) != NULL) {
+		take = r->size < size - n ? r->size : size - n;
+		req = r->req;
+		waiter_free(r);
+		iov.iov_base = (char *)buf + n;
+		iov.iov_len = take;
+		c->pool->cbs->reply_data(req, &iov, 1);
+		n += take;
+	}
+	return (n);
 }
 
 /* Open the channel for reading, writing or both. */
@@ -348,12 +412,14 @@ chan_pump(struct chan *c)
 	TAILQ_INIT(&done);
 	do {
 		progress = 0;
-		while ((w = TAILQ_FIRST(&c->rq)) != NULL && c->ring.len > 0) {
+		while ((w = TAILQ_FIRST(&c->rq)) != NULL &&
+		    (c->ring.len > 0 || !TAILQ_EMPTY(&c->wq))) {
 			void	*req = w->req;
 			size_t	 size = w->size;
 
 			waiter_free(w);
-			chan_serve(c, req, size);
+			if ((w = chan_serve(c, req, size)) != NULL)
+				TAILQ_INSERT_TAIL(&done, w, entry);
 			progress = 1;
 		}
 		while ((w = TAILQ_FIRST(&c->wq)) != NULL) {
@@ -377,12 +443,8 @@ chan_pump(struct chan *c)
 	} while (progress);
 
 	while ((w = TAILQ_FIRST(&done)) != NULL) {
-		void	*req = w->req;
-		size_t	 size = w->size;
-
 		TAILQ_REMOVE(&done, w, entry);
-		waiter_release(w);
-		c->pool->cbs->reply_count(req, size);
+		chan_served(c, w);
 	}
 }
 
@@ -406,9 +468,11 @@ chan_read(struct chan_handle *h, void *req, size_t size, int nonblock)
 		cbs->reply_data(req, NULL, 0);
 		return (NULL);
 	}
-	if (c->ring.len > 0) {
-		chan_serve(c, req, size);
+	if (c->ring.len > 0 || !TAILQ_EMPTY(&c->wq)) {
+		w = chan_serve(c, req, size);
 		chan_pump(c);
+		if (w != NULL)
+			chan_served(c, w);
 		chan_notify(c);
 		return (NULL);
 	}
@@ -451,6 +515,7 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 		cbs->reply_err(req, EPIPE);
 		return (NULL);
 	}
+	n = chan_handoff(c, buf, size);
 	/*
 	 * Held reads take what goes in and so make room for more: go on
 	 * while they do.  Stopping after the first piece would hold a write
