@@ -87,22 +87,39 @@ opts_size(const char *s, uint64_t *out)
 	return (0);
 }
 
+/*
+ * A value as it may appear in a one-line message: bytes that do not print
+ * (a newline, a terminal escape) become '?'.
+ */
+static const char *
+opts_quote(const char *val, char *buf, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; val[i] != '\0' && i + 1 < len; i++)
+		buf[i] = isprint((unsigned char)val[i]) ? val[i] : '?';
+	buf[i] = '\0';
+	return (buf);
+}
+
 static int
 opts_value(struct opts_state *st, const char *arg, const char *name,
     uint64_t min, uint64_t max, uint64_t *out)
 {
 	const char	*val = strchr(arg, '=') + 1;
+	char		 q[128];
 	int		 error;
 
 	if ((error = opts_size(val, out)) == EINVAL) {
 		snprintf(st->err, st->errlen, "%s: '%s' is not a number",
-		    name, val);
+		    name, opts_quote(val, q, sizeof q));
 		return (-1);
 	}
 	if (error != 0 || *out < min || *out > max) {
 		snprintf(st->err, st->errlen,
-		    "%s: %s is out of range (%llu to %llu)", name, val,
-		    (unsigned long long)min, (unsigned long long)max);
+		    "%s: %s is out of range (%llu to %llu)", name,
+		    opts_quote(val, q, sizeof q), (unsigned long long)min,
+		    (unsigned long long)max);
 		return (-1);
 	}
 	return (0);
@@ -111,6 +128,7 @@ opts_value(struct opts_state *st, const char *arg, const char *name,
 static int
 opts_region(struct opts_state *st, const char *val)
 {
+	char	 q[128];
 	size_t	 i;
 
 	for (i = 0; i < sizeof region_names / sizeof region_names[0]; i++) {
@@ -120,7 +138,7 @@ opts_region(struct opts_state *st, const char *val)
 		}
 	}
 	snprintf(st->err, st->errlen, "region: '%s' is not one of auto, "
-	    "passthrough, pagecache, off", val);
+	    "passthrough, pagecache, off", opts_quote(val, q, sizeof q));
 	return (-1);
 }
 
