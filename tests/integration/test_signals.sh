@@ -109,12 +109,10 @@ stop() {
 }
 
 stop TERM
-# A shell without job control starts background jobs with SIGINT ignored,
-# and libfuse leaves an ignored signal alone; with job control (set -m)
-# the daemon gets SIGINT's default, as from a terminal.
-set -m
+# This shell starts the daemon with SIGINT ignored, as any shell without
+# job control starts a background job; libfuse leaves an ignored signal
+# alone, so the daemon must take SIGINT back itself.
 ipcfs_remount
-set +m
 sigign=$(awk '/^SigIgn:/ { print $2 }' "/proc/$DPID/status")
 [ $((0x$sigign & 2)) -eq 0 ] || fail "the daemon ignores SIGINT (SigIgn $sigign)"
 stop INT
