@@ -8,7 +8,6 @@ check is made by a process that really has that uid, against the kernel's
 own permission checks (ipcfs mounts with default_permissions always).
 """
 
-import ctypes
 import errno
 import json
 import mmap
@@ -132,6 +131,7 @@ def region_mode(path):
     return os.getxattr(path, "user.ipcfs.region").decode()
 
 
+@unittest.skipUnless(os.geteuid() == 0, "setpriv needs root")
 class SecondUidCase(MountedTestCase):
     """One mount with allow_other, shared by the mode-bit tests."""
 
@@ -411,6 +411,7 @@ class TestNamespacePermissions(SecondUidCase):
                          (UID, UID))
 
 
+@unittest.skipUnless(os.geteuid() == 0, "setpriv needs root")
 class TestAllowOther(unittest.TestCase):
     """Without -o allow_other no other uid gets in, not even to stat the
     mount point; with it, the mode bits decide."""

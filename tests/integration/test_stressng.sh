@@ -36,7 +36,7 @@ args=
 for s in $STRESSORS; do
 	args="$args --$s 1"
 done
-cd "$TMP"
+cd "$TMP" || fail "no $TMP"
 # The time limit is a hang guard only; the run itself asks for 4 s.
 # shellcheck disable=SC2086
 if ! timeout -k 5 50 stress-ng $args --timeout 4s --verify \
@@ -67,7 +67,7 @@ left=$(ls -A "$MNT")
 
 # Every node stress-ng made is freed once the kernel forgets it, which
 # it does on its own schedule: wait for that, within a hang guard.
-for i in $(seq 100); do
+for _ in $(seq 100); do
 	[ "$(stat_of nodes)" -le "$nodes0" ] &&
 	    [ "$(stat_of fds)" -le "$fds0" ] &&
 	    [ "$(stat_of held_requests)" -eq 0 ] && break
