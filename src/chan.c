@@ -35,6 +35,23 @@ chan_pool_init(struct chan_pool *pool, const struct chan_cbs *cbs,
 	pool->capacity = capacity;
 	pool->max_memory = max_memory;
 	pool->max_region = max_memory;
+	LIST_INIT(&pool->starved);
+}
+
+/*
+ * Memory was given back: wake the pollers of every channel that had no
+ * room only because other channels held the memory.
+ */
+void
+chan_pool_wake(struct chan_pool *pool)
+{
+	struct chan	*c;
+
+	while ((c = LIST_FIRST(&pool->starved)) != NULL) {
+		LIST_REMOVE(c, sentry);
+		c->starved = 0;
+		chan_notify(c);
+	}
 }
 
 /* A new channel with no buffer yet. */
@@ -74,9 +91,12 @@ chan_free(struct chan *c)
 		LIST_REMOVE(h, entry);
 		free(h);
 	}
+	if (c->starved)
+		LIST_REMOVE(c, sentry);
 	c->pool->mem_used -= c->ring.size;
 	ring_free(&c->ring);
 	region_free(&c->region, c->pool);
+	chan_pool_wake(c->pool);
 	free(c);
 }
 
@@ -392,6 +412,7 @@ chan_close(struct chan_handle *h)
 	if (LIST_EMPTY(&c->handles) && c->ring.len == 0 && c->ring.size > 0) {
 		c->pool->mem_used -= c->ring.size;
 		ring_free(&c->ring);
+		chan_pool_wake(c->pool);
 	}
 	chan_notify(c);
 }
@@ -600,6 +621,12 @@ chan_poll(struct chan_handle *h, void *ph)
 			ev |= POLLERR | POLLOUT | POLLWRNORM;
 		else if (TAILQ_EMPTY(&c->wq) && chan_room(c) >= CHAN_ATOMIC)
 			ev |= POLLOUT | POLLWRNORM;
+		else if (ph != NULL && !c->starved &&
+		    chan_limit(c) < c->capacity) {
+			/* Other channels hold the memory; wait for it too. */
+			LIST_INSERT_HEAD(&c->pool->starved, c, sentry);
+			c->starved = 1;
+		}
 	}
 	if (ph != NULL) {
 		if (h->ph != NULL)

@@ -164,7 +164,6 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 		fuse_session_exit(fs_se);
 		return;
 	}
-	log_info("region mode %s", opts_region_name(kfeat_mode()));
 }
 
 static void

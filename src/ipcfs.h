@@ -72,8 +72,12 @@ struct chan_cbs {
  * counts ring bytes allocated; held counts bytes copied out of blocked
  * writes, which cannot stay in libfuse's receive buffer.
  */
+struct chan;
+LIST_HEAD(chans, chan);
+
 struct chan_pool {
 	const struct chan_cbs	*cbs;
+	struct chans		 starved;	/* pollers wait for memory */
 	size_t			 capacity;
 	size_t			 max_memory;
 	size_t			 max_region;
@@ -141,6 +145,8 @@ struct chan {
 	struct waitq		 wq;		/* held writes, oldest first */
 	struct handles		 handles;
 	struct handles		 polled;	/* handles holding a poll handle */
+	LIST_ENTRY(chan)	 sentry;	/* on pool->starved */
+	int			 starved;
 };
 
 /*
@@ -210,6 +216,7 @@ struct waiter *chan_write(struct chan_handle *, void *, const void *,
 void	 chan_cancel(struct waiter *, int);
 unsigned chan_poll(struct chan_handle *, void *);
 void	 chan_abort(struct chan *, int);
+void	 chan_pool_wake(struct chan_pool *);
 int	 chan_idle(const struct chan *);
 
 /* region.c */

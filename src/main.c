@@ -208,9 +208,10 @@ main(int argc, char **argv)
 	if (fuse_daemonize(copts.foreground) != 0)
 		goto out_unmount;
 	log_init(copts.foreground, copts.debug);
-	log_info("mounted on %s: capacity %zu, max_channels %llu, "
-	    "max_memory %zu", copts.mountpoint, o.capacity,
-	    (unsigned long long)o.max_channels, o.max_memory);
+	log_info("mounted on %s: region mode %s, capacity %zu, "
+	    "max_channels %llu, max_memory %zu, max_region %zu",
+	    copts.mountpoint, opts_region_name(kfeat_mode()), o.capacity,
+	    (unsigned long long)o.max_channels, o.max_memory, o.max_region);
 
 	/* A positive result is the signal that stopped the loop: success. */
 	ret = fuse_session_loop(se) < 0 || fs_failed() ? 1 : 0;

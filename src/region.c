@@ -76,6 +76,8 @@ region_resize(struct region *r, struct chan_pool *pool, uint64_t size)
 			return (errno);
 	}
 	pool->region_used = pool->region_used - r->size + size;
+	if (size < r->size)
+		chan_pool_wake(pool);
 	r->size = size;
 	return (0);
 }
