@@ -403,7 +403,8 @@ fs_backing(fuse_req_t req, struct chan *c)
 	if ((fd = region_fd(r)) == -1 || (id = kfeat_backing_open(req,
 	    fd)) == -1) {
 		log_warn("%s: region backing file", __func__);
-		return (errno == EMFILE || errno == ENFILE ? errno : EIO);
+		/* The daemon's descriptors, not the caller's, ran out. */
+		return (errno == EMFILE || errno == ENFILE ? ENFILE : EIO);
 	}
 	r->backing_id = id;
 	return (0);
@@ -453,15 +454,16 @@ fs_close_chan(fuse_req_t req, struct fuse_file_info *fi)
 	if (LIST_EMPTY(&c->handles)) {
 		/*
 		 * A passthrough mapping holds the memfd, not the channel file,
-		 * so the daemon cannot see it: keep the memfd while the
-		 * channel exists.  Its backing id can go; the kernel keeps
-		 * its own reference for every file opened with it.
+		 * so the daemon cannot see it: once a region has had contents
+		 * its memfd stays while the channel exists.  The backing id
+		 * can go; the kernel keeps its own reference for every file
+		 * opened with it.
 		 */
 		if (c->region.backing_id > 0) {
 			kfeat_backing_close(req, c->region.backing_id);
 			c->region.backing_id = 0;
-		} else if (kfeat_mode() != REGION_PASSTHROUGH)
-			region_trim(&c->region);
+		}
+		region_trim(&c->region, kfeat_mode() == REGION_PASSTHROUGH);
 	}
 	node_close(n);
 }
@@ -495,11 +497,12 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 {
 	struct fuse_entry_param	 e;
 	struct node		*dir, *n = NULL;
-	int			 error;
+	int			 error, made;
 
 	if ((dir = fs_dir(req, parent)) == NULL)
 		return;
 	error = fs_make(req, parent, name, S_IFREG | (mode & 07777), &n);
+	made = error == 0;
 	if (error == EEXIST && !(fi->flags & O_EXCL))
 		n = node_lookup(dir, name);
 	else if (error != 0) {
@@ -511,6 +514,9 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		return;
 	}
 	if ((error = fs_open_chan(req, n, fi)) != 0) {
+		/* The kernel will not learn of the name: take it back. */
+		if (made)
+			node_unlink(dir, name);
 		fuse_reply_err(req, error);
 		return;
 	}
@@ -588,6 +594,12 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		return;
 	}
 	node_touch(n, NODE_MTIME | NODE_CTIME);
+	if (kfeat_write_kill_suidgid() && (n->mode & (S_ISUID | S_ISGID))) {
+		/* As any file system does for a writer without CAP_FSETID. */
+		n->mode &= ~S_ISUID;
+		if (n->mode & S_IXGRP)
+			n->mode &= ~S_ISGID;
+	}
 	w = chan_write(h, req, buf, size, fi->flags & O_NONBLOCK);
 	if (w != NULL)
 		fuse_req_interrupt_func(req, fs_interrupt_cb, w);

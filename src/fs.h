@@ -22,5 +22,6 @@ void	 kfeat_offered(int *, int *);
 int	 kfeat_backing_open(fuse_req_t, int);
 void	 kfeat_backing_close(fuse_req_t, int);
 void	 kfeat_open_reply(struct fuse_file_info *, int);
+int	 kfeat_write_kill_suidgid(void);
 
 #endif /* FS_H */

@@ -130,6 +130,7 @@ struct region {
 	uint64_t		 size;
 	int			 fd;		/* memfd, or -1 */
 	int			 backing_id;	/* passthrough id, or 0 */
+	int			 used;		/* has had contents */
 };
 
 struct chan {
@@ -223,7 +224,7 @@ int	 chan_idle(const struct chan *);
 void	 region_init(struct region *);
 int	 region_fd(struct region *);
 int	 region_resize(struct region *, struct chan_pool *, uint64_t);
-void	 region_trim(struct region *);
+void	 region_trim(struct region *, int);
 void	 region_free(struct region *, struct chan_pool *);
 ssize_t	 region_pread(struct region *, void *, size_t, uint64_t);
 ssize_t	 region_pwrite(struct region *, const void *, size_t, uint64_t);

@@ -77,6 +77,7 @@ static struct {
 	unsigned		 next;
 	uint32_t		 open_flags;	/* for the next OPEN/CREATE */
 	int32_t			 backing_id;
+	int			 kill_suidgid;	/* of the WRITE being served */
 } kf;
 
 /* True if this process has CAP_SYS_ADMIN, which passthrough needs. */
@@ -152,8 +153,29 @@ kfeat_read(int fd, void *buf, size_t len, void *userdata)
 		kf.pending[kf.next] = in->unique;
 		kf.next = (kf.next + 1) % KFEAT_SLOTS;
 		break;
+	case FUSE_WRITE:
+		/* libfuse 3.14 drops this flag; the write is served next. */
+		if ((size_t)n >= sizeof *in + sizeof(struct fuse_write_in)) {
+			const struct fuse_write_in *wr = (const void *)(in + 1);
+
+			kf.kill_suidgid =
+			    (wr->write_flags & FUSE_WRITE_KILL_SUIDGID) != 0;
+		} else
+			kf.kill_suidgid = 0;
+		break;
 	}
 	return (n);
+}
+
+/*
+ * True if the kernel asked the WRITE being served to clear the set-user-ID
+ * and set-group-ID bits: the writer lacks CAP_FSETID.  Requests are read
+ * and served one at a time, so this is that write's flag.
+ */
+int
+kfeat_write_kill_suidgid(void)
+{
+	return (kf.kill_suidgid);
 }
 
 /* Take unique off the pending list; true if it was there. */

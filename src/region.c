@@ -28,6 +28,7 @@ region_init(struct region *r)
 	r->size = 0;
 	r->fd = -1;
 	r->backing_id = 0;
+	r->used = 0;
 }
 
 /* The region's memfd, created if need be; -1 with errno on failure. */
@@ -76,6 +77,8 @@ region_resize(struct region *r, struct chan_pool *pool, uint64_t size)
 			return (errno);
 	}
 	pool->region_used = pool->region_used - r->size + size;
+	if (size > 0)
+		r->used = 1;
 	if (size < r->size)
 		chan_pool_wake(pool);
 	r->size = size;
@@ -106,10 +109,16 @@ region_zero_tail(struct region *r, uint64_t size)
 	return (0);
 }
 
-/* Drop the memfd if the region is empty; nothing may have it open. */
+/*
+ * Drop the memfd of a region that is empty and unopened.  With mapped
+ * set, a mapping the daemon cannot see may still hold the memfd, so only a
+ * region that never had contents, and so was never mapped, lets it go.
+ */
 void
-region_trim(struct region *r)
+region_trim(struct region *r, int mapped)
 {
+	if (mapped && r->used)
+		return;
 	if (r->size == 0 && r->fd != -1 && r->backing_id == 0) {
 		close(r->fd);
 		r->fd = -1;

@@ -223,10 +223,6 @@ class TestModeBits(SecondUidCase):
         self.assertNobody([["read", c], ["write", c, "nobody"]],
                           ["root", 6])
 
-    @daemon_bug("fs.c fs_write ignores FUSE_WRITE_KILL_SUIDGID, which "
-                "the kernel sets on a direct-I/O write by a caller without "
-                "CAP_FSETID and then leaves to the daemon (libfuse 3.14's "
-                "fuse_file_info has no write_flags)")
     def test_write_by_another_uid_clears_setid(self):
         # As any Unix file: setuid goes, setgid too where group-execute
         # makes it mean setgid (pjdfstest chmod/12.t).
