@@ -168,16 +168,26 @@ chan_reserve(struct chan *c, size_t want)
 }
 
 /*
- * Put as much of a write as its rules allow into the ring.  A write of at
- * most CHAN_ATOMIC bytes in all goes whole or not at all; a larger one goes
- * piecewise.  Returns the bytes taken.
+ * The bytes of a write's n remaining (of total) that must go in together:
+ * all of a write of at most CHAN_ATOMIC bytes, so it is never split; one
+ * byte otherwise.
+ */
+static size_t
+chan_need(size_t n, size_t total)
+{
+	return (total <= CHAN_ATOMIC ? n : 1);
+}
+
+/*
+ * Put as much of a write as its rules allow into the ring.  Returns the
+ * bytes taken.
  */
 static size_t
 chan_push(struct chan *c, const char *p, size_t n, size_t total)
 {
 	size_t	 need, room;
 
-	need = total <= CHAN_ATOMIC ? n : 1;
+	need = chan_need(n, total);
 	room = chan_room(c);
 	if (room < need)
 		return (0);
@@ -191,10 +201,7 @@ chan_push(struct chan *c, const char *p, size_t n, size_t total)
 static int
 chan_never_fits(const struct chan *c, size_t n, size_t total)
 {
-	size_t	 need;
-
-	need = total <= CHAN_ATOMIC ? n : 1;
-	return (chan_limit(c) < need);
+	return (chan_limit(c) < chan_need(n, total));
 }
 
 static struct waiter *
@@ -266,25 +273,52 @@ waiter_end_read(struct waiter *w, int err)
 }
 
 /*
+ * How many bytes of the oldest held write a read of size may take once
+ * ring bytes are drained.  A write of at most CHAN_ATOMIC bytes is taken
+ * whole, or in part only if the rest is sure to fit in the emptied ring,
+ * so it is never left half done.
+ */
+static size_t
+chan_take(const struct chan *c, size_t size, size_t ringbytes)
+{
+	const struct waiter	*w = TAILQ_FIRST(&c->wq);
+	size_t			 take, left;
+
+	if (w == NULL || ringbytes != c->ring.len || ringbytes >= size)
+		return (0);
+	left = w->size - w->done;
+	take = left < size - ringbytes ? left : size - ringbytes;
+	if (w->size <= CHAN_ATOMIC && take < left &&
+	    chan_limit(c) < left - take)
+		return (0);
+	return (take);
+}
+
+/* True if a read of size would get bytes now. */
+static int
+chan_ready(const struct chan *c, size_t size)
+{
+	return (c->ring.len > 0 || chan_take(c, size, 0) > 0);
+}
+
+/*
  * Hand up to size bytes to req: buffered bytes first and then, once the
  * ring is drained, bytes of the oldest held write straight from its copy,
- * so a read is never shorter than the ring.  Returns that write, off its
- * queue, if this completed it; the caller answers it after the read.
+ * so a read is never shorter than the ring.  Call only if chan_ready.
+ * Returns that write, off its queue, if this completed it; the caller
+ * answers it after the read.
  */
 static struct waiter *
 chan_serve(struct chan *c, void *req, size_t size)
 {
 	struct iovec	 iov[3];
 	struct waiter	*w;
-	size_t		 total, take = 0;
+	size_t		 total, take;
 	int		 cnt;
 
 	cnt = ring_peek(&c->ring, size, iov, &total);
-	w = TAILQ_FIRST(&c->wq);
-	if (w != NULL && total == c->ring.len && total < size) {
-		take = w->size - w->done;
-		if (take > size - total)
-			take = size - total;
+	if ((take = chan_take(c, size, total)) > 0) {
+		w = TAILQ_FIRST(&c->wq);
 		iov[cnt].iov_base = w->data + (w->done - w->base);
 		iov[cnt].iov_len = take;
 		cnt++;
@@ -293,6 +327,7 @@ chan_serve(struct chan *c, void *req, size_t size)
 	ring_drop(&c->ring, total);
 	if (take == 0)
 		return (NULL);
+	w = TAILQ_FIRST(&c->wq);
 	w->done += take;
 	c->pool->held -= take;
 	if (w->done < w->size)
@@ -434,7 +469,7 @@ chan_pump(struct chan *c)
 	do {
 		progress = 0;
 		while ((w = TAILQ_FIRST(&c->rq)) != NULL &&
-		    (c->ring.len > 0 || !TAILQ_EMPTY(&c->wq))) {
+		    chan_ready(c, w->size)) {
 			void	*req = w->req;
 			size_t	 size = w->size;
 
@@ -489,7 +524,7 @@ chan_read(struct chan_handle *h, void *req, size_t size, int nonblock)
 		cbs->reply_data(req, NULL, 0);
 		return (NULL);
 	}
-	if (c->ring.len > 0 || !TAILQ_EMPTY(&c->wq)) {
+	if (TAILQ_EMPTY(&c->rq) && chan_ready(c, size)) {
 		w = chan_serve(c, req, size);
 		chan_pump(c);
 		if (w != NULL)
