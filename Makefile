@@ -84,7 +84,7 @@ build/examples/%: docs/examples/%.c | build
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -Wall -Wextra -O2 -g -o $@ $< $(LDFLAGS)
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE:%=src/%) src/ipcfs.h | build
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(PURE:%=src/%) src/ipcfs.h | build
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $< $(PURE:%=src/%) $(PKG_LIBS)
 
