@@ -306,6 +306,12 @@ class HungDaemon(FaultTest):
         r.proc.kill()
         # The kernel waits for the daemon's answer to the interrupt; the
         # caller sleeps uninterruptibly until then.
+        deadline = time.monotonic() + GUARD
+        while state(r.pid) not in ("D", None) and \
+                time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(state(r.pid), "D",
+                         "a caller of a hung daemon died of SIGKILL?")
         time.sleep(0.3)
         self.assertEqual(state(r.pid), "D",
                          "a caller of a hung daemon died of SIGKILL?")
