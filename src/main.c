@@ -9,6 +9,7 @@
 
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -123,9 +124,14 @@ main_raise_nofile(void)
 static int
 main_check_mountpoint(const char *path)
 {
+	struct statvfs	 sv;
 	struct stat	 st;
 
-	if (stat(path, &st) == -1) {
+	/*
+	 * statvfs always asks the file system, where stat may be answered
+	 * from the kernel's cache: it is what finds a dead daemon's mount.
+	 */
+	if (statvfs(path, &sv) == -1 || stat(path, &st) == -1) {
 		if (errno == ENOTCONN)
 			fprintf(stderr, "ipcfs: %s: a dead ipcfs is still "
 			    "mounted here; run 'fusermount3 -u %s' first\n",
