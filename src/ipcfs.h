@@ -217,8 +217,8 @@ struct waiter *chan_write(struct chan_handle *, void *, const void *,
 void	 chan_cancel(struct waiter *, int);
 unsigned chan_poll(struct chan_handle *, void *);
 void	 chan_abort(struct chan *, int);
-void	 chan_pool_wake(struct chan_pool *);
 int	 chan_idle(const struct chan *);
+void	 chan_pool_wake(struct chan_pool *);
 
 /* region.c */
 void	 region_init(struct region *);

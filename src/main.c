@@ -230,6 +230,7 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_destroy:
+	fs_shutdown(ENOTCONN);
 	fuse_session_destroy(se);
 out:
 	free(copts.mountpoint);

@@ -143,6 +143,8 @@ node_done(void)
 {
 	struct node	*n, *tn;
 
+	if (root == NULL)
+		return;
 	node_free_tree(root);
 	RB_FOREACH_SAFE(n, node_inos, &inos, tn)
 		node_destroy(n);
