@@ -486,6 +486,12 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, error);
 		return;
 	}
+	/*
+	 * O_TRUNC leaves the stream and the region alone, as on a FIFO, but
+	 * marks the change times as any truncating open does.
+	 */
+	if (fi->flags & O_TRUNC)
+		node_touch(n, NODE_MTIME | NODE_CTIME);
 	/* An open interrupted in the kernel gets no release: undo it. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fs_close_chan(req, fi);

@@ -208,6 +208,21 @@ class StreamCase(ipcfs_test.MountedTestCase):
 
 class OpenAndBuffer(StreamCase):
 
+    def test_o_trunc_keeps_data_marks_times(self):
+        """O_TRUNC is accepted and ignored, as on a FIFO: what is buffered
+        stays; like any truncating open it updates mtime and ctime."""
+        p = self.chan()
+        w = self.open(p, os.O_WRONLY)
+        os.write(w, b"kept")
+        os.utime(p, ns=(10**9, 10**9))
+        t = self.open(p, os.O_WRONLY | os.O_TRUNC)
+        st = os.stat(p)
+        self.assertGreater(st.st_mtime_ns, 10**9)
+        self.assertGreater(st.st_ctime_ns, 10**9)
+        os.write(t, b" too")
+        r = self.open(p, os.O_RDONLY)
+        self.assertEqual(os.read(r, 100), b"kept too")
+
     def test_open_never_waits(self):
         """Rule 1: opens for reading, writing or both return at once,
         on a new channel and beside other opens."""
