@@ -296,8 +296,11 @@ kfeat_init(struct fuse_conn_info *conn)
 	if (kf.mode == REGION_PASSTHROUGH) {
 		conn->want |= FUSE_CAP_PASSTHROUGH;
 		conn->max_backing_stack_depth = 1;
-	} else if (kf.mode == REGION_PAGECACHE)
+	}
+#if defined(FUSE_CAP_DIRECT_IO_ALLOW_MMAP)
+	else if (kf.mode == REGION_PAGECACHE)
 		conn->want |= FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
+#endif
 #else
 	(void)conn;
 #endif
