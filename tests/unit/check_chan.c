@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "ipcfs.h"
+#include "check_run.h"
 
 #define NREQ		8192
 #define NPOLLH		32
@@ -1796,12 +1797,5 @@ chan_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(chan_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? 0 : 1);
+	return (check_run(chan_suite()));
 }

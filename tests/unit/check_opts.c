@@ -11,6 +11,7 @@
 #include <fuse_opt.h>
 
 #include "ipcfs.h"
+#include "check_run.h"
 
 #define ARGC(v)		((int)(sizeof (v) / sizeof (v)[0]))
 
@@ -335,12 +336,5 @@ opts_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(opts_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? 0 : 1);
+	return (check_run(opts_suite()));
 }

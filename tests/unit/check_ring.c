@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ipcfs.h"
+#include "check_run.h"
 
 /* Fill p with n bytes of a pattern that starts at position off. */
 static void
@@ -430,12 +431,5 @@ ring_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(ring_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? 0 : 1);
+	return (check_run(ring_suite()));
 }
