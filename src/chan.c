@@ -38,6 +38,15 @@ chan_pool_init(struct chan_pool *pool, const struct chan_cbs *cbs,
 	LIST_INIT(&pool->starved);
 }
 
+/* Bytes of max_memory that no stream buffer or region uses. */
+size_t
+chan_pool_free(const struct chan_pool *pool)
+{
+	size_t	 used = pool->mem_used + pool->region_used;
+
+	return (pool->max_memory > used ? pool->max_memory - used : 0);
+}
+
 /*
  * Memory was given back: wake the pollers of every channel that had no
  * room only because other channels held the memory.
@@ -126,12 +135,9 @@ seen_reader(const struct chan_handle *h)
 static size_t
 chan_limit(const struct chan *c)
 {
-	const struct chan_pool	*pool = c->pool;
-	size_t			 used, budget, limit;
+	size_t	 limit;
 
-	used = pool->mem_used + pool->region_used;
-	budget = pool->max_memory > used ? pool->max_memory - used : 0;
-	limit = c->ring.size + budget;
+	limit = c->ring.size + chan_pool_free(c->pool);
 	if (limit > c->capacity || limit < c->ring.size)
 		limit = c->capacity;
 	return (limit);

@@ -586,7 +586,6 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	struct chan_handle	*h = (struct chan_handle *)(uintptr_t)fi->fh;
 	struct node		*n = h->udata;
 	struct waiter		*w;
-
 	ssize_t			 len;
 
 	(void)ino;
@@ -709,8 +708,7 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs		 sv;
 	struct node_stats	 ns;
-	size_t			 used = pool.mem_used + pool.held +
-				     pool.region_used;
+	size_t			 avail = chan_pool_free(&pool);
 
 	(void)ino;
 	node_stats(&ns);
@@ -718,8 +716,8 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_bsize = CHAN_ATOMIC;
 	sv.f_frsize = CHAN_ATOMIC;
 	sv.f_blocks = pool.max_memory / CHAN_ATOMIC;
-	sv.f_bfree = used < pool.max_memory ?
-	    (pool.max_memory - used) / CHAN_ATOMIC : 0;
+	/* Copies kept by blocked writes take memory too. */
+	sv.f_bfree = (avail > pool.held ? avail - pool.held : 0) / CHAN_ATOMIC;
 	sv.f_bavail = sv.f_bfree;
 	sv.f_files = ns.max_nodes;
 	sv.f_ffree = ns.max_nodes - ns.nodes;

@@ -219,6 +219,7 @@ unsigned chan_poll(struct chan_handle *, void *);
 void	 chan_abort(struct chan *, int);
 int	 chan_idle(const struct chan *);
 void	 chan_pool_wake(struct chan_pool *);
+size_t	 chan_pool_free(const struct chan_pool *);
 
 /* region.c */
 void	 region_init(struct region *);

@@ -56,16 +56,10 @@ region_fd(struct region *r)
 int
 region_resize(struct region *r, struct chan_pool *pool, uint64_t size)
 {
-	uint64_t	 used;
-
 	if (size > pool->max_region)
 		return (EFBIG);
-	if (size > r->size) {
-		used = pool->mem_used + pool->region_used;
-		if (size - r->size > pool->max_memory ||
-		    used > pool->max_memory - (size - r->size))
-			return (ENOSPC);
-	}
+	if (size > r->size && size - r->size > chan_pool_free(pool))
+		return (ENOSPC);
 	if (size == r->size)
 		return (0);
 	if (size > 0 || r->fd != -1) {
