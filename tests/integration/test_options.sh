@@ -114,6 +114,25 @@ kill -0 "$BGPID" 2>/dev/null && fail "the background daemon outlived its mount"
 BGPID=
 ok "without -f: mounts, returns 0, and leaves with the mount"
 
+# -d: in the foreground, with libfuse's request trace and ipcfs's own
+# debug lines on stderr.
+"$IPCFS" -d "$W/mp" >"$W/out" 2>"$W/err" </dev/null &
+BGPID=$!
+for i in $(seq 100); do
+	ipcfs_mounted "$W/mp" && break
+	sleep 0.1
+done
+ipcfs_mounted "$W/mp" || fail "-d: not mounted: $(cat "$W/err")"
+touch "$W/mp/d" || fail "-d: touch failed"
+fusermount3 -u "$W/mp" || fail "-d: fusermount3 -u failed"
+rc=0
+wait "$BGPID" || rc=$?
+BGPID=
+[ $rc -eq 0 ] || fail "-d: the daemon exited $rc"
+grep -q "unique: " "$W/err" || fail "-d: no request trace on stderr"
+grep -q "fs_init: protocol" "$W/err" || fail "-d: no ipcfs debug line"
+ok "-d runs in the foreground with debug output"
+
 early_cleanup
 trap - EXIT
 
