@@ -357,26 +357,36 @@ chan_served(struct chan *c, struct waiter *w)
  * Give the bytes of a write straight to held reads, oldest first, with no
  * stop in the ring; the ring is empty whenever a read is held.  A write of
  * at most CHAN_ATOMIC bytes is handed over only if what the reads leave is
- * sure to fit, so it is never split.  Returns the bytes handed over.
+ * sure to fit, so it is never split.  If the reads take the whole write,
+ * its writer wreq is answered first: its next write is then on its way
+ * while the reads are answered.  Returns the bytes handed over.
  */
 static size_t
-chan_handoff(struct chan *c, const char *buf, size_t size)
+chan_handoff(struct chan *c, void *wreq, const char *buf, size_t size)
 {
-	struct iovec	 iov;
-	struct waiter	*r;
-	size_t		 n = 0, take;
-	void		*req;
+	const struct chan_cbs	*cbs = c->pool->cbs;
+	struct iovec		 iov;
+	struct waiter		*r;
+	size_t			 n = 0, take;
+	void			*req;
 
 	if (!TAILQ_EMPTY(&c->wq) || c->ring.len > 0 ||
 	    (size <= CHAN_ATOMIC && chan_room(c) < size))
 		return (0);
+	TAILQ_FOREACH(r, &c->rq, entry) {
+		if ((n += r->size) >= size) {
+			cbs->reply_count(wreq, size);
+			break;
+		}
+	}
+	n = 0;
 	while (n < size && (r = TAILQ_FIRST(&c->rq)) != NULL) {
 		take = r->size < size - n ? r->size : size - n;
 		req = r->req;
 		waiter_free(r);
 		iov.iov_base = (char *)buf + n;
 		iov.iov_len = take;
-		c->pool->cbs->reply_data(req, &iov, 1);
+		cbs->reply_data(req, &iov, 1);
 		n += take;
 	}
 	return (n);
@@ -577,7 +587,10 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 		cbs->reply_err(req, EPIPE);
 		return (NULL);
 	}
-	n = chan_handoff(c, buf, size);
+	if ((n = chan_handoff(c, req, buf, size)) == size) {
+		chan_notify(c);
+		return (NULL);
+	}
 	/*
 	 * Held reads take what goes in and so make room for more: go on
 	 * while they do.  Stopping after the first piece would hold a write

@@ -984,6 +984,39 @@ START_TEST(test_large_write_feeds_held_read)
 }
 END_TEST
 
+/*
+ * A write that held reads take whole is answered before them, so the
+ * writer's next write is on its way while they are answered; one they
+ * take only in part is answered after them, once the rest is placed.
+ */
+START_TEST(test_handoff_answers_writer_first)
+{
+	struct chan_handle	*w, *r;
+	struct req		*a, *b, *q, *d, *p;
+
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	a = rd(r, 100, 0);
+	b = rd(r, 100, 0);
+	q = wr(w, 1, 150, 0);
+	ck_count(q, 150);
+	ck_data_pat(a, 1, 0, 100);
+	ck_data_pat(b, 1, 100, 50);
+	ck_assert_uint_lt(q->seq, a->seq);
+	ck_assert_uint_lt(a->seq, b->seq);
+	d = rd(r, 100, 0);
+	p = wr(w, 2, 300, 0);
+	ck_count(p, 300);
+	ck_data_pat(d, 2, 0, 100);
+	ck_assert_uint_lt(d->seq, p->seq);
+	drain(r, 200, 200);
+	ck_out_pat(250, 2, 100, 200);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
 /* Rule 6: an O_RDWR open is a reader and a writer. */
 START_TEST(test_rdwr)
 {
@@ -1758,6 +1791,7 @@ chan_suite(void)
 	tcase_add_test(tc, test_large_nonblock_partial);
 	tcase_add_test(tc, test_large_blocking_completes);
 	tcase_add_test(tc, test_large_write_feeds_held_read);
+	tcase_add_test(tc, test_handoff_answers_writer_first);
 	tcase_add_test(tc, test_rdwr);
 	suite_add_tcase(s, tc);
 
