@@ -762,6 +762,7 @@ static void
 fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct node_stats	 ns;
+	uint64_t		 ready, caught, slept;
 	char			 buf[512];
 	size_t			 len;
 
@@ -773,11 +774,14 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		strlcpy(buf, opts_region_name(kfeat_mode()), sizeof buf);
 	else if (strcmp(name, XATTR_STATS) == 0) {
 		node_stats(&ns);
+		kfeat_spin_stats(&ready, &caught, &slept);
 		snprintf(buf, sizeof buf, "nodes %llu\nheld_requests %zu\n"
 		    "held_bytes %zu\nbuffer_bytes %zu\nregion_bytes %zu\n"
-		    "fds %d\n", (unsigned long long)ns.nodes, pool.nwaiters,
-		    pool.held, pool.mem_used, pool.region_used,
-		    fs_count_fds());
+		    "fds %d\nrequests_queued %llu\nrequests_polled %llu\n"
+		    "requests_woke %llu\n", (unsigned long long)ns.nodes,
+		    pool.nwaiters, pool.held, pool.mem_used, pool.region_used,
+		    fs_count_fds(), (unsigned long long)ready,
+		    (unsigned long long)caught, (unsigned long long)slept);
 	} else {
 		fuse_reply_err(req, ENODATA);
 		return;

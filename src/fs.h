@@ -15,7 +15,8 @@ void	 fs_shutdown(int);
 int	 fs_failed(void);
 
 /* kfeat.c */
-int	 kfeat_install(struct fuse_session *, enum region_mode);
+int	 kfeat_install(struct fuse_session *, enum region_mode, uint64_t);
+void	 kfeat_spin_stats(uint64_t *, uint64_t *, uint64_t *);
 int	 kfeat_init(struct fuse_conn_info *);
 enum region_mode kfeat_mode(void);
 void	 kfeat_offered(int *, int *);

@@ -193,6 +193,23 @@ struct opts {
 	size_t		 max_memory;
 	size_t		 max_region;
 	enum region_mode region;
+	uint64_t	 spin_us;	/* most the daemon polls, in us */
+};
+
+/*
+ * spin.c: how long the daemon polls /dev/fuse before it sleeps.  The
+ * window lies between SPIN_START_NS and max, or is 0.
+ */
+#define SPIN_DEFAULT_US	50
+#define SPIN_MAX_US	10000
+#define SPIN_START_NS	1000
+
+struct spin {
+	uint64_t	 max;		/* ns, 0: never poll */
+	uint64_t	 window;	/* ns, how long to poll now */
+	uint64_t	 ready;		/* requests there before any wait */
+	uint64_t	 caught;	/* requests found by polling */
+	uint64_t	 slept;		/* requests that had to wake the daemon */
 };
 
 /* ring.c */
@@ -256,6 +273,12 @@ void	 node_walk_chans(void (*)(struct chan *, void *), void *);
 #define NODE_ATIME	0x1
 #define NODE_MTIME	0x2
 #define NODE_CTIME	0x4
+
+/* spin.c */
+void	 spin_init(struct spin *, uint64_t);
+void	 spin_ready(struct spin *);
+void	 spin_caught(struct spin *);
+void	 spin_woke(struct spin *, uint64_t);
 
 /* opts.c */
 struct fuse_args;

@@ -42,9 +42,14 @@ usage(const char *prog)
 	    "    -o region=MODE         how mmap maps the region: auto,"
 	    " passthrough,\n"
 	    "                           pagecache or off (default auto)\n"
+	    "    -o spin=USEC           poll for the next request this long"
+	    " before\n"
+	    "                           sleeping, at most (default %d,"
+	    " 0..%d, 0 off)\n"
 	    "    -o allow_other         let other users in"
 	    " (default_permissions is always on)\n"
-	    "Sizes take a K, M or G suffix.\n\n", prog, MAX_CHANNELS_DEFAULT);
+	    "Sizes take a K, M or G suffix.\n\n", prog, MAX_CHANNELS_DEFAULT,
+	    SPIN_DEFAULT_US, SPIN_MAX_US);
 }
 
 static void
@@ -204,7 +209,7 @@ main(int argc, char **argv)
 		goto out_destroy;
 	if (fuse_session_mount(se, copts.mountpoint) != 0)
 		goto out_signals;
-	if (kfeat_install(se, o.region) != 0) {
+	if (kfeat_install(se, o.region, o.spin_us) != 0) {
 		log_warnx("cannot hook /dev/fuse");
 		goto out_unmount;
 	}
@@ -215,9 +220,10 @@ main(int argc, char **argv)
 		goto out_unmount;
 	log_init(copts.foreground, copts.debug);
 	log_info("mounted on %s: region mode %s, capacity %zu, "
-	    "max_channels %llu, max_memory %zu, max_region %zu",
+	    "max_channels %llu, max_memory %zu, max_region %zu, spin %llu us",
 	    copts.mountpoint, opts_region_name(kfeat_mode()), o.capacity,
-	    (unsigned long long)o.max_channels, o.max_memory, o.max_region);
+	    (unsigned long long)o.max_channels, o.max_memory, o.max_region,
+	    (unsigned long long)o.spin_us);
 
 	/* A positive result is the signal that stopped the loop: success. */
 	ret = fuse_session_loop(se) < 0 || fs_failed() ? 1 : 0;

@@ -19,6 +19,7 @@ enum {
 	KEY_MAX_MEMORY,
 	KEY_MAX_REGION,
 	KEY_REGION,
+	KEY_SPIN,
 };
 
 static const char *region_names[] = {
@@ -34,6 +35,7 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("max_memory=", KEY_MAX_MEMORY),
 	FUSE_OPT_KEY("max_region=", KEY_MAX_REGION),
 	FUSE_OPT_KEY("region=", KEY_REGION),
+	FUSE_OPT_KEY("spin=", KEY_SPIN),
 	FUSE_OPT_END
 };
 
@@ -176,6 +178,9 @@ opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 		return (0);
 	case KEY_REGION:
 		return (opts_region(st, strchr(arg, '=') + 1));
+	case KEY_SPIN:
+		return (opts_value(st, arg, "spin", 0, SPIN_MAX_US,
+		    &st->o->spin_us));
 	}
 	return (1);
 }
@@ -201,6 +206,7 @@ opts_parse(struct fuse_args *args, struct opts *o, char *err, size_t errlen)
 	o->max_memory = MAX_MEMORY_DEFAULT;
 	o->max_region = MAX_REGION_DEFAULT;
 	o->region = REGION_AUTO;
+	o->spin_us = SPIN_DEFAULT_US;
 	err[0] = '\0';
 	if (fuse_opt_parse(args, &st, opts_spec, opts_proc) != 0) {
 		if (err[0] == '\0')

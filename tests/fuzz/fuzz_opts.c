@@ -112,6 +112,7 @@ check_opts(const struct opts *o)
 	FZ_CHECK(o->region == REGION_AUTO || o->region == REGION_PASSTHROUGH ||
 	    o->region == REGION_PAGECACHE || o->region == REGION_OFF);
 	FZ_CHECK(opts_region_name(o->region) != NULL);
+	FZ_CHECK(o->spin_us <= SPIN_MAX_US);
 }
 
 /* Parse argv (argc entries) with an error buffer of errlen bytes. */

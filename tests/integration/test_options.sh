@@ -45,7 +45,7 @@ echo "$out" | grep -q "^FUSE library version ${fusever:-3}" ||
 ok "-V prints ipcfs's and libfuse's versions"
 out=$("$IPCFS" -h 2>&1) || fail "-h exit $?"
 for w in "usage:" "MOUNTPOINT" "capacity=" "max_channels=" "max_memory=" \
-    "allow_other" "-f "; do
+    "max_region=" "region=" "spin=" "allow_other" "-f "; do
 	case $out in
 	*"$w"*) ;;
 	*) fail "-h does not mention '$w'" ;;
@@ -85,6 +85,8 @@ bad "capacity below 4096" capacity -o capacity=1 "$W/mp"
 bad "capacity not a number" capacity -o capacity=junk "$W/mp"
 bad "capacity over 64 MiB" capacity -o capacity=65M "$W/mp"
 bad "max_channels of 0" max_channels -o max_channels=0 "$W/mp"
+bad "spin over 10000 us" spin -o spin=10001 "$W/mp"
+bad "spin not a number" spin -o spin=fast "$W/mp"
 bad "max_memory not a number" max_memory -o max_memory=lots "$W/mp"
 bad "an unknown option" bogus -o bogus "$W/mp"
 bad "an unknown option among good ones" frobnicate \

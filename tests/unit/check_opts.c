@@ -148,6 +148,7 @@ START_TEST(test_parse_defaults)
 	ck_assert_uint_eq(o.capacity, CAPACITY_DEFAULT);
 	ck_assert_uint_eq(o.max_channels, MAX_CHANNELS_DEFAULT);
 	ck_assert_uint_eq(o.max_memory, MAX_MEMORY_DEFAULT);
+	ck_assert_uint_eq(o.spin_us, SPIN_DEFAULT_US);
 	ck_assert_str_eq(err, "");
 	ck_args(ARGC(want), want);
 }
@@ -209,6 +210,30 @@ START_TEST(test_parse_capacity_bad)
 	ck_assert_ptr_nonnull(strstr(err, "range"));
 	teardown();
 	ck_parse_fails(ARGC(a6), a6, "capacity");
+}
+END_TEST
+
+/* spin= is in microseconds, 0 (never poll) to SPIN_MAX_US. */
+START_TEST(test_parse_spin)
+{
+	char	*a1[] = { "ipcfs", "-o", "spin=0", "/mnt" };
+	char	*a2[] = { "ipcfs", "-o", "spin=10000", "/mnt" };
+	char	*a3[] = { "ipcfs", "-o", "spin=10001", "/mnt" };
+	char	*a4[] = { "ipcfs", "-o", "spin=-1", "/mnt" };
+	char	*a5[] = { "ipcfs", "-o", "spin=", "/mnt" };
+
+	ck_assert_int_eq(parse(ARGC(a1), a1), 0);
+	ck_assert_uint_eq(o.spin_us, 0);
+	teardown();
+	ck_assert_int_eq(parse(ARGC(a2), a2), 0);
+	ck_assert_uint_eq(o.spin_us, SPIN_MAX_US);
+	teardown();
+	ck_parse_fails(ARGC(a3), a3, "spin");
+	ck_assert_msg(strstr(err, "0 to 10000") != NULL, "%s", err);
+	teardown();
+	ck_parse_fails(ARGC(a4), a4, "spin");
+	teardown();
+	ck_parse_fails(ARGC(a5), a5, "spin");
 }
 END_TEST
 
@@ -325,6 +350,7 @@ opts_suite(void)
 	tcase_add_test(tc, test_parse_capacity);
 	tcase_add_test(tc, test_parse_capacity_bad);
 	tcase_add_test(tc, test_parse_max_channels);
+	tcase_add_test(tc, test_parse_spin);
 	tcase_add_test(tc, test_parse_max_memory);
 	tcase_add_test(tc, test_parse_keeps_others);
 	tcase_add_test(tc, test_parse_only_others);
