@@ -177,8 +177,11 @@ def conn_of(path):
 
 
 def stats(path):
+    """The daemon's level counters (user.ipcfs.stats), as a dict of ints;
+    the requests_* counters only ever grow and are left out."""
     raw = os.getxattr(path, "user.ipcfs.stats").decode()
-    return {k: int(v) for k, v in (l.split() for l in raw.splitlines())}
+    return {k: int(v) for k, v in (l.split() for l in raw.splitlines())
+            if not k.startswith("requests_")}
 
 
 def errno_of(line):
