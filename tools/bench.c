@@ -2,11 +2,13 @@
  * bench: ipcfs side by side with kernel pipes, FIFOs, Unix sockets, tmpfs
  * and /dev/shm (issue 5).
  *
- *	bench -m MNT -p PID [-M MNT2 -P PID2] -t TMPDIR -S SHMDIR
- *	    [-o FILE] [-r REPS] [-s] [-x SCENARIOS]
+ *	bench -m MNT -p PID [-M MNT2 -P PID2] [-F MNT3 -f PID3 -L LABEL]
+ *	    -t TMPDIR -S SHMDIR [-o FILE] [-r REPS] [-s] [-x SCENARIOS]
  *
  * MNT is an ipcfs mount served by the daemon PID (used for every stream
  * scenario); MNT2, if given, is a second mount in another region mode.
+ * MNT3, if given, is one more mount run with other options, measured in
+ * the frame exchange only, as subject ipcfs-LABEL.
  * TMPDIR holds FIFOs, SHMDIR (on /dev/shm) the tmpfs and shared-memory
  * baselines.  tools/bench-run mounts, runs this and cleans up.
  *
@@ -94,10 +96,11 @@ struct metric {
 typedef void	(*bench_fn)(const struct subj *, void *, double *);
 
 static struct {
-	const char	*mnt[2];
-	pid_t		 dpid[2];
-	char		 mode[2][32];
-	char		 sname[2][48];	/* "ipcfs-passthrough" */
+	const char	*mnt[3];	/* [2]: the frame-only mount */
+	pid_t		 dpid[3];
+	char		 mode[3][32];
+	char		 sname[3][48];	/* "ipcfs-passthrough" */
+	const char	*label;		/* of mnt[2] */
 	int		 nmnt;
 	const char	*tmp;
 	const char	*shm;
@@ -1021,6 +1024,11 @@ scen_frame(void)
 	}
 	if (ns == 0)
 		return;
+	if (cfg.mnt[2] != NULL) {
+		s[ns].name = cfg.sname[2];
+		s[ns].kind = K_IPCFS;
+		s[ns++].mount = 2;
+	}
 	s[ns++] = (struct subj){ "shm+futex", K_FUTEX, 0 };
 	s[ns++] = (struct subj){ "shm+eventfd", K_EVENTFD, 0 };
 	s[ns++] = (struct subj){ "shm+10ms-polling", K_POLL, 0 };
@@ -1376,7 +1384,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: bench -m MNT -p PID [-M MNT2 -P PID2] "
-	    "-t TMPDIR -S SHMDIR [-o FILE] [-r REPS] [-s] [-x SCENARIOS]\n");
+	    "[-F MNT3 -f PID3 -L LABEL]\n"
+	    "    -t TMPDIR -S SHMDIR [-o FILE] [-r REPS] [-s] [-x SCENARIOS]\n");
 	exit(2);
 }
 
@@ -1387,8 +1396,17 @@ main(int argc, char **argv)
 	const char	*outpath = NULL;
 	int		 ch, i;
 
-	while ((ch = getopt(argc, argv, "m:M:o:p:P:r:sS:t:x:")) != -1) {
+	while ((ch = getopt(argc, argv, "f:F:L:m:M:o:p:P:r:sS:t:x:")) != -1) {
 		switch (ch) {
+		case 'f':
+			cfg.dpid[2] = atoi(optarg);
+			break;
+		case 'F':
+			cfg.mnt[2] = optarg;
+			break;
+		case 'L':
+			cfg.label = optarg;
+			break;
 		case 'm':
 			cfg.mnt[0] = optarg;
 			break;
@@ -1425,7 +1443,8 @@ main(int argc, char **argv)
 	}
 	if (cfg.mnt[0] == NULL || cfg.dpid[0] <= 0 || cfg.tmp == NULL ||
 	    cfg.shm == NULL || cfg.reps < 0 ||
-	    (cfg.mnt[1] != NULL && cfg.dpid[1] <= 0))
+	    (cfg.mnt[1] != NULL && cfg.dpid[1] <= 0) ||
+	    (cfg.mnt[2] != NULL && (cfg.dpid[2] <= 0 || cfg.label == NULL)))
 		usage();
 	if (cfg.reps == 0)
 		cfg.reps = cfg.smoke ? 1 : 7;
@@ -1442,6 +1461,11 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < cfg.nmnt; i++)
 		mount_mode(i);
+	if (cfg.mnt[2] != NULL) {
+		mount_mode(2);
+		snprintf(cfg.sname[2], sizeof cfg.sname[2], "ipcfs-%s",
+		    cfg.label);
+	}
 
 	fprintf(cfg.out, "meta\treps\t%d\n", cfg.reps);
 	fprintf(cfg.out, "meta\tsmoke\t%d\n", cfg.smoke);

@@ -91,6 +91,11 @@ if [ -n "$modes" ]; then
 	    shm+10ms-polling; do
 		expect frame "1 MiB frame round trips" "$s"
 	done
+	case " $modes " in
+	*" passthrough "*)
+		expect frame "1 MiB frame round trips" \
+		    ipcfs-passthrough-spin200 ;;
+	esac
 fi
 for c in create stat unlink; do
 	for s in $(awk -F'\t' '$1 == "meta" && $2 ~ /^mount[01]$/ {
