@@ -17,6 +17,7 @@ int	 fs_failed(void);
 /* kfeat.c */
 int	 kfeat_install(struct fuse_session *, enum region_mode, uint64_t);
 void	 kfeat_spin_stats(uint64_t *, uint64_t *, uint64_t *);
+uint64_t kfeat_spin_us(void);
 int	 kfeat_init(struct fuse_conn_info *);
 enum region_mode kfeat_mode(void);
 void	 kfeat_offered(int *, int *);

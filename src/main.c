@@ -220,10 +220,11 @@ main(int argc, char **argv)
 		goto out_unmount;
 	log_init(copts.foreground, copts.debug);
 	log_info("mounted on %s: region mode %s, capacity %zu, "
-	    "max_channels %llu, max_memory %zu, max_region %zu, spin %llu us",
+	    "max_channels %llu, max_memory %zu, max_region %zu, spin %llu us%s",
 	    copts.mountpoint, opts_region_name(kfeat_mode()), o.capacity,
 	    (unsigned long long)o.max_channels, o.max_memory, o.max_region,
-	    (unsigned long long)o.spin_us);
+	    (unsigned long long)kfeat_spin_us(),
+	    kfeat_spin_us() != o.spin_us ? " (one CPU: no polling)" : "");
 
 	/* A positive result is the signal that stopped the loop: success. */
 	ret = fuse_session_loop(se) < 0 || fs_failed() ? 1 : 0;
