@@ -15,6 +15,11 @@
  *   seekable: the kernel refuses passthrough on a stream, and numpy.memmap
  *   seeks to learn the size.
  *
+ * The same read hook waits for requests itself: the descriptor is made
+ * non-blocking and polled for the spin window (spin.c) before the daemon
+ * sleeps in ppoll, so requests that follow each other closely do not each
+ * pay for waking it.
+ *
  * Where libfuse has its own API for passthrough and direct-I/O mmap (3.16
  * and later, told by the FUSE_CAP_PASSTHROUGH macro), that API is used for
  * them instead and only FOPEN_STREAM is added here.  Measurements behind
