@@ -40,7 +40,9 @@ snap() {
 	done
 }
 
-# A 10 ms window finds a request that comes a millisecond later.
+# A 10 ms window finds a request that comes a millisecond later.  Half of
+# them is the bar: a busy machine may stall the client now and then, and
+# without polling none would be found.
 ipcfs_mount -o spin=10000
 watchdog 120
 snap
@@ -51,7 +53,7 @@ p=$((c_requests_polled - p0)) w=$((c_requests_woke - w0))
 if [ "$(nproc)" -lt 2 ]; then
 	ok "spin=10000: one CPU here, so no polling to check ($p polled)"
 else
-	[ $p -ge 240 ] || fail "spin=10000: polling found $p of 300" \
+	[ $p -ge 150 ] || fail "spin=10000: polling found $p of 300" \
 	    "requests, $w woke the daemon"
 	ok "spin=10000: polling found $p of 300 requests, $w woke the daemon"
 fi
@@ -62,7 +64,7 @@ traffic 300 || fail "spin=0: getxattr failed"
 snap
 [ "$c_requests_polled" -eq 0 ] ||
     fail "spin=0: polling found $c_requests_polled requests"
-[ "$c_requests_woke" -ge 240 ] ||
+[ "$c_requests_woke" -ge 150 ] ||
     fail "spin=0: only $c_requests_woke of 300 requests woke the daemon"
 ok "spin=0: never polls; $c_requests_woke of 300 requests woke the daemon"
 
@@ -71,7 +73,7 @@ ok "spin=0: never polls; $c_requests_woke of 300 requests woke the daemon"
 ipcfs_remount
 traffic 300 || fail "default spin: getxattr failed"
 snap
-[ "$c_requests_polled" -le 10 ] && [ "$c_requests_woke" -ge 240 ] ||
+[ "$c_requests_polled" -le 10 ] && [ "$c_requests_woke" -ge 150 ] ||
     fail "default spin: $c_requests_polled of 300 requests polled for," \
     "$c_requests_woke woke the daemon"
 ok "default spin: polling stops for requests 1 ms apart" \
