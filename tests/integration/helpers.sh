@@ -94,6 +94,15 @@ region_mode() {
 print(os.getxattr(sys.argv[1], "user.ipcfs.region").decode())' "$MNT"
 }
 
+# The daemon's counter $1, from the user.ipcfs.stats attribute; empty if
+# there is no such counter.
+stat_of() {
+	"$PY" -c 'import os, sys
+s = os.getxattr(sys.argv[1], "user.ipcfs.stats").decode()
+print(dict(l.split() for l in s.splitlines()).get(sys.argv[2], ""))' \
+	    "$MNT" "$1"
+}
+
 ipcfs_remount() {
 	# Its last command fails when the daemon is gone already.
 	ipcfs_unmount || true

@@ -23,15 +23,6 @@ PAGE = os.sysconf("SC_PAGESIZE")
 HANG = 10       # seconds; only ever a guard against hanging, never a measure
 
 
-def daemon_bug(why):
-    """Mark a test the daemon fails today, for the reason given.  Remove
-    the mark with the fix: an unexpected success fails the run."""
-    def mark(test):
-        test.daemon_bug = why
-        return unittest.expectedFailure(test)
-    return mark
-
-
 def eventually(check):
     """Call check until it stops raising, within HANG seconds.  For what
     the kernel does on its own schedule, such as forgetting an unlinked
@@ -44,12 +35,6 @@ def eventually(check):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-
-
-def stats(path):
-    """The daemon's counters (user.ipcfs.stats), as a dict of ints."""
-    text = os.getxattr(path, "user.ipcfs.stats").decode()
-    return {k: int(v) for k, v in (ln.split() for ln in text.splitlines())}
 
 
 def errname(e):

@@ -107,15 +107,6 @@ print(json.dumps(out))
 '''
 
 
-def daemon_bug(why):
-    """Mark a test the daemon fails today, for the reason given.  Remove
-    the mark with the fix: an unexpected success fails the run."""
-    def mark(test):
-        test.daemon_bug = why
-        return unittest.expectedFailure(test)
-    return mark
-
-
 def nobody(*ops):
     """Run ops as uid 65534; a list of results, one per op."""
     p = subprocess.run(NOBODY + ["/usr/bin/python3", "-c", AGENT,

@@ -8,15 +8,6 @@ set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/helpers.sh"
 
-# The value of counter $1 in user.ipcfs.stats.
-counter() {
-	"$PY" -c 'import os, sys
-for line in os.getxattr(sys.argv[1], "user.ipcfs.stats").decode().split("\n"):
-    k, _, v = line.partition(" ")
-    if k == sys.argv[2]:
-        print(v)' "$MNT" "$1"
-}
-
 # N getxattr calls on one channel, one request each, never cached, paced:
 # each is sent about a millisecond after the last was answered, so it is
 # never already queued when the daemon looks for it, and finds the daemon
@@ -34,7 +25,7 @@ snap() {
 	local k
 
 	for k in requests_queued requests_polled requests_woke; do
-		eval "c_$k=\$(counter $k)"
+		eval "c_$k=\$(stat_of $k)"
 		eval "[ -n \"\$c_$k\" ]" ||
 		    fail "user.ipcfs.stats lacks $k"
 	done

@@ -13,6 +13,7 @@
 # as the mount has only its two read-only ipcfs attributes.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/helpers.sh"
 
 command -v stress-ng >/dev/null 2>&1 || {
 	echo "SKIP: stress-ng is not installed (tools/install-deps adds it)"
@@ -20,13 +21,6 @@ command -v stress-ng >/dev/null 2>&1 || {
 }
 
 STRESSORS="rename dir dentry touch utime chmod chown access filename"
-
-# The daemon's counters, from the user.ipcfs.stats attribute.
-stat_of() {
-	$PY -c 'import os, sys
-s = os.getxattr(sys.argv[1], "user.ipcfs.stats").decode()
-print(dict(l.split() for l in s.splitlines())[sys.argv[2]])' "$MNT" "$1"
-}
 
 ipcfs_mount
 nodes0=$(stat_of nodes)
