@@ -727,6 +727,26 @@ region_fn(const struct subj *s, void *varg, double *vals)
 	unlink(path);
 }
 
+/*
+ * The mounts whose channels can be mapped (region mode passthrough or
+ * pagecache) as subjects at s; returns how many.
+ */
+static int
+mapped_mounts(struct subj *s)
+{
+	int	 i, ns = 0;
+
+	for (i = 0; i < cfg.nmnt; i++) {
+		if (strcmp(cfg.mode[i], "passthrough") != 0 &&
+		    strcmp(cfg.mode[i], "pagecache") != 0)
+			continue;
+		s[ns].name = cfg.sname[i];
+		s[ns].kind = K_IPCFS;
+		s[ns++].mount = i;
+	}
+	return (ns);
+}
+
 static void
 scen_region(void)
 {
@@ -737,17 +757,9 @@ scen_region(void)
 		{ "region", "", "GB/s", 1 },
 	};
 	size_t			 i;
-	int			 ns = 0;
+	int			 ns;
 
-	for (i = 0; i < (size_t)cfg.nmnt; i++) {
-		if (strcmp(cfg.mode[i], "passthrough") != 0 &&
-		    strcmp(cfg.mode[i], "pagecache") != 0)
-			continue;
-		s[ns].name = cfg.sname[i];
-		s[ns].kind = K_IPCFS;
-		s[ns++].mount = (int)i;
-	}
-	if (ns == 0)
+	if ((ns = mapped_mounts(s)) == 0)
 		return;
 	s[ns].name = "dev-shm";
 	s[ns].kind = K_SHM;
@@ -1012,17 +1024,9 @@ scen_frame(void)
 	struct frame_arg	 a;
 	struct metric		 m = { "frame", "1 MiB frame round trips",
 				     "round trips/s", 1 };
-	int			 i, ns = 0;
+	int			 ns;
 
-	for (i = 0; i < cfg.nmnt; i++) {
-		if (strcmp(cfg.mode[i], "passthrough") != 0 &&
-		    strcmp(cfg.mode[i], "pagecache") != 0)
-			continue;
-		s[ns].name = cfg.sname[i];
-		s[ns].kind = K_IPCFS;
-		s[ns++].mount = i;
-	}
-	if (ns == 0)
+	if ((ns = mapped_mounts(s)) == 0)
 		return;
 	if (cfg.mnt[2] != NULL) {
 		s[ns].name = cfg.sname[2];
