@@ -1,11 +1,12 @@
 # The benchmark of issue 5 in its smoke mode: tools/bench-run --smoke runs
-# every scenario at tiny sizes against two real ipcfs daemons of its own
+# every scenario at tiny sizes, twice so the runs are interleaved and
+# ratios have ranges, against three real ipcfs daemons of its own
 # (the sanitized build here) and the kernel's pipes, FIFOs, sockets, tmpfs
 # and /dev/shm, writing its results to a temporary directory.
 #
 # No timing is asserted.  What is checked: every scenario produced a result
 # line for ipcfs and for each of its baselines, with a number in it; the
-# report and its targets table were written; docs/ was left alone; the
+# report and each of its sections were written; docs/ was left alone; the
 # daemons left no sanitizer report, no mount and no process behind.
 set -eu
 . "$(dirname "$0")/lib.sh"
@@ -18,7 +19,7 @@ docs_md=$TOP/docs/BENCHMARKS.md
 before=$(stat -c '%Y %s' "$docs_md" "$TOP/docs/benchmarks.png" \
     "$TOP/docs/benchmarks.tsv" 2>/dev/null || true)
 
-if ! IPCFS=$IPCFS timeout 60 "$TOP/tools/bench-run" --smoke --out "$OUT" \
+if ! IPCFS=$IPCFS timeout 60 "$TOP/tools/bench-run" --smoke --reps 2 --out "$OUT" \
     >"$OUT/run.log" 2>&1; then
 	cat "$OUT/run.log" >&2
 	fail "tools/bench-run --smoke failed"
@@ -33,8 +34,8 @@ for log in "$OUT"/daemon-*.log; do
 		cat "$log" >&2
 		fail "sanitizer report from the daemon ($log)"
 	fi
-	mnt=$(sed -n 's/^ipcfs: mounted on \(.*\): capacity.*/\1/p' "$log")
-	[ -n "$mnt" ] || continue
+	mnt=$(sed -n 's/^ipcfs: mounted on \(.*\): region mode .*/\1/p' "$log")
+	[ -n "$mnt" ] || fail "no mount line in $log: $(cat "$log")"
 	if grep -qs " $mnt fuse.ipcfs " /proc/mounts; then
 		fail "$mnt is still mounted"
 	fi
@@ -126,6 +127,15 @@ grep -q '^## Targets of issue 5' "$MD" || fail "report has no targets"
 n=$(grep -cE '\*\*(met|not met)\*\*' "$MD" || true)
 [ "$n" -ge 9 ] || fail "report judges only $n targets"
 grep -q 'smoke run' "$MD" || fail "report does not say it is a smoke run"
+for h in "## Machine and run" "## Results" "## How to reproduce" \
+    "### 1. Stream throughput" "### 2. Round-trip latency" \
+    "### 4. The seed frame exchange" "### 5. Scale: create, stat and unlink"; do
+	grep -qxF "$h" "$MD" || fail "report has no '$h'"
+done
+grep -qF '](benchmarks.png)' "$MD" || fail "report does not show the plot"
+# Two repetitions give every ratio a range.
+grep -qE '\*\*[0-9.]+x\*\* \([0-9.]+–[0-9.]+\)' "$MD" ||
+    fail "no ratio with a range over repetitions"
 if command -v gnuplot >/dev/null 2>&1; then
 	[ -s "$OUT/benchmarks.png" ] || fail "no plot although gnuplot is here"
 fi
