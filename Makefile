@@ -111,7 +111,7 @@ stress: deps
 	@tools/stress-run $(DURATION)
 
 valgrind: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all build/stress
 	@tools/valgrind-run
 
 bench: deps

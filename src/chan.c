@@ -370,7 +370,7 @@ chan_handoff(struct chan *c, void *wreq, const char *buf, size_t size)
 	size_t			 n = 0, take;
 	void			*req;
 
-	if (!TAILQ_EMPTY(&c->wq) || c->ring.len > 0 ||
+	if (TAILQ_EMPTY(&c->rq) || !TAILQ_EMPTY(&c->wq) || c->ring.len > 0 ||
 	    (size <= CHAN_ATOMIC && chan_room(c) < size))
 		return (0);
 	TAILQ_FOREACH(r, &c->rq, entry) {
@@ -460,7 +460,7 @@ chan_close(struct chan_handle *h)
 				waiter_end_write(w, EPIPE);
 	}
 	chan_pump(c);
-	if (LIST_EMPTY(&c->handles) && c->ring.len == 0 && c->ring.size > 0) {
+	if (chan_idle(c) && c->ring.size > 0) {
 		c->pool->mem_used -= c->ring.size;
 		ring_free(&c->ring);
 		chan_pool_wake(c->pool);
@@ -573,7 +573,7 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	struct chan		*c = h->chan;
 	const struct chan_cbs	*cbs = c->pool->cbs;
 	struct waiter		*w;
-	size_t			 n = 0, m;
+	size_t			 n = 0;
 
 	if (!(h->mode & CHAN_WR)) {
 		cbs->reply_err(req, EBADF);
@@ -592,15 +592,12 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 		return (NULL);
 	}
 	/*
-	 * Held reads take what goes in and so make room for more: go on
-	 * while they do.  Stopping after the first piece would hold a write
-	 * bigger than the ring with the ring empty and its reader held too.
+	 * No read is held now: chan_handoff gave the write to all of them,
+	 * or there were none.  What is left goes in the ring, behind any
+	 * write already held.
 	 */
-	while (TAILQ_EMPTY(&c->wq) && n < size &&
-	    (m = chan_push(c, (const char *)buf + n, size - n, size)) > 0) {
-		n += m;
-		chan_pump(c);
-	}
+	if (TAILQ_EMPTY(&c->wq) && n < size)
+		n += chan_push(c, (const char *)buf + n, size - n, size);
 	if (n == size || (n > 0 && nonblock)) {
 		cbs->reply_count(req, n);
 		chan_notify(c);

@@ -81,8 +81,6 @@ static struct {
 	struct fuse_session	*se;
 	enum region_mode	 want;
 	enum region_mode	 mode;
-	int			 can_passthrough;
-	int			 can_pagecache;
 	uint64_t		 init_unique;
 	uint64_t		 pending[KFEAT_SLOTS];
 	unsigned		 next;
@@ -115,24 +113,26 @@ kfeat_sys_admin(void)
 static void
 kfeat_choose(uint32_t flags, uint32_t flags2)
 {
+	int	 can_passthrough, can_pagecache;
+
 	if (!(flags & KF_INIT_EXT))
 		flags2 = 0;
-	kf.can_passthrough = (flags2 & KF_PASSTHROUGH) && kfeat_sys_admin();
-	kf.can_pagecache = (flags2 & KF_DIRECT_IO_ALLOW_MMAP) != 0;
+	can_passthrough = (flags2 & KF_PASSTHROUGH) && kfeat_sys_admin();
+	can_pagecache = (flags2 & KF_DIRECT_IO_ALLOW_MMAP) != 0;
 	switch (kf.want) {
 	case REGION_AUTO:
-		if (kf.can_passthrough)
+		if (can_passthrough)
 			kf.mode = REGION_PASSTHROUGH;
-		else if (kf.can_pagecache)
+		else if (can_pagecache)
 			kf.mode = REGION_PAGECACHE;
 		else
 			kf.mode = REGION_OFF;
 		break;
 	case REGION_PASSTHROUGH:
-		kf.mode = kf.can_passthrough ? REGION_PASSTHROUGH : REGION_OFF;
+		kf.mode = can_passthrough ? REGION_PASSTHROUGH : REGION_OFF;
 		break;
 	case REGION_PAGECACHE:
-		kf.mode = kf.can_pagecache ? REGION_PAGECACHE : REGION_OFF;
+		kf.mode = can_pagecache ? REGION_PAGECACHE : REGION_OFF;
 		break;
 	case REGION_OFF:
 		kf.mode = REGION_OFF;
@@ -455,14 +455,6 @@ enum region_mode
 kfeat_mode(void)
 {
 	return (kf.mode);
-}
-
-/* What this kernel offered: a bit per mode. */
-void
-kfeat_offered(int *passthrough, int *pagecache)
-{
-	*passthrough = kf.can_passthrough;
-	*pagecache = kf.can_pagecache;
 }
 
 /*

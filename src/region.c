@@ -14,7 +14,6 @@
 #include <sys/mman.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "ipcfs.h"

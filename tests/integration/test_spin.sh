@@ -85,9 +85,9 @@ grep -q "spin 0 us (one CPU" "$TMP/daemon.log" ||
     fail "one CPU: the log does not say so: $(cat "$TMP/daemon.log")"
 ok "on one CPU the daemon does not poll, and logs it"
 
-# Stopping signals come while the daemon polls, between two requests of
-# a steady stream: they must still end it, unmounted, with exit 0.
-for sig in TERM INT; do
+# SIGTERM, SIGINT and SIGHUP come while the daemon polls, between two
+# requests of a steady stream: each must still end it, unmounted, exit 0.
+for sig in TERM INT HUP; do
 	ipcfs_remount -o spin=10000
 	# In a directory of the mount, so the loop ends with the mount.
 	mkdir "$MNT/d" && : >"$MNT/d/s" || fail "SIG$sig: cannot make a channel"

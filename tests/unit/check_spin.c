@@ -19,19 +19,25 @@ START_TEST(test_init)
 	spin_init(&s, 50 * US);
 	ck_assert_uint_eq(s.max, 50 * US);
 	ck_assert_uint_eq(s.window, 50 * US);
+	ck_assert_uint_eq(s.ready, 0);
 	ck_assert_uint_eq(s.caught, 0);
 	ck_assert_uint_eq(s.slept, 0);
 }
 END_TEST
 
-/* A request found by polling is counted and changes nothing else. */
+/*
+ * A request found by polling, or there before any wait, is counted as such
+ * and changes nothing else.
+ */
 START_TEST(test_caught)
 {
 	spin_init(&s, 50 * US);
 	s.window = 8 * US;
 	spin_caught(&s);
 	spin_caught(&s);
+	spin_ready(&s);
 	ck_assert_uint_eq(s.caught, 2);
+	ck_assert_uint_eq(s.ready, 1);
 	ck_assert_uint_eq(s.slept, 0);
 	ck_assert_uint_eq(s.window, 8 * US);
 }
