@@ -29,10 +29,10 @@ ALL_CFLAGS = -std=gnu11 $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
 SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
-SRCS	 = chan.c fs.c kfeat.c log.c main.c node.c opts.c region.c ring.c spin.c \
+SRCS	 = chan.c fs.c hist.c kfeat.c log.c main.c node.c opts.c region.c ring.c spin.c \
 	   xmalloc.c
-PURE	 = chan.c log.c node.c opts.c region.c ring.c spin.c xmalloc.c
-UNITS	 = ring chan node opts spin
+PURE	 = chan.c hist.c log.c node.c opts.c region.c ring.c spin.c xmalloc.c
+UNITS	 = ring chan hist node opts spin
 
 OBJS	 = $(SRCS:%.c=build/%.o)
 SOBJS	 = $(SRCS:%.c=build/san/%.o)

@@ -38,11 +38,11 @@ chan_pool_init(struct chan_pool *pool, const struct chan_cbs *cbs,
 	LIST_INIT(&pool->starved);
 }
 
-/* Bytes of max_memory that no stream buffer or region uses. */
+/* Bytes of max_memory that no stream buffer, read history or region uses. */
 size_t
 chan_pool_free(const struct chan_pool *pool)
 {
-	size_t	 used = pool->mem_used + pool->region_used;
+	size_t	 used = pool->mem_used + pool->hist_used + pool->region_used;
 
 	return (pool->max_memory > used ? pool->max_memory - used : 0);
 }
@@ -98,6 +98,7 @@ chan_free(struct chan *c)
 		if (h->ph != NULL)
 			c->pool->cbs->poll_free(h->ph);
 		LIST_REMOVE(h, entry);
+		c->pool->hist_used -= hist_free(&h->hist);
 		free(h);
 	}
 	if (c->starved)
@@ -210,6 +211,33 @@ chan_never_fits(const struct chan *c, size_t n, size_t total)
 	return (chan_limit(c) < chan_need(n, total));
 }
 
+/*
+ * Keep what a read of h at off was given, for a re-read, as far as
+ * max_memory allows.  Only opens that read and have offsets keep any.
+ */
+static void
+chan_given(struct chan_handle *h, uint64_t off, const struct iovec *iov,
+    int cnt, size_t n)
+{
+	struct chan_pool	*pool = h->chan->pool;
+	size_t			 old = h->hist.ring.size;
+
+	if ((h->mode & (CHAN_RD | CHAN_SEEK)) != (CHAN_RD | CHAN_SEEK))
+		return;
+	hist_given(&h->hist, off, iov, cnt, n, old + chan_pool_free(pool));
+	pool->hist_used = pool->hist_used - old + h->hist.ring.size;
+	if (h->hist.ring.size < old)
+		chan_pool_wake(pool);
+}
+
+/* A write of n bytes through h at off was answered. */
+static void
+chan_wrote(struct chan_handle *h, uint64_t off, size_t n)
+{
+	if ((h->mode & (CHAN_RD | CHAN_SEEK)) == (CHAN_RD | CHAN_SEEK))
+		hist_wrote(&h->hist, off, n);
+}
+
 static struct waiter *
 waiter_new(struct chan_handle *h, void *req, int op, size_t size)
 {
@@ -255,13 +283,16 @@ static void
 waiter_end_write(struct waiter *w, int err)
 {
 	const struct chan_cbs	*cbs = w->h->chan->pool->cbs;
+	struct chan_handle	*h = w->h;
 	void			*req = w->req;
+	uint64_t		 off = w->off;
 	size_t			 done = w->done;
 
 	waiter_free(w);
-	if (done > 0 || err == 0)
+	if (done > 0 || err == 0) {
+		chan_wrote(h, off, done);
 		cbs->reply_count(req, done);
-	else
+	} else
 		cbs->reply_err(req, err);
 }
 
@@ -308,14 +339,16 @@ chan_ready(const struct chan *c, size_t size)
 }
 
 /*
- * Hand up to size bytes to req: buffered bytes first and then, once the
- * ring is drained, bytes of the oldest held write straight from its copy,
- * so a read is never shorter than the ring.  Call only if chan_ready.
+ * Hand up to size bytes to req, a read of h at off: buffered bytes first
+ * and then, once the ring is drained, bytes of the oldest held write
+ * straight from its copy, so a read is never shorter than the ring.  Call
+ * only if chan_ready.
  * Returns that write, off its queue, if this completed it; the caller
  * answers it after the read.
  */
 static struct waiter *
-chan_serve(struct chan *c, void *req, size_t size)
+chan_serve(struct chan *c, struct chan_handle *h, uint64_t off, void *req,
+    size_t size)
 {
 	struct iovec	 iov[3];
 	struct waiter	*w;
@@ -330,6 +363,7 @@ chan_serve(struct chan *c, void *req, size_t size)
 		cnt++;
 	}
 	c->pool->cbs->reply_data(req, iov, cnt);
+	chan_given(h, off, iov, cnt, total + take);
 	ring_drop(&c->ring, total);
 	if (take == 0)
 		return (NULL);
@@ -349,6 +383,7 @@ chan_served(struct chan *c, struct waiter *w)
 	void	*req = w->req;
 	size_t	 size = w->size;
 
+	chan_wrote(w->h, w->off, size);
 	waiter_release(w);
 	c->pool->cbs->reply_count(req, size);
 }
@@ -358,16 +393,21 @@ chan_served(struct chan *c, struct waiter *w)
  * stop in the ring; the ring is empty whenever a read is held.  A write of
  * at most CHAN_ATOMIC bytes is handed over only if what the reads leave is
  * sure to fit, so it is never split.  If the reads take the whole write,
- * its writer wreq is answered first: its next write is then on its way
- * while the reads are answered.  Returns the bytes handed over.
+ * its writer wreq (a write of wh at woff) is answered first: its next
+ * write is then on its way while the reads are answered.  Returns the
+ * bytes handed over.
  */
 static size_t
-chan_handoff(struct chan *c, void *wreq, const char *buf, size_t size)
+chan_handoff(struct chan_handle *wh, uint64_t woff, void *wreq,
+    const char *buf, size_t size)
 {
+	struct chan		*c = wh->chan;
 	const struct chan_cbs	*cbs = c->pool->cbs;
+	struct chan_handle	*rh;
 	struct iovec		 iov;
 	struct waiter		*r;
 	size_t			 n = 0, take;
+	uint64_t		 roff;
 	void			*req;
 
 	if (TAILQ_EMPTY(&c->rq) || !TAILQ_EMPTY(&c->wq) || c->ring.len > 0 ||
@@ -375,6 +415,7 @@ chan_handoff(struct chan *c, void *wreq, const char *buf, size_t size)
 		return (0);
 	TAILQ_FOREACH(r, &c->rq, entry) {
 		if ((n += r->size) >= size) {
+			chan_wrote(wh, woff, size);
 			cbs->reply_count(wreq, size);
 			break;
 		}
@@ -383,10 +424,13 @@ chan_handoff(struct chan *c, void *wreq, const char *buf, size_t size)
 	while (n < size && (r = TAILQ_FIRST(&c->rq)) != NULL) {
 		take = r->size < size - n ? r->size : size - n;
 		req = r->req;
+		rh = r->h;
+		roff = r->off;
 		waiter_free(r);
 		iov.iov_base = (char *)buf + n;
 		iov.iov_len = take;
 		cbs->reply_data(req, &iov, 1);
+		chan_given(rh, roff, &iov, 1, take);
 		n += take;
 	}
 	return (n);
@@ -401,6 +445,7 @@ chan_open(struct chan *c, int mode)
 	h = xcalloc(1, sizeof *h);
 	h->chan = c;
 	h->mode = mode;
+	hist_init(&h->hist);
 	if (mode & CHAN_RD) {
 		c->readers++;
 		c->ropens++;
@@ -447,6 +492,10 @@ chan_close(struct chan_handle *h)
 		c->readers--;
 	if (h->mode & CHAN_WR)
 		c->writers--;
+	if (h->hist.ring.size > 0) {
+		c->pool->hist_used -= hist_free(&h->hist);
+		chan_pool_wake(c->pool);
+	}
 	free(h);
 
 	if (c->writers == 0 && c->ring.len == 0) {
@@ -486,11 +535,13 @@ chan_pump(struct chan *c)
 		progress = 0;
 		while ((w = TAILQ_FIRST(&c->rq)) != NULL &&
 		    chan_ready(c, w->size)) {
-			void	*req = w->req;
-			size_t	 size = w->size;
+			struct chan_handle *h = w->h;
+			void		*req = w->req;
+			uint64_t	 off = w->off;
+			size_t		 size = w->size;
 
 			waiter_free(w);
-			if ((w = chan_serve(c, req, size)) != NULL)
+			if ((w = chan_serve(c, h, off, req, size)) != NULL)
 				TAILQ_INSERT_TAIL(&done, w, entry);
 			progress = 1;
 		}
@@ -521,16 +572,21 @@ chan_pump(struct chan *c)
 }
 
 /*
- * Read up to size bytes.  Answers at once with data, end of file or EAGAIN,
- * or holds the request and returns it so the caller can arrange for an
- * interrupt to cancel it.
+ * Read up to size bytes at file offset off.  A read inside what this open
+ * was already given gets those bytes again (hist.c).  Otherwise it answers
+ * at once with data, end of file or EAGAIN, or holds the request and
+ * returns it so the caller can arrange for an interrupt to cancel it.
  */
 struct waiter *
-chan_read(struct chan_handle *h, void *req, size_t size, int nonblock)
+chan_read(struct chan_handle *h, void *req, size_t size, uint64_t off,
+    int nonblock)
 {
 	struct chan		*c = h->chan;
 	const struct chan_cbs	*cbs = c->pool->cbs;
+	struct iovec		 iov[2];
 	struct waiter		*w;
+	size_t			 total;
+	int			 cnt;
 
 	if (!(h->mode & CHAN_RD)) {
 		cbs->reply_err(req, EBADF);
@@ -540,8 +596,13 @@ chan_read(struct chan_handle *h, void *req, size_t size, int nonblock)
 		cbs->reply_data(req, NULL, 0);
 		return (NULL);
 	}
+	if ((h->mode & CHAN_SEEK) &&
+	    (cnt = hist_find(&h->hist, off, size, iov, &total)) > 0) {
+		cbs->reply_data(req, iov, cnt);
+		return (NULL);
+	}
 	if (TAILQ_EMPTY(&c->rq) && chan_ready(c, size)) {
-		w = chan_serve(c, req, size);
+		w = chan_serve(c, h, off, req, size);
 		chan_pump(c);
 		if (w != NULL)
 			chan_served(c, w);
@@ -557,18 +618,19 @@ chan_read(struct chan_handle *h, void *req, size_t size, int nonblock)
 		return (NULL);
 	}
 	w = waiter_new(h, req, WAIT_READ, size);
+	w->off = off;
 	TAILQ_INSERT_TAIL(&c->rq, w, entry);
 	return (w);
 }
 
 /*
- * Write size bytes.  Answers at once when they all fit, or with EPIPE,
- * EAGAIN, ENOSPC or a partial count; otherwise keeps a copy of what did not
- * fit and holds the request until it all goes in.
+ * Write size bytes at file offset off.  Answers at once when they all fit,
+ * or with EPIPE, EAGAIN, ENOSPC or a partial count; otherwise keeps a copy
+ * of what did not fit and holds the request until it all goes in.
  */
 struct waiter *
 chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
-    int nonblock)
+    uint64_t off, int nonblock)
 {
 	struct chan		*c = h->chan;
 	const struct chan_cbs	*cbs = c->pool->cbs;
@@ -587,7 +649,7 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 		cbs->reply_err(req, EPIPE);
 		return (NULL);
 	}
-	if ((n = chan_handoff(c, req, buf, size)) == size) {
+	if ((n = chan_handoff(h, off, req, buf, size)) == size) {
 		chan_notify(c);
 		return (NULL);
 	}
@@ -599,19 +661,22 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	if (TAILQ_EMPTY(&c->wq) && n < size)
 		n += chan_push(c, (const char *)buf + n, size - n, size);
 	if (n == size || (n > 0 && nonblock)) {
+		chan_wrote(h, off, n);
 		cbs->reply_count(req, n);
 		chan_notify(c);
 		return (NULL);
 	}
 	if (nonblock || chan_never_fits(c, size - n, size)) {
-		if (n > 0)
+		if (n > 0) {
+			chan_wrote(h, off, n);
 			cbs->reply_count(req, n);
-		else
+		} else
 			cbs->reply_err(req, nonblock ? EAGAIN : ENOSPC);
 		chan_notify(c);
 		return (NULL);
 	}
 	w = waiter_new(h, req, WAIT_WRITE, size);
+	w->off = off;
 	w->done = w->base = n;
 	w->data = xmalloc(size - n);
 	memcpy(w->data, (const char *)buf + n, size - n);

@@ -40,6 +40,7 @@ static struct chan_pool	 pool;
 static struct opts	 fs_opts;
 static struct fuse_session *fs_se;
 static int		 fs_init_failed;
+static double		 fs_chan_timeout = ENTRY_TIMEOUT;
 
 #define XATTR_REGION	"user.ipcfs.region"
 #define XATTR_STATS	"user.ipcfs.stats"
@@ -115,15 +116,69 @@ fs_stat(const struct node *n, struct stat *st)
 	st->st_ctim = n->ctime;
 }
 
+/* The entry that makes the kernel know n's name as k. */
 static void
-fs_entry(const struct node *n, struct fuse_entry_param *e)
+fs_entry(struct knode *k, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
-	e->ino = n->ino;
+	e->ino = k->id;
 	e->generation = 1;
-	e->entry_timeout = ENTRY_TIMEOUT;
+	e->entry_timeout = k->node->chan != NULL ? fs_chan_timeout :
+	    ENTRY_TIMEOUT;
 	e->attr_timeout = ATTR_TIMEOUT;
-	fs_stat(n, &e->attr);
+	fs_stat(k->node, &e->attr);
+	k->attrs = 1;
+}
+
+/*
+ * Reply with the entry of a lookup or a create of a name: the kernel learns
+ * of k once more, unless the caller was interrupted and the reply fell on
+ * the floor.
+ */
+static void
+fs_reply_entry(fuse_req_t req, struct knode *k)
+{
+	struct fuse_entry_param	 e;
+
+	fs_entry(k, &e);
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		node_forget(k, 1);
+}
+
+/*
+ * The name of k's node moves on to a new knode (node_busy): make the
+ * kernel look names up again, so that the next path walk to it gets the
+ * new knode, whose inode lock a held write does not keep.  Where the
+ * kernel cannot be told, channel entries are never cached instead.
+ */
+static void
+fs_move(struct knode *k)
+{
+	log_debug("%s: %s: node id %llu keeps its inode lock", __func__,
+	    k->node->name, (unsigned long long)k->id);
+	if (fs_chan_timeout > 0 && kfeat_inc_epoch() == -1) {
+		log_warn("%s: cannot make the kernel look names up again; "
+		    "channel names are no longer cached", __func__);
+		fs_chan_timeout = 0;
+	}
+}
+
+/*
+ * n's attributes changed through via (NULL: none of its knodes): the
+ * kernel drops what it cached of them for n's other knodes, which it
+ * does not know are the same file.
+ */
+static void
+fs_attrs_changed(struct node *n, struct knode *via)
+{
+	struct knode	*k;
+
+	LIST_FOREACH(k, &n->knodes, nentry) {
+		if (k == via || !k->attrs)
+			continue;
+		k->attrs = 0;
+		fuse_lowlevel_notify_inval_inode(fs_se, k->id, -1, 0);
+	}
 }
 
 static struct node *
@@ -164,6 +219,16 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 		fuse_session_exit(fs_se);
 		return;
 	}
+	/*
+	 * A channel's name moves on to a new inode of the kernel's while a
+	 * writer may keep the old one's lock.  In page-cache mode every
+	 * inode has a page cache of its own, so there only a held write on
+	 * a channel without a region moves its name.
+	 */
+	node_set_moves(kfeat_mode() == REGION_PAGECACHE ? NODE_MOVES_HELD :
+	    NODE_MOVES_WRITER);
+	if (!kfeat_epoch())
+		fs_chan_timeout = 0;
 }
 
 static void
@@ -185,18 +250,16 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	fs_entry(n, &e);
-	node_ref(n);
-	fuse_reply_entry(req, &e);
+	fs_reply_entry(req, node_ref(n));
 }
 
 static void
 fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	struct node	*n;
+	struct knode	*k;
 
-	if ((n = node_get(ino)) != NULL)
-		node_forget(n, nlookup);
+	if ((k = node_kget(ino)) != NULL)
+		node_forget(k, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -204,12 +267,12 @@ static void
 fs_forget_multi(fuse_req_t req, size_t count,
     struct fuse_forget_data *forgets)
 {
-	struct node	*n;
+	struct knode	*k;
 	size_t		 i;
 
 	for (i = 0; i < count; i++)
-		if ((n = node_get(forgets[i].ino)) != NULL)
-			node_forget(n, forgets[i].nlookup);
+		if ((k = node_kget(forgets[i].ino)) != NULL)
+			node_forget(k, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -217,14 +280,15 @@ static void
 fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct stat	 st;
-	struct node	*n;
+	struct knode	*k;
 
 	(void)fi;
-	if ((n = node_get(ino)) == NULL) {
+	if ((k = node_kget(ino)) == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	fs_stat(n, &st);
+	fs_stat(k->node, &st);
+	k->attrs = 1;
 	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
 }
 
@@ -242,17 +306,29 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
     struct fuse_file_info *fi)
 {
 	struct stat	 st;
+	struct knode	*k;
 	struct node	*n;
 	int		 error;
 
 	(void)fi;
-	if ((n = node_get(ino)) == NULL) {
+	if ((k = node_kget(ino)) == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	n = k->node;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (S_ISDIR(n->mode)) {
 			fuse_reply_err(req, EISDIR);
+			return;
+		}
+		/*
+		 * In page-cache mode each knode is a page cache of its own:
+		 * a region begun while the name has moved on would not be
+		 * one region for every open.
+		 */
+		if (kfeat_mode() == REGION_PAGECACHE && attr->st_size > 0 &&
+		    n->chan->region.size == 0 && node_nknodes(n) > 1) {
+			fuse_reply_err(req, EBUSY);
 			return;
 		}
 		error = region_resize(&n->chan->region, &pool,
@@ -279,7 +355,9 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		n->ctime = attr->st_ctim;
 	else
 		node_touch(n, NODE_CTIME);
+	fs_attrs_changed(n, k);
 	fs_stat(n, &st);
+	k->attrs = 1;
 	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
 }
 
@@ -299,15 +377,10 @@ fs_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 static void
 fs_reply_made(fuse_req_t req, int error, struct node *n)
 {
-	struct fuse_entry_param	 e;
-
-	if (error != 0) {
+	if (error != 0)
 		fuse_reply_err(req, error);
-		return;
-	}
-	fs_entry(n, &e);
-	node_ref(n);
-	fuse_reply_entry(req, &e);
+	else
+		fs_reply_entry(req, node_ref(n));
 }
 
 static void
@@ -334,6 +407,20 @@ fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	fs_reply_made(req, error, n);
 }
 
+/*
+ * The link count of the channel called name in dir is about to drop: its
+ * knodes other than the one the kernel unlinks through learn of it.
+ */
+static void
+fs_unlinking(struct node *dir, const char *name)
+{
+	struct node	*n;
+
+	if (S_ISDIR(dir->mode) && (n = node_lookup(dir, name)) != NULL &&
+	    n->chan != NULL && node_nknodes(n) > 1)
+		fs_attrs_changed(n, NULL);
+}
+
 static void
 fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -341,6 +428,7 @@ fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if ((dir = fs_dir(req, parent)) == NULL)
 		return;
+	fs_unlinking(dir, name);
 	fuse_reply_err(req, node_unlink(dir, name));
 }
 
@@ -385,6 +473,7 @@ fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	if ((newdir = fs_dir(req, newparent)) == NULL)
 		return;
+	fs_unlinking(newdir, newname);
 	fuse_reply_err(req, node_rename(dir, name, newdir, newname, flags));
 }
 
@@ -410,10 +499,16 @@ fs_backing(fuse_req_t req, struct chan *c)
 	return (0);
 }
 
-/* Open n's channel for fi; the caller replies. */
+/*
+ * Open the channel of k's node for fi; the caller replies.  ev is
+ * NODE_EV_OPEN for an open of a name the kernel had already looked up, 0
+ * for a create.
+ */
 static int
-fs_open_chan(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+fs_open_chan(fuse_req_t req, struct knode *k, struct fuse_file_info *fi,
+    int ev)
 {
+	struct node		*n = k->node;
 	struct chan_handle	*h;
 	int			 mode, error;
 
@@ -431,9 +526,14 @@ fs_open_chan(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 		mode = CHAN_RD | CHAN_WR;
 		break;
 	}
+	/* A region mode's channel file is seekable: keep a read history. */
+	if (kfeat_mode() != REGION_OFF)
+		mode |= CHAN_SEEK;
 	h = chan_open(n->chan, mode);
-	h->udata = n;
-	node_open(n);
+	h->udata = k;
+	node_open(k, mode & CHAN_WR);
+	if ((mode & CHAN_WR) && ev != 0 && node_busy(k, ev))
+		fs_move(k);
 	fi->fh = (uintptr_t)h;
 	/*
 	 * Direct I/O sends every read and write here, whatever the file
@@ -447,8 +547,9 @@ static void
 fs_close_chan(fuse_req_t req, struct fuse_file_info *fi)
 {
 	struct chan_handle	*h = (struct chan_handle *)(uintptr_t)fi->fh;
-	struct node		*n = h->udata;
-	struct chan		*c = n->chan;
+	struct knode		*k = h->udata;
+	struct chan		*c = k->node->chan;
+	int			 wr = h->mode & CHAN_WR;
 
 	chan_close(h);
 	if (LIST_EMPTY(&c->handles)) {
@@ -465,24 +566,26 @@ fs_close_chan(fuse_req_t req, struct fuse_file_info *fi)
 		}
 		region_trim(&c->region, kfeat_mode() == REGION_PASSTHROUGH);
 	}
-	node_close(n);
+	node_close(k, wr);
 }
 
 static void
 fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct knode	*k;
 	struct node	*n;
 	int		 error;
 
-	if ((n = node_get(ino)) == NULL) {
+	if ((k = node_kget(ino)) == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	n = k->node;
 	if (S_ISDIR(n->mode)) {
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	if ((error = fs_open_chan(req, n, fi)) != 0) {
+	if ((error = fs_open_chan(req, k, fi, NODE_EV_OPEN)) != 0) {
 		fuse_reply_err(req, error);
 		return;
 	}
@@ -503,6 +606,7 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 {
 	struct fuse_entry_param	 e;
 	struct node		*dir, *n = NULL;
+	struct knode		*k;
 	int			 error, made;
 
 	if ((dir = fs_dir(req, parent)) == NULL)
@@ -519,18 +623,19 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, n == NULL ? ENOENT : EISDIR);
 		return;
 	}
-	if ((error = fs_open_chan(req, n, fi)) != 0) {
+	k = node_ref(n);
+	if ((error = fs_open_chan(req, k, fi, made ? 0 : NODE_EV_OPEN)) != 0) {
+		node_forget(k, 1);
 		/* The kernel will not learn of the name: take it back. */
 		if (made)
 			node_unlink(dir, name);
 		fuse_reply_err(req, error);
 		return;
 	}
-	fs_entry(n, &e);
-	node_ref(n);
+	fs_entry(k, &e);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		fs_close_chan(req, fi);
-		node_forget(n, 1);
+		node_forget(k, 1);
 	}
 }
 
@@ -565,15 +670,18 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	/*
-	 * In page-cache mode the kernel fills the region's pages with
-	 * reads of its own, told apart by their lock owner: a read() from a
-	 * program always carries one.
+	 * Reads the kernel makes into its page cache (the region's pages in
+	 * page-cache mode; splice, sendfile and copy_file_range in every mode)
+	 * are told apart by their lock owner: a read() from a program always
+	 * carries one.  They get the region, never stream bytes: the kernel
+	 * reads ahead and bounds them by the file size, so stream bytes would
+	 * be taken and never delivered.
 	 */
-	if (fi->lock_owner == 0 && kfeat_mode() == REGION_PAGECACHE) {
-		fs_pagein(req, h->udata, size, off);
+	if (fi->lock_owner == 0) {
+		fs_pagein(req, ((struct knode *)h->udata)->node, size, off);
 		return;
 	}
-	w = chan_read(h, req, size, fi->flags & O_NONBLOCK);
+	w = chan_read(h, req, size, (uint64_t)off, fi->flags & O_NONBLOCK);
 	/* Last: if the kernel already interrupted req, this answers it. */
 	if (w != NULL)
 		fuse_req_interrupt_func(req, fs_interrupt_cb, w);
@@ -584,7 +692,8 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
     off_t off, struct fuse_file_info *fi)
 {
 	struct chan_handle	*h = (struct chan_handle *)(uintptr_t)fi->fh;
-	struct node		*n = h->udata;
+	struct knode		*k = h->udata;
+	struct node		*n = k->node;
 	struct waiter		*w;
 	ssize_t			 len;
 
@@ -605,9 +714,18 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		if (n->mode & S_IXGRP)
 			n->mode &= ~S_ISGID;
 	}
-	w = chan_write(h, req, buf, size, fi->flags & O_NONBLOCK);
-	if (w != NULL)
-		fuse_req_interrupt_func(req, fs_interrupt_cb, w);
+	/* A write may keep this knode's inode lock: move the name on. */
+	if (node_busy(k, NODE_EV_WRITE))
+		fs_move(k);
+	fs_attrs_changed(n, k);
+	w = chan_write(h, req, buf, size, (uint64_t)off,
+	    fi->flags & O_NONBLOCK);
+	if (w == NULL)
+		return;
+	if (node_busy(k, NODE_EV_HELD))
+		fs_move(k);
+	/* Last: if the kernel already interrupted req, this answers it. */
+	fuse_req_interrupt_func(req, fs_interrupt_cb, w);
 }
 
 static void
@@ -638,12 +756,12 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	d = xcalloc(1, sizeof *d);
 	d->cnt = node_snapshot(dir, &d->ents);
-	node_open(dir);
+	node_open(dir->cur, 0);
 	fi->fh = (uintptr_t)d;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		node_snapshot_free(d->ents, d->cnt);
 		free(d);
-		node_close(dir);
+		node_close(dir->cur, 0);
 	}
 }
 
@@ -694,12 +812,12 @@ static void
 fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dir_handle	*d = (struct dir_handle *)(uintptr_t)fi->fh;
-	struct node		*dir;
+	struct knode		*k;
 
 	node_snapshot_free(d->ents, d->cnt);
 	free(d);
-	if ((dir = node_get(ino)) != NULL)
-		node_close(dir);
+	if ((k = node_kget(ino)) != NULL)
+		node_close(k, 0);
 	fuse_reply_err(req, 0);
 }
 
@@ -776,10 +894,12 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		node_stats(&ns);
 		kfeat_spin_stats(&ready, &caught, &slept);
 		snprintf(buf, sizeof buf, "nodes %llu\nheld_requests %zu\n"
-		    "held_bytes %zu\nbuffer_bytes %zu\nregion_bytes %zu\n"
+		    "held_bytes %zu\nbuffer_bytes %zu\nhistory_bytes %zu\n"
+		    "region_bytes %zu\n"
 		    "fds %d\nrequests_queued %llu\nrequests_polled %llu\n"
 		    "requests_woke %llu\n", (unsigned long long)ns.nodes,
-		    pool.nwaiters, pool.held, pool.mem_used, pool.region_used,
+		    pool.nwaiters, pool.held, pool.mem_used, pool.hist_used,
+		    pool.region_used,
 		    fs_count_fds(), (unsigned long long)ready,
 		    (unsigned long long)caught, (unsigned long long)slept);
 	} else {

@@ -20,6 +20,8 @@ void	 kfeat_spin_stats(uint64_t *, uint64_t *, uint64_t *);
 uint64_t kfeat_spin_us(void);
 int	 kfeat_init(struct fuse_conn_info *);
 enum region_mode kfeat_mode(void);
+int	 kfeat_epoch(void);
+int	 kfeat_inc_epoch(void);
 int	 kfeat_backing_open(fuse_req_t, int);
 void	 kfeat_backing_close(fuse_req_t, int);
 void	 kfeat_open_reply(struct fuse_file_info *, int);

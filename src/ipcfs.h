@@ -55,6 +55,19 @@ struct ring {
 };
 
 /*
+ * The read history of one open (hist.c): the last bytes it was given, which
+ * end at file offset end.  It keeps at least HIST_KEEP bytes and the whole
+ * of the open's last read, and grows from HIST_MIN.
+ */
+#define HIST_MIN		4096
+#define HIST_KEEP		65536
+
+struct hist {
+	struct ring	 ring;
+	uint64_t	 end;
+};
+
+/*
  * How the channel layer answers held requests.  The FUSE glue (fs.c) fills
  * this in; unit tests and fuzzers supply recorders.  Every held request is
  * answered through exactly one of reply_data, reply_count or reply_err.
@@ -83,12 +96,14 @@ struct chan_pool {
 	size_t			 max_region;
 	size_t			 region_used;	/* region bytes, all channels */
 	size_t			 mem_used;
+	size_t			 hist_used;	/* read histories, all opens */
 	size_t			 held;
 	size_t			 nwaiters;
 };
 
 #define CHAN_RD		0x1
 #define CHAN_WR		0x2
+#define CHAN_SEEK	0x4		/* offsets mean something: keep history */
 
 #define WAIT_READ	1
 #define WAIT_WRITE	2
@@ -102,6 +117,7 @@ struct waiter {
 	struct chan_handle	*h;
 	void			*req;
 	int			 op;		/* WAIT_READ or WAIT_WRITE */
+	uint64_t		 off;		/* file offset of the request */
 	size_t			 size;		/* bytes asked for or offered */
 	size_t			 done;		/* write: bytes accepted */
 	size_t			 base;		/* write: bytes in when held */
@@ -114,7 +130,7 @@ struct chan_handle {
 	LIST_ENTRY(chan_handle)	 entry;		/* on chan->handles */
 	LIST_ENTRY(chan_handle)	 pentry;	/* on chan->polled */
 	struct chan		*chan;
-	int			 mode;		/* CHAN_RD | CHAN_WR */
+	int			 mode;		/* CHAN_RD | CHAN_WR | CHAN_SEEK */
 	int			 seen_writer;
 	int			 seen_reader;
 	uint64_t		 wopens;	/* chan->wopens at open */
@@ -122,6 +138,7 @@ struct chan_handle {
 	void			*ph;		/* poll handle, or NULL */
 	unsigned		 nwait;		/* held requests */
 	void			*udata;		/* the opener's */
+	struct hist		 hist;		/* CHAN_RD | CHAN_SEEK only */
 };
 LIST_HEAD(handles, chan_handle);
 
@@ -151,19 +168,53 @@ struct chan {
 };
 
 /*
+ * One of the kernel's inodes for a node, known to it by its FUSE node id.
+ * A directory has one, whose id is its inode number.  A channel's name can
+ * be moved on to a new one while a writer keeps the old one's inode lock
+ * (node.c says when), so a channel may have several; opens made through
+ * each share one channel.
+ */
+struct node;
+
+struct knode {
+	RB_ENTRY(knode)		 entry;		/* on the id tree */
+	LIST_ENTRY(knode)	 nentry;	/* on node->knodes */
+	struct node		*node;
+	uint64_t		 id;
+	uint64_t		 nlookup;
+	unsigned		 nopen;
+	unsigned		 nwriters;	/* opens that may write */
+	int			 moving;	/* lookups get a new knode */
+	int			 attrs;		/* the kernel caches attributes */
+};
+LIST_HEAD(knodes, knode);
+
+/* When a channel's name moves on to a new knode (node_set_moves). */
+#define NODE_MOVES_NEVER	0
+#define NODE_MOVES_HELD		1	/* a write is held, no region yet */
+#define NODE_MOVES_WRITER	2	/* the knode has a writer */
+
+/* What happened on a knode (node_busy). */
+#define NODE_EV_OPEN		1	/* an open that may write */
+#define NODE_EV_WRITE		2	/* a write */
+#define NODE_EV_HELD		3	/* a write was held */
+
+/*
  * A name in the tree.  Directories hold their children in a name-ordered
  * tree; regular files own a channel.  A node lives while it is linked, the
- * kernel holds lookups on it, or it is open.
+ * kernel holds lookups on any of its knodes, or it is open.
  */
 struct node {
 	RB_ENTRY(node)		 ino_entry;
 	RB_ENTRY(node)		 name_entry;
 	RB_HEAD(node_names, node) children;
+	struct knodes		 knodes;
+	struct knode		*cur;		/* what lookups give */
 	struct node		*parent;	/* NULL once unlinked */
 	char			*name;
 	uint64_t		 ino;
-	uint64_t		 nlookup;
-	unsigned		 nopen;
+	uint64_t		 nlookup;	/* of all its knodes */
+	unsigned		 nopen;		/* of all its knodes */
 	unsigned		 nsubdirs;
 	mode_t			 mode;
 	uid_t			 uid;
@@ -228,15 +279,25 @@ struct chan *chan_new(struct chan_pool *);
 void	 chan_free(struct chan *);
 struct chan_handle *chan_open(struct chan *, int);
 void	 chan_close(struct chan_handle *);
-struct waiter *chan_read(struct chan_handle *, void *, size_t, int);
+struct waiter *chan_read(struct chan_handle *, void *, size_t, uint64_t,
+	     int);
 struct waiter *chan_write(struct chan_handle *, void *, const void *,
-	     size_t, int);
+	     size_t, uint64_t, int);
 void	 chan_cancel(struct waiter *, int);
 unsigned chan_poll(struct chan_handle *, void *);
 void	 chan_abort(struct chan *, int);
 int	 chan_idle(const struct chan *);
 void	 chan_pool_wake(struct chan_pool *);
 size_t	 chan_pool_free(const struct chan_pool *);
+
+/* hist.c */
+void	 hist_init(struct hist *);
+size_t	 hist_free(struct hist *);
+int	 hist_find(const struct hist *, uint64_t, size_t, struct iovec [2],
+	     size_t *);
+void	 hist_given(struct hist *, uint64_t, const struct iovec *, int,
+	     size_t, size_t);
+void	 hist_wrote(struct hist *, uint64_t, size_t);
 
 /* region.c */
 void	 region_init(struct region *);
@@ -260,10 +321,15 @@ int	 node_unlink(struct node *, const char *);
 int	 node_rmdir(struct node *, const char *);
 int	 node_rename(struct node *, const char *, struct node *,
 	     const char *, unsigned int);
-void	 node_ref(struct node *);
-void	 node_forget(struct node *, uint64_t);
-void	 node_open(struct node *);
-void	 node_close(struct node *);
+struct knode *node_kget(uint64_t);
+struct knode *node_knode(struct node *);
+struct knode *node_ref(struct node *);
+void	 node_forget(struct knode *, uint64_t);
+void	 node_open(struct knode *, int);
+void	 node_close(struct knode *, int);
+void	 node_set_moves(int);
+int	 node_busy(struct knode *, int);
+unsigned node_nknodes(const struct node *);
 void	 node_touch(struct node *, int);
 size_t	 node_snapshot(struct node *, struct dirent_snap **);
 void	 node_snapshot_free(struct dirent_snap *, size_t);

@@ -54,6 +54,9 @@
 #define KF_DIRECT_IO_ALLOW_MMAP	(1U << (36 - 32))	/* in flags2 */
 #define KF_PASSTHROUGH		(1U << (37 - 32))	/* in flags2 */
 #define KF_FOPEN_PASSTHROUGH	(1U << 7)
+/* From Linux 6.16 <linux/fuse.h>: protocol 7.44. */
+#define KF_NOTIFY_INC_EPOCH	8
+#define KF_EPOCH_MINOR		44
 
 struct kf_backing_map {
 	int32_t		fd;
@@ -87,6 +90,7 @@ static struct {
 	uint32_t		 open_flags;	/* for the next OPEN/CREATE */
 	int32_t			 backing_id;
 	int			 kill_suidgid;	/* of the WRITE being served */
+	int			 epoch;		/* FUSE_NOTIFY_INC_EPOCH works */
 	struct spin		 spin;
 	sigset_t		 stopmask;	/* SIGHUP, SIGINT, SIGTERM */
 	sigset_t		 waitmask;	/* the mask while asleep */
@@ -445,7 +449,38 @@ kfeat_init(struct fuse_conn_info *conn)
 #else
 	(void)conn;
 #endif
+	kf.epoch = conn->proto_major == 7 && conn->proto_minor >= KF_EPOCH_MINOR;
 	if (kf.want != REGION_AUTO && kf.want != kf.mode)
+		return (-1);
+	return (0);
+}
+
+/* True if the kernel takes FUSE_NOTIFY_INC_EPOCH, once INIT is done. */
+int
+kfeat_epoch(void)
+{
+	return (kf.epoch);
+}
+
+/*
+ * Make the kernel look every cached name up again before it next uses it.
+ * The kernel only counts the notification (fc->epoch): it takes no lock,
+ * so the daemon may send it while a request of its own is held.  Returns
+ * 0, or -1 with errno.
+ */
+int
+kfeat_inc_epoch(void)
+{
+	struct fuse_out_header	 oh;
+
+	if (!kf.epoch) {
+		errno = ENOSYS;
+		return (-1);
+	}
+	memset(&oh, 0, sizeof oh);
+	oh.len = sizeof oh;
+	oh.error = KF_NOTIFY_INC_EPOCH;
+	if (write(fuse_session_fd(kf.se), &oh, sizeof oh) != (ssize_t)sizeof oh)
 		return (-1);
 	return (0);
 }

@@ -3,6 +3,15 @@
  * lookup counts.  A node is freed when it is unlinked, the kernel has
  * forgotten it and nothing has it open, so an unlinked channel keeps working
  * for whoever still holds it.  No FUSE here.
+ *
+ * The kernel knows a node by the node ids of its knodes.  A write the
+ * daemon holds keeps the kernel's lock on that knode's inode, and the VFS
+ * takes the same lock to unlink, rename, chmod, utimes, setxattr or
+ * O_TRUNC-open the file, and for a second write (see
+ * ../shared/notes/held-write-lock.md).  So while a knode has a writer the
+ * name moves on: the next lookup of it gets a new knode, another inode of
+ * the kernel's for the same channel, whose lock is free.  node_busy says
+ * when the kernel must be made to look the name up again.
  */
 
 #include <sys/stat.h>
@@ -27,12 +36,17 @@
 
 static int	node_ino_cmp(struct node *, struct node *);
 static int	node_name_cmp(struct node *, struct node *);
+static int	knode_cmp(struct knode *, struct knode *);
 
 RB_HEAD(node_inos, node);
 RB_GENERATE_STATIC(node_inos, node, ino_entry, node_ino_cmp)
 RB_GENERATE_STATIC(node_names, node, name_entry, node_name_cmp)
+RB_HEAD(knode_ids, knode);
+RB_GENERATE_STATIC(knode_ids, knode, entry, knode_cmp)
 
 static struct node_inos	 inos = RB_INITIALIZER(&inos);
+static struct knode_ids	 kids = RB_INITIALIZER(&kids);
+static int		 moves = NODE_MOVES_NEVER;
 static struct node	*root;
 static struct chan_pool	*pool;
 static uint64_t		 next_ino;
@@ -49,6 +63,45 @@ static int
 node_name_cmp(struct node *a, struct node *b)
 {
 	return (strcmp(a->name, b->name));
+}
+
+static int
+knode_cmp(struct knode *a, struct knode *b)
+{
+	return (a->id < b->id ? -1 : a->id > b->id);
+}
+
+/* A new knode for n, with a fresh id unless id is given. */
+static struct knode *
+knode_new(struct node *n, uint64_t id)
+{
+	struct knode	*k;
+
+	k = xcalloc(1, sizeof *k);
+	k->node = n;
+	k->id = id != 0 ? id : next_ino++;
+	RB_INSERT(knode_ids, &kids, k);
+	LIST_INSERT_HEAD(&n->knodes, k, nentry);
+	return (k);
+}
+
+static void
+knode_free(struct knode *k)
+{
+	RB_REMOVE(knode_ids, &kids, k);
+	LIST_REMOVE(k, nentry);
+	free(k);
+}
+
+/*
+ * Free k if the kernel has forgotten it, nothing has it open and the name
+ * has moved on from it.
+ */
+static void
+knode_maybe_free(struct knode *k)
+{
+	if (k->nlookup == 0 && k->nopen == 0 && k != k->node->cur)
+		knode_free(k);
 }
 
 static void
@@ -80,6 +133,7 @@ node_alloc(const char *name, mode_t mode, uid_t uid, gid_t gid)
 	n = xcalloc(1, sizeof *n);
 	RB_INIT(&n->children);
 	n->name = xstrdup(name);
+	LIST_INIT(&n->knodes);
 	n->ino = next_ino++;
 	n->mode = mode;
 	n->uid = uid;
@@ -87,6 +141,7 @@ node_alloc(const char *name, mode_t mode, uid_t uid, gid_t gid)
 	node_touch(n, NODE_ATIME | NODE_MTIME | NODE_CTIME);
 	if (S_ISREG(mode))
 		n->chan = chan_new(pool);
+	n->cur = knode_new(n, n->ino);
 	RB_INSERT(node_inos, &inos, n);
 	nnodes++;
 	return (n);
@@ -95,6 +150,10 @@ node_alloc(const char *name, mode_t mode, uid_t uid, gid_t gid)
 static void
 node_destroy(struct node *n)
 {
+	struct knode	*k;
+
+	while ((k = LIST_FIRST(&n->knodes)) != NULL)
+		knode_free(k);
 	RB_REMOVE(node_inos, &inos, n);
 	chan_free(n->chan);
 	free(n->name);
@@ -120,8 +179,9 @@ node_init(struct chan_pool *p, uint64_t limit, mode_t mode, uid_t uid,
 	max_nodes = limit;
 	next_ino = 1;
 	root = node_alloc("", S_IFDIR | (mode & 07777), uid, gid);
-	root->nlookup = 1;
+	root->nlookup = root->cur->nlookup = 1;
 	nnodes = 0;
+	moves = NODE_MOVES_NEVER;
 }
 
 static void
@@ -157,14 +217,44 @@ node_root(void)
 	return (root);
 }
 
-/* The node with inode number ino, or NULL. */
-struct node *
-node_get(uint64_t ino)
+/* The knode with node id id, or NULL. */
+struct knode *
+node_kget(uint64_t id)
 {
-	struct node	 key;
+	struct knode	 key;
 
-	key.ino = ino;
-	return (RB_FIND(node_inos, &inos, &key));
+	key.id = id;
+	return (RB_FIND(knode_ids, &kids, &key));
+}
+
+/* The node the kernel knows by node id id, or NULL. */
+struct node *
+node_get(uint64_t id)
+{
+	struct knode	*k;
+
+	return ((k = node_kget(id)) != NULL ? k->node : NULL);
+}
+
+/* The knode n's name is bound to now. */
+struct knode *
+node_knode(struct node *n)
+{
+	if (n->cur == NULL || n->cur->moving)
+		n->cur = knode_new(n, 0);
+	return (n->cur);
+}
+
+/* How many knodes n has: more than one once its name has moved on. */
+unsigned
+node_nknodes(const struct node *n)
+{
+	const struct knode	*k;
+	unsigned		 cnt = 0;
+
+	LIST_FOREACH(k, &n->knodes, nentry)
+		cnt++;
+	return (cnt);
 }
 
 /* The child of dir called name, or NULL. */
@@ -363,34 +453,98 @@ node_rename(struct node *olddir, const char *oldname, struct node *newdir,
 	return (0);
 }
 
-/* The kernel learned of n once more. */
-void
+/*
+ * The kernel looks n up: it learns of the knode the name is bound to, or
+ * of a new one if the name is moving on.
+ */
+struct knode *
 node_ref(struct node *n)
 {
+	struct knode	*k;
+
+	k = node_knode(n);
+	k->nlookup++;
 	n->nlookup++;
+	return (k);
 }
 
-/* The kernel dropped count lookups of n. */
+/* The kernel dropped count lookups of k. */
 void
-node_forget(struct node *n, uint64_t count)
+node_forget(struct knode *k, uint64_t count)
 {
-	n->nlookup = count > n->nlookup ? 0 : n->nlookup - count;
+	struct node	*n = k->node;
+
+	if (count > k->nlookup)
+		count = k->nlookup;
+	k->nlookup -= count;
+	n->nlookup -= count;
+	knode_maybe_free(k);
 	node_maybe_free(n);
 }
 
-/* Something opened n. */
+/* Something opened k, for writing if wr. */
 void
-node_open(struct node *n)
+node_open(struct knode *k, int wr)
 {
-	n->nopen++;
+	k->nopen++;
+	k->node->nopen++;
+	if (wr)
+		k->nwriters++;
 }
 
-/* Something closed n; it may go if it was unlinked. */
+/*
+ * Something closed k; it may go if it was unlinked.  A knode without
+ * writers may keep its name.
+ */
 void
-node_close(struct node *n)
+node_close(struct knode *k, int wr)
 {
+	struct node	*n = k->node;
+
+	k->nopen--;
 	n->nopen--;
+	if (wr && --k->nwriters == 0)
+		k->moving = 0;
+	knode_maybe_free(k);
 	node_maybe_free(n);
+}
+
+/* Say when channel names move on (NODE_MOVES_*), for the region mode. */
+void
+node_set_moves(int how)
+{
+	moves = how;
+}
+
+/*
+ * Something that may keep k's inode lock happened (NODE_EV_*).  Returns 1
+ * if the name must move on, so the kernel must be made to look it up again;
+ * the next lookup then gets a new knode.  With NODE_MOVES_WRITER a knode
+ * moves as soon as it may be written, so opens made later never share its
+ * lock; with NODE_MOVES_HELD (page-cache regions: each knode is a page
+ * cache of its own) only once a write is held, and only while the channel
+ * has no region to keep in step.
+ */
+int
+node_busy(struct knode *k, int ev)
+{
+	struct node	*n = k->node;
+
+	if (n->chan == NULL || k != n->cur || k->moving || k->nwriters == 0)
+		return (0);
+	switch (moves) {
+	case NODE_MOVES_WRITER:
+		break;
+	case NODE_MOVES_HELD:
+		if (ev != NODE_EV_HELD || n->chan->region.used ||
+		    n->chan->region.size > 0)
+			return (0);
+		break;
+	default:
+		return (0);
+	}
+	k->moving = 1;
+	return (1);
 }
 
 /* Copy the entries of dir, for a readdir that stays consistent. */

@@ -693,7 +693,7 @@ op_read(struct fz *f)
 		mc->stale = 0;
 	TRACE("read h%d ch%d size %zu nb %d (len %zu)\n", hidx, mh->ch, size,
 	    nonblock, len);
-	w = chan_read(mh->h, q, size, nonblock);
+	w = chan_read(mh->h, q, size, 0, nonblock);
 	TRACE("  ans %d count %zu err %d held %d\n", q->ans, q->count, q->err,
 	    w != NULL);
 	if (!(mh->mode & CHAN_RD)) {
@@ -769,7 +769,7 @@ op_write(struct fz *f)
 	M.op_ch = ch;
 	TRACE("write h%d ch%d size %zu nb %d (room %zu limit %zu)\n", hidx, ch,
 	    size, nonblock, room, limit);
-	w = chan_write(mh->h, q, iobuf, size, nonblock);
+	w = chan_write(mh->h, q, iobuf, size, 0, nonblock);
 	TRACE("  ans %d count %zu err %d held %d len %zu\n", q->ans, q->count,
 	    q->err, w != NULL, mc->c->ring.len);
 	if (!(mh->mode & CHAN_WR)) {

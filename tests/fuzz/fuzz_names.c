@@ -525,7 +525,7 @@ op_forget(struct fz *f)
 
 	i = pick_alive(f);
 	cnt = fz_u8(f) % 4;
-	node_forget(M.v[i].n, cnt);
+	node_forget(M.v[i].n->cur, cnt);
 	M.v[i].nlookup = cnt > M.v[i].nlookup ? 0 : M.v[i].nlookup - cnt;
 	maybe_gone(i);
 }
@@ -539,10 +539,10 @@ op_open_close(struct fz *f)
 	if (M.v[i].dir)
 		return;
 	if ((fz_u8(f) & 1) || M.v[i].nopen == 0) {
-		node_open(M.v[i].n);
+		node_open(M.v[i].n->cur, 0);
 		M.v[i].nopen++;
 	} else {
-		node_close(M.v[i].n);
+		node_close(M.v[i].n->cur, 0);
 		M.v[i].nopen--;
 		maybe_gone(i);
 	}

@@ -270,16 +270,23 @@ req_issued(struct req *r)
 		ck_assert_int_eq(r->nreply, 1);
 }
 
-/* Read size bytes through h. */
+/* Read size bytes through h at file offset off. */
 static struct req *
-rd(struct chan_handle *h, size_t size, int nonblock)
+rd_at(struct chan_handle *h, uint64_t off, size_t size, int nonblock)
 {
 	struct req	*r;
 
 	r = req_new(WAIT_READ, size, nonblock);
-	r->w = chan_read(h, r, size, nonblock);
+	r->w = chan_read(h, r, size, off, nonblock);
 	req_issued(r);
 	return (r);
+}
+
+/* Read size bytes through h. */
+static struct req *
+rd(struct chan_handle *h, size_t size, int nonblock)
+{
+	return (rd_at(h, 0, size, nonblock));
 }
 
 /* Write size bytes of the pattern tagged tag through h. */
@@ -294,10 +301,23 @@ wr(struct chan_handle *h, unsigned tag, size_t size, int nonblock)
 	buf = malloc(size ? size : 1);
 	ck_assert_ptr_nonnull(buf);
 	pat_fill(buf, tag, 0, size);
-	r->w = chan_write(h, r, buf, size, nonblock);
+	r->w = chan_write(h, r, buf, size, 0, nonblock);
 	/* A held write keeps its own copy: scribble on ours. */
 	memset(buf, 0xee, size);
 	free(buf);
+	req_issued(r);
+	return (r);
+}
+
+/* Write the string s through h at file offset off. */
+static struct req *
+wrs_at(struct chan_handle *h, uint64_t off, const char *s, int nonblock)
+{
+	struct req	*r;
+	size_t		 len = strlen(s);
+
+	r = req_new(WAIT_WRITE, len, nonblock);
+	r->w = chan_write(h, r, s, len, off, nonblock);
 	req_issued(r);
 	return (r);
 }
@@ -306,13 +326,7 @@ wr(struct chan_handle *h, unsigned tag, size_t size, int nonblock)
 static struct req *
 wrs(struct chan_handle *h, const char *s, int nonblock)
 {
-	struct req	*r;
-	size_t		 len = strlen(s);
-
-	r = req_new(WAIT_WRITE, len, nonblock);
-	r->w = chan_write(h, r, s, len, nonblock);
-	req_issued(r);
-	return (r);
+	return (wrs_at(h, 0, s, nonblock));
 }
 
 /* Answer a held request early, as an interrupt does. */
@@ -400,18 +414,31 @@ pollh_new(void)
 	    (size_t)(pos) + (n), (unsigned)(tag));			\
 } while (0)
 
-/* Read n bytes through h in pieces of at most piece; all must be there. */
-static void
-drain(struct chan_handle *h, size_t n, size_t piece)
+/*
+ * Read n bytes through h from file offset off, in pieces of at most piece,
+ * each at the offset the kernel would give; all must be there.  Returns
+ * the offset after them.
+ */
+static uint64_t
+drain_at(struct chan_handle *h, uint64_t off, size_t n, size_t piece)
 {
 	struct req	*r;
 
 	while (n > 0) {
-		r = rd(h, piece < n ? piece : n, 1);
+		r = rd_at(h, off, piece < n ? piece : n, 1);
 		ck_answered(r, R_DATA);
 		ck_assert_uint_gt(r->len, 0);
 		n -= r->len;
+		off += r->len;
 	}
+	return (off);
+}
+
+/* Read n bytes through an open without offsets. */
+static void
+drain(struct chan_handle *h, size_t n, size_t piece)
+{
+	drain_at(h, 0, n, piece);
 }
 
 /* Fill the channel through h until exactly room bytes are left. */
@@ -445,6 +472,7 @@ ck_finish(void)
 		ck_assert_msg(pollhs[i].notified + pollhs[i].freed == 1,
 		    "poll handle %zu never released", i);
 	ck_assert_uint_eq(pool.mem_used, 0);
+	ck_assert_uint_eq(pool.hist_used, 0);
 	ck_assert_uint_eq(pool.held, 0);
 	ck_assert_uint_eq(pool.nwaiters, 0);
 }
@@ -1749,6 +1777,133 @@ START_TEST(test_random_stream)
 }
 END_TEST
 
+/*
+ * A seekable open gets the bytes it was given again when it reads at an
+ * offset inside them (bash's read builtin seeks back to the end of each
+ * line); the stream is not touched.
+ */
+START_TEST(test_reread_from_ring)
+{
+	struct chan_handle	*w, *r;
+
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD | CHAN_SEEK);
+	ck_count(wrs(w, "1\n2\n3\n", 0), 6);
+	ck_data(rd_at(r, 0, 4096, 0), "1\n2\n3\n");
+	ck_data(rd_at(r, 2, 4096, 0), "2\n3\n");
+	ck_data(rd_at(r, 4, 1, 0), "3");
+	ck_assert_uint_gt(pool.hist_used, 0);
+	/* At the end: new bytes, or EAGAIN on an empty channel. */
+	ck_err(rd_at(r, 6, 4096, 1), EAGAIN);
+	ck_count(wrs(w, "4\n", 0), 2);
+	ck_data(rd_at(r, 6, 4096, 0), "4\n");
+	ck_data(rd_at(r, 4, 4096, 0), "3\n4\n");
+	chan_close(w);
+	/* End of file at the end, the history still before it. */
+	ck_eof(rd_at(r, 8, 4096, 0));
+	ck_data(rd_at(r, 0, 2, 0), "1\n");
+	chan_close(r);
+	ck_assert_uint_eq(pool.hist_used, 0);
+	ck_finish();
+}
+END_TEST
+
+/* Bytes handed over from a writer to a held read are kept too. */
+START_TEST(test_reread_after_handoff)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q;
+
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD | CHAN_SEEK);
+	q = rd_at(r, 0, 100, 0);
+	ck_held(q);
+	ck_count(wrs(w, "ping", 0), 4);
+	ck_data(q, "ping");
+	ck_data(rd_at(r, 0, 100, 0), "ping");
+	ck_data(rd_at(r, 1, 2, 0), "in");
+	/* From a held write's copy, straight to the read. */
+	fill_to_room(w, 1, 0);
+	q = wr(w, 2, 5000, 0);
+	ck_held(q);
+	ck_data_pat(rd_at(r, 4, c->capacity, 0), 1, 0, c->capacity);
+	ck_data_pat(rd_at(r, 4 + c->capacity, 5000, 0), 2, 0, 5000);
+	ck_count(q, 5000);
+	ck_data_pat(rd_at(r, 4 + c->capacity + 1000, 5000, 0), 2, 1000, 4000);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/* An open without offsets (region=off: FOPEN_STREAM) keeps nothing. */
+START_TEST(test_no_history_without_seek)
+{
+	struct chan_handle	*w, *r;
+
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ck_count(wrs(w, "abcdef", 0), 6);
+	ck_data(rd_at(r, 0, 3, 0), "abc");
+	ck_data(rd_at(r, 0, 3, 0), "def");
+	ck_assert_uint_eq(pool.hist_used, 0);
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Python's BufferedRandom reads ahead, seeks back to the line it used and
+ * writes: the read-ahead it did not use comes back after the write, and
+ * the write goes into the stream.
+ */
+START_TEST(test_rdwr_write_keeps_unread)
+{
+	struct chan_handle	*w, *x, *r;
+
+	w = chan_open(c, CHAN_WR);
+	x = chan_open(c, CHAN_RD | CHAN_WR | CHAN_SEEK);
+	ck_count(wrs(w, "a\nb\nc\n", 0), 6);
+	ck_data(rd_at(x, 0, 8192, 0), "a\nb\nc\n");
+	ck_count(wrs_at(x, 2, "X\n", 0), 2);
+	ck_data(rd_at(x, 4, 8192, 0), "b\nc\n");
+	ck_data(rd_at(x, 6, 8192, 0), "c\n");
+	r = chan_open(c, CHAN_RD);
+	ck_data(rd(r, 100, 0), "X\n");
+	chan_close(r);
+	chan_close(w);
+	chan_close(x);
+	ck_finish();
+}
+END_TEST
+
+/* Histories count against max_memory and give it back at close. */
+START_TEST(test_history_memory)
+{
+	struct chan_handle	*w, *r1, *r2;
+
+	chan_free(c);
+	pool_setup(CAPACITY_DEFAULT, 5 * HIST_KEEP / 2);
+	w = chan_open(c, CHAN_WR);
+	r1 = chan_open(c, CHAN_RD | CHAN_SEEK);
+	r2 = chan_open(c, CHAN_RD | CHAN_SEEK);
+	fill_to_room(w, 1, 0);
+	drain_at(r1, 0, c->capacity, 4096);
+	ck_assert_uint_eq(pool.hist_used, HIST_KEEP);
+	fill_to_room(w, 2, 0);
+	drain_at(r2, 0, c->capacity, 4096);
+	/* Only what max_memory left after the stream buffer. */
+	ck_assert_uint_le(pool.mem_used + pool.hist_used, 5 * HIST_KEEP / 2);
+	ck_assert_uint_lt(r2->hist.ring.size, HIST_KEEP);
+	chan_close(r1);
+	ck_assert_uint_eq(pool.hist_used, r2->hist.ring.size);
+	chan_close(r2);
+	chan_close(w);
+	ck_finish();
+}
+END_TEST
+
 /* The suite of chan.c tests. */
 static Suite *
 chan_suite(void)
@@ -1757,6 +1912,15 @@ chan_suite(void)
 	TCase	*tc;
 
 	s = suite_create("chan");
+
+	tc = tcase_create("reread");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_reread_from_ring);
+	tcase_add_test(tc, test_reread_after_handoff);
+	tcase_add_test(tc, test_no_history_without_seek);
+	tcase_add_test(tc, test_rdwr_write_keeps_unread);
+	tcase_add_test(tc, test_history_memory);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("read");
 	tcase_add_checked_fixture(tc, setup, teardown);

@@ -144,7 +144,7 @@ START_TEST(test_root)
 	ck_assert_uint_eq(st.nodes, 0);
 	ck_assert_uint_eq(st.max_nodes, MAX_NODES);
 	/* The root never goes, however often the kernel forgets it. */
-	node_forget(root, 5);
+	node_forget(root->cur, 5);
 	ck_assert_ptr_eq(node_get(1), root);
 
 	/* Only permission bits of the mode are taken. */
@@ -313,12 +313,12 @@ START_TEST(test_enospc)
 	    EEXIST);
 
 	/* An unlinked node still open still counts. */
-	node_open(a);
+	node_open(a->cur, 0);
 	ck_assert_int_eq(node_unlink(root, "a"), 0);
 	ck_assert_uint_eq(nnodes(), 3);
 	ck_assert_int_eq(node_make(root, "c", S_IFREG | 0644, 0, 0, &n),
 	    ENOSPC);
-	node_close(a);
+	node_close(a->cur, 0);
 	ck_assert_uint_eq(nnodes(), 2);
 	mkfile(root, "c");
 	ck_assert_int_eq(node_make(root, "e", S_IFREG | 0644, 0, 0, &n),
@@ -338,23 +338,23 @@ START_TEST(test_unlink_open)
 
 	n = mkfile(root, "chan");
 	ino = n->ino;
-	node_open(n);
+	node_open(n->cur, 0);
 	h = chan_open(n->chan, CHAN_RD | CHAN_WR);
-	ck_assert_ptr_null(chan_write(h, &req, "data", 4, 0));
+	ck_assert_ptr_null(chan_write(h, &req, "data", 4, 0, 0));
 	ck_assert_int_eq(node_unlink(root, "chan"), 0);
 	ck_assert_ptr_null(node_lookup(root, "chan"));
 	ck_assert_ptr_eq(node_get(ino), n);
 	ck_assert_ptr_null(n->parent);
 	/* The channel still works for whoever holds it. */
 	ck_assert_uint_eq(n->chan->ring.len, 4);
-	ck_assert_ptr_null(chan_read(h, &req, 10, 0));
+	ck_assert_ptr_null(chan_read(h, &req, 10, 0, 0));
 	ck_assert_uint_eq(n->chan->ring.len, 0);
 	ck_assert_int_eq(nreplies, 2);
 	/* A new file under the old name is a different node. */
 	ck_assert_uint_ne(mkfile(root, "chan")->ino, ino);
 
 	chan_close(h);
-	node_close(n);
+	node_close(n->cur, 0);
 	ck_assert_ptr_null(node_get(ino));
 
 	/* Without opens or lookups, unlink frees at once. */
@@ -383,7 +383,7 @@ START_TEST(test_forget)
 	node_ref(n);
 	ck_assert_uint_eq(n->nlookup, 3);
 	/* Forgetting a linked node does not free it. */
-	node_forget(n, 3);
+	node_forget(n->cur, 3);
 	ck_assert_uint_eq(n->nlookup, 0);
 	ck_assert_ptr_eq(node_get(ino), n);
 	node_ref(n);
@@ -391,23 +391,23 @@ START_TEST(test_forget)
 
 	ck_assert_int_eq(node_unlink(root, "f"), 0);
 	ck_assert_ptr_eq(node_get(ino), n);
-	node_forget(n, 1);
+	node_forget(n->cur, 1);
 	ck_assert_ptr_eq(node_get(ino), n);
 	ck_assert_uint_eq(n->nlookup, 1);
-	node_forget(n, 1);
+	node_forget(n->cur, 1);
 	ck_assert_ptr_null(node_get(ino));
 
 	/* Both an open and lookups: the last of them frees. */
 	n = mkfile(root, "g");
 	ino = n->ino;
 	node_ref(n);
-	node_open(n);
-	node_open(n);
+	node_open(n->cur, 0);
+	node_open(n->cur, 0);
 	ck_assert_int_eq(node_unlink(root, "g"), 0);
-	node_close(n);
-	node_forget(n, 1);
+	node_close(n->cur, 0);
+	node_forget(n->cur, 1);
 	ck_assert_ptr_eq(node_get(ino), n);
-	node_close(n);
+	node_close(n->cur, 0);
 	ck_assert_ptr_null(node_get(ino));
 
 	/* Forgetting more than was looked up stops at zero and frees. */
@@ -415,7 +415,7 @@ START_TEST(test_forget)
 	ino = n->ino;
 	node_ref(n);
 	ck_assert_int_eq(node_unlink(root, "h"), 0);
-	node_forget(n, 1000);
+	node_forget(n->cur, 1000);
 	ck_assert_ptr_null(node_get(ino));
 }
 END_TEST
@@ -436,11 +436,11 @@ START_TEST(test_rmdir)
 	e = mkdir_(d, "e");
 	ck_assert_int_eq(node_rmdir(root, "d"), ENOTEMPTY);
 	/* An open directory goes from the tree but lives until closed. */
-	node_open(e);
+	node_open(e->cur, 0);
 	ck_assert_int_eq(node_rmdir(d, "e"), 0);
 	ck_assert_uint_eq(d->nsubdirs, 0);
 	ck_assert_ptr_eq(node_get(e->ino), e);
-	node_close(e);
+	node_close(e->cur, 0);
 	ck_assert_int_eq(node_rmdir(root, "d"), 0);
 	ck_assert_ptr_null(node_lookup(root, "d"));
 	ck_assert_ptr_null(node_get(ino));
@@ -496,14 +496,14 @@ START_TEST(test_rename_replace)
 	a = mkfile(root, "a");
 	b = mkfile(root, "b");
 	bino = b->ino;
-	node_open(b);
+	node_open(b->cur, 0);
 	ck_assert_int_eq(node_rename(root, "a", root, "b", 0), 0);
 	ck_assert_ptr_eq(node_lookup(root, "b"), a);
 	ck_assert_ptr_null(node_lookup(root, "a"));
 	/* The replaced channel lives on for its opener, unlinked. */
 	ck_assert_ptr_eq(node_get(bino), b);
 	ck_assert_ptr_null(b->parent);
-	node_close(b);
+	node_close(b->cur, 0);
 	ck_assert_ptr_null(node_get(bino));
 
 	/* Not open: the replaced one is freed at once. */
@@ -712,12 +712,12 @@ START_TEST(test_walk_chans)
 	mkfile(root, "a");
 	mkfile(d, "b");
 	f = mkfile(d, "c");
-	node_open(f);
+	node_open(f->cur, 0);
 	ck_assert_int_eq(node_unlink(d, "c"), 0);
 	/* Unlinked but open channels are walked too; directories not. */
 	node_walk_chans(count_chan, &n);
 	ck_assert_int_eq(n, 3);
-	node_close(f);
+	node_close(f->cur, 0);
 	n = 0;
 	node_walk_chans(count_chan, &n);
 	ck_assert_int_eq(n, 2);
@@ -761,16 +761,114 @@ START_TEST(test_done_frees)
 	d = mkdir_(root, "d");
 	mkdir_(d, "e");
 	f = mkfile(d, "f");
-	node_open(f);
+	node_open(f->cur, 0);
 	node_ref(f);
 	h = chan_open(f->chan, CHAN_WR);
-	ck_assert_ptr_null(chan_write(h, &req, "abc", 3, 0));
+	ck_assert_ptr_null(chan_write(h, &req, "abc", 3, 0, 0));
 	ck_assert_uint_gt(pool.mem_used, 0);
 	f = mkfile(root, "unlinked");
-	node_open(f);
+	node_open(f->cur, 0);
 	chan_open(f->chan, CHAN_RD);
 	ck_assert_int_eq(node_unlink(root, "unlinked"), 0);
 	/* The teardown's node_done must free all of it. */
+}
+END_TEST
+
+/*
+ * A channel's name moves on to a new knode once its knode may be written,
+ * so opens made later never share the inode lock a held write keeps.
+ */
+START_TEST(test_moves_writer)
+{
+	struct node	*root = node_root(), *f, *d;
+	struct knode	*k1, *k2;
+	uint64_t	 id1, ino;
+
+	node_set_moves(NODE_MOVES_WRITER);
+	f = mkfile(root, "f");
+	ino = f->ino;
+	k1 = node_ref(f);
+	ck_assert_uint_eq(k1->id, ino);
+	ck_assert_ptr_eq(node_kget(ino), k1);
+	id1 = k1->id;
+	/* A reader changes nothing. */
+	node_open(k1, 0);
+	ck_assert_int_eq(node_busy(k1, NODE_EV_OPEN), 0);
+	ck_assert_ptr_eq(node_ref(f), k1);
+	/* A writer: the kernel must look again, once. */
+	node_open(k1, 1);
+	ck_assert_int_eq(node_busy(k1, NODE_EV_OPEN), 1);
+	ck_assert_int_eq(node_busy(k1, NODE_EV_WRITE), 0);
+	ck_assert_int_eq(node_busy(k1, NODE_EV_HELD), 0);
+	k2 = node_ref(f);
+	ck_assert_ptr_ne(k2, k1);
+	ck_assert_uint_ne(k2->id, id1);
+	ck_assert_uint_ne(k2->id, ino);
+	ck_assert_ptr_eq(node_get(k2->id), f);
+	ck_assert_ptr_eq(node_kget(k2->id), k2);
+	ck_assert_ptr_eq(node_ref(f), k2);
+	ck_assert_uint_eq(node_nknodes(f), 2);
+	ck_assert_uint_eq(f->nlookup, 4);
+	/* The old knode stays while the kernel knows it or has it open. */
+	node_close(k1, 1);
+	node_close(k1, 0);
+	ck_assert_ptr_eq(node_kget(id1), k1);
+	node_forget(k1, 2);
+	ck_assert_ptr_null(node_kget(id1));
+	ck_assert_uint_eq(node_nknodes(f), 1);
+	ck_assert_ptr_eq(node_get(ino), NULL);
+	ck_assert_ptr_eq(node_lookup(root, "f"), f);
+
+	/* A knode whose writers all closed keeps its name. */
+	node_open(k2, 1);
+	ck_assert_int_eq(node_busy(k2, NODE_EV_WRITE), 1);
+	node_close(k2, 1);
+	ck_assert_ptr_eq(node_ref(f), k2);
+
+	/* Directories never move. */
+	d = mkdir_(root, "d");
+	ck_assert_int_eq(node_busy(node_ref(d), NODE_EV_OPEN), 0);
+
+	/* Unlinked, the node goes with the last knode the kernel knows. */
+	node_open(k2, 1);
+	ck_assert_int_eq(node_busy(k2, NODE_EV_OPEN), 1);
+	k1 = node_ref(f);
+	ck_assert_int_eq(node_unlink(root, "f"), 0);
+	node_forget(k1, 1);
+	ck_assert_ptr_eq(node_kget(k2->id), k2);
+	node_forget(k2, 3);
+	ck_assert_ptr_eq(node_kget(k2->id), k2);
+	node_close(k2, 1);
+	ck_assert_uint_eq(nnodes(), 1);
+}
+END_TEST
+
+/* Page-cache regions: only a held write moves a name without a region. */
+START_TEST(test_moves_held)
+{
+	struct node	*root = node_root(), *f, *g;
+	struct knode	*k;
+
+	ck_assert_int_eq(node_busy(node_ref(mkfile(root, "x")),
+	    NODE_EV_HELD), 0);
+	node_set_moves(NODE_MOVES_HELD);
+	f = mkfile(root, "f");
+	k = node_ref(f);
+	node_open(k, 1);
+	ck_assert_int_eq(node_busy(k, NODE_EV_OPEN), 0);
+	ck_assert_int_eq(node_busy(k, NODE_EV_WRITE), 0);
+	ck_assert_ptr_eq(node_ref(f), k);
+	ck_assert_int_eq(node_busy(k, NODE_EV_HELD), 1);
+	ck_assert_ptr_ne(node_ref(f), k);
+	node_close(k, 1);
+
+	g = mkfile(root, "g");
+	g->chan->region.used = 1;
+	k = node_ref(g);
+	node_open(k, 1);
+	ck_assert_int_eq(node_busy(k, NODE_EV_HELD), 0);
+	ck_assert_ptr_eq(node_ref(g), k);
+	node_close(k, 1);
 }
 END_TEST
 
@@ -803,6 +901,8 @@ node_suite(void)
 	tcase_add_test(tc, test_walk_chans);
 	tcase_add_test(tc, test_times);
 	tcase_add_test(tc, test_done_frees);
+	tcase_add_test(tc, test_moves_writer);
+	tcase_add_test(tc, test_moves_held);
 	suite_add_tcase(s, tc);
 	return (s);
 }

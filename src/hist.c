@@ -1,0 +1,172 @@
+/*
+ * The read history of one open: the last bytes the stream gave it, and the
+ * file offset just past them.
+ *
+ * A channel in a region mode is a seekable regular file, and programs rely
+ * on that: bash's read builtin reads a block and seeks back to the end of
+ * the line, less reads 256 bytes and seeks back to 0, Python's buffered
+ * files seek back over their read-ahead before they write.  The kernel
+ * hands the daemon each read's offset, so a read that lands inside what
+ * this open was already given is answered from here, as a regular file
+ * would answer it, and only a read at the end takes new bytes from the
+ * stream.  No FUSE here.
+ */
+
+#include <string.h>
+
+#include "ipcfs.h"
+
+/* An empty history at offset 0, with no buffer. */
+void
+hist_init(struct hist *h)
+{
+	ring_init(&h->ring);
+	h->end = 0;
+}
+
+/* Free the buffer; returns the bytes it held allocated. */
+size_t
+hist_free(struct hist *h)
+{
+	size_t	 size = h->ring.size;
+
+	ring_free(&h->ring);
+	h->end = 0;
+	return (size);
+}
+
+/* The offset of the oldest byte kept. */
+static uint64_t
+hist_start(const struct hist *h)
+{
+	return (h->end - h->ring.len);
+}
+
+/*
+ * If a read of size bytes at off lands inside the history, describe the
+ * bytes it gets again (at most up to the end of the history) in iov and
+ * return the number of pieces, with their length in *total.  Returns 0 for
+ * a read that must take new bytes from the stream.
+ */
+int
+hist_find(const struct hist *h, uint64_t off, size_t size,
+    struct iovec iov[2], size_t *total)
+{
+	struct ring	 view;
+	size_t		 skip, first;
+
+	*total = 0;
+	if (h->ring.len == 0 || off < hist_start(h) || off >= h->end ||
+	    size == 0)
+		return (0);
+	/* A view of the ring without its oldest skip bytes. */
+	view = h->ring;
+	skip = (size_t)(off - hist_start(h));
+	first = view.head + skip;
+	view.head = first >= view.size ? first - view.size : first;
+	view.len -= skip;
+	return (ring_peek(&view, size, iov, total));
+}
+
+/* Drop the oldest n bytes kept. */
+static void
+hist_trim(struct hist *h, size_t n)
+{
+	ring_drop(&h->ring, n);
+}
+
+/*
+ * Make room for want bytes, within limit bytes of buffer in all: grow by
+ * doubling from HIST_MIN, shrink a buffer more than twice too big.  What
+ * cannot be kept is dropped, oldest first.
+ */
+static void
+hist_room(struct hist *h, size_t want, size_t limit)
+{
+	size_t	 size;
+
+	if (want > limit)
+		want = limit;
+	size = h->ring.size;
+	if (size < want) {
+		if (size < HIST_MIN)
+			size = HIST_MIN;
+		while (size < want)
+			size = size > limit / 2 ? limit : size * 2;
+		if (size > limit)
+			size = limit;
+	} else if (size > 2 * want && size > HIST_MIN) {
+		size = want < HIST_MIN ? HIST_MIN : want;
+		if (size > limit)
+			size = limit;
+	}
+	if (size == h->ring.size)
+		return;
+	if (h->ring.len > size)
+		hist_trim(h, h->ring.len - size);
+	if (size == 0)
+		ring_free(&h->ring);
+	else
+		ring_resize(&h->ring, size);
+}
+
+/*
+ * Record that n bytes, in cnt pieces, were given to the open at off.  The
+ * history keeps at least the last HIST_KEEP bytes and the whole of this
+ * read, within limit bytes of buffer; a read away from the end starts it
+ * anew.
+ */
+void
+hist_given(struct hist *h, uint64_t off, const struct iovec *iov, int cnt,
+    size_t n, size_t limit)
+{
+	size_t	 want, len, skip;
+	int	 i;
+
+	if (n == 0)
+		return;
+	if (off != h->end) {
+		ring_drop(&h->ring, h->ring.len);
+		h->end = off;
+	}
+	want = n > HIST_KEEP ? n : HIST_KEEP;
+	if (h->ring.len + n < want)
+		want = h->ring.len + n;
+	hist_room(h, want, limit);
+	/* Keep only what fits: the newest bytes of this read. */
+	skip = n > h->ring.size ? n - h->ring.size : 0;
+	if (h->ring.len + n - skip > h->ring.size)
+		hist_trim(h, h->ring.len + n - skip - h->ring.size);
+	for (i = 0; i < cnt; i++) {
+		len = iov[i].iov_len;
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		ring_push(&h->ring, (const char *)iov[i].iov_base + skip,
+		    len - skip);
+		skip = 0;
+	}
+	h->end += n;
+}
+
+/*
+ * Record that n bytes were written through the open at off.  The kernel
+ * moves the file position past them.  Bytes the open was given but had
+ * not used (it sought back over them to write, as Python's buffered files
+ * do) are kept, moved past the write, so the next read gets them again;
+ * bytes before off are let go.
+ */
+void
+hist_wrote(struct hist *h, uint64_t off, size_t n)
+{
+	if (n == 0)
+		return;
+	if (h->ring.len > 0 && off >= hist_start(h) && off <= h->end)
+		hist_trim(h, (size_t)(off - hist_start(h)));
+	else {
+		ring_drop(&h->ring, h->ring.len);
+		h->end = off;
+	}
+	h->end += n;
+}
