@@ -110,6 +110,23 @@ chan_free(struct chan *c)
 	free(c);
 }
 
+/*
+ * How far the opens reading the channel with offsets have read: the
+ * furthest file offset any of them has been given bytes up to.
+ */
+uint64_t
+chan_read_mark(const struct chan *c)
+{
+	const struct chan_handle	*h;
+	uint64_t			 mark = 0;
+
+	LIST_FOREACH(h, &c->handles, entry)
+		if ((h->mode & (CHAN_RD | CHAN_SEEK)) ==
+		    (CHAN_RD | CHAN_SEEK) && h->hist.end > mark)
+			mark = h->hist.end;
+	return (mark);
+}
+
 /* True if nothing holds the channel open and nothing is buffered. */
 int
 chan_idle(const struct chan *c)
@@ -230,12 +247,57 @@ chan_given(struct chan_handle *h, uint64_t off, const struct iovec *iov,
 		chan_pool_wake(pool);
 }
 
-/* A write of n bytes through h at off was answered. */
-static void
-chan_wrote(struct chan_handle *h, uint64_t off, size_t n)
+/* True if h keeps a read history. */
+static int
+chan_keeps(const struct chan_handle *h)
 {
-	if ((h->mode & (CHAN_RD | CHAN_SEEK)) == (CHAN_RD | CHAN_SEEK))
-		hist_wrote(&h->hist, off, n);
+	return ((h->mode & (CHAN_RD | CHAN_SEEK)) == (CHAN_RD | CHAN_SEEK));
+}
+
+/*
+ * A write of n bytes, in cnt pieces, through h at off was answered: a
+ * re-read there gets them, as in a regular file.
+ */
+static void
+chan_wrote(struct chan_handle *h, uint64_t off, const struct iovec *iov,
+    int cnt, size_t n)
+{
+	struct chan_pool	*pool = h->chan->pool;
+	size_t			 old = h->hist.ring.size;
+
+	if (!chan_keeps(h))
+		return;
+	hist_wrote(&h->hist, off, iov, cnt, n, old + chan_pool_free(pool));
+	pool->hist_used = pool->hist_used - old + h->hist.ring.size;
+	if (h->hist.ring.size < old)
+		chan_pool_wake(pool);
+}
+
+/* A write of the n bytes at buf through h at off was answered. */
+static void
+chan_wrote_buf(struct chan_handle *h, uint64_t off, const char *buf,
+    size_t n)
+{
+	struct iovec	 iov;
+
+	iov.iov_base = (void *)buf;
+	iov.iov_len = n;
+	chan_wrote(h, off, &iov, 1, n);
+}
+
+/* The held write w is answered with a count of n. */
+static void
+waiter_wrote(struct waiter *w, size_t n)
+{
+	struct iovec	 iov[2];
+
+	if (!chan_keeps(w->h) || n == 0)
+		return;
+	iov[0].iov_base = w->head;
+	iov[0].iov_len = n < w->base ? n : w->base;
+	iov[1].iov_base = w->data;
+	iov[1].iov_len = n - iov[0].iov_len;
+	chan_wrote(w->h, w->off, iov, 2, n);
 }
 
 static struct waiter *
@@ -262,6 +324,10 @@ waiter_release(struct waiter *w)
 	if (w->op == WAIT_WRITE) {
 		c->pool->held -= w->size - w->done;
 		free(w->data);
+		if (w->head != NULL) {
+			c->pool->held -= w->base;
+			free(w->head);
+		}
 	}
 	w->h->nwait--;
 	c->pool->nwaiters--;
@@ -283,16 +349,14 @@ static void
 waiter_end_write(struct waiter *w, int err)
 {
 	const struct chan_cbs	*cbs = w->h->chan->pool->cbs;
-	struct chan_handle	*h = w->h;
 	void			*req = w->req;
-	uint64_t		 off = w->off;
 	size_t			 done = w->done;
 
+	waiter_wrote(w, done);
 	waiter_free(w);
-	if (done > 0 || err == 0) {
-		chan_wrote(h, off, done);
+	if (done > 0 || err == 0)
 		cbs->reply_count(req, done);
-	} else
+	else
 		cbs->reply_err(req, err);
 }
 
@@ -383,7 +447,7 @@ chan_served(struct chan *c, struct waiter *w)
 	void	*req = w->req;
 	size_t	 size = w->size;
 
-	chan_wrote(w->h, w->off, size);
+	waiter_wrote(w, size);
 	waiter_release(w);
 	c->pool->cbs->reply_count(req, size);
 }
@@ -415,7 +479,7 @@ chan_handoff(struct chan_handle *wh, uint64_t woff, void *wreq,
 		return (0);
 	TAILQ_FOREACH(r, &c->rq, entry) {
 		if ((n += r->size) >= size) {
-			chan_wrote(wh, woff, size);
+			chan_wrote_buf(wh, woff, buf, size);
 			cbs->reply_count(wreq, size);
 			break;
 		}
@@ -661,14 +725,14 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	if (TAILQ_EMPTY(&c->wq) && n < size)
 		n += chan_push(c, (const char *)buf + n, size - n, size);
 	if (n == size || (n > 0 && nonblock)) {
-		chan_wrote(h, off, n);
+		chan_wrote_buf(h, off, buf, n);
 		cbs->reply_count(req, n);
 		chan_notify(c);
 		return (NULL);
 	}
 	if (nonblock || chan_never_fits(c, size - n, size)) {
 		if (n > 0) {
-			chan_wrote(h, off, n);
+			chan_wrote_buf(h, off, buf, n);
 			cbs->reply_count(req, n);
 		} else
 			cbs->reply_err(req, nonblock ? EAGAIN : ENOSPC);
@@ -681,6 +745,12 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	w->data = xmalloc(size - n);
 	memcpy(w->data, (const char *)buf + n, size - n);
 	c->pool->held += size - n;
+	/* What went in already, for this open's history when answered. */
+	if (chan_keeps(h) && n > 0) {
+		w->head = xmalloc(n);
+		memcpy(w->head, buf, n);
+		c->pool->held += n;
+	}
 	TAILQ_INSERT_TAIL(&c->wq, w, entry);
 	chan_notify(c);
 	return (w);

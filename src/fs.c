@@ -107,7 +107,15 @@ fs_stat(const struct node *n, struct stat *st)
 	st->st_uid = n->uid;
 	st->st_gid = n->gid;
 	if (n->chan != NULL) {
-		st->st_size = (off_t)n->chan->region.size;
+		/*
+		 * The region's size; without a region, how far its readers
+		 * have read, so that a reader that compares its offset with
+		 * the size (tail -f) does not take the stream for a file
+		 * that was truncated.
+		 */
+		st->st_size = n->chan->region.size > 0 ?
+		    (off_t)n->chan->region.size :
+		    (off_t)chan_read_mark(n->chan);
 		st->st_blocks = (blkcnt_t)((n->chan->region.size + 511) / 512);
 	}
 	st->st_blksize = CHAN_ATOMIC;

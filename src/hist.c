@@ -12,6 +12,7 @@
  * stream.  No FUSE here.
  */
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "ipcfs.h"
@@ -111,29 +112,15 @@ hist_room(struct hist *h, size_t want, size_t limit)
 }
 
 /*
- * Record that n bytes, in cnt pieces, were given to the open at off.  The
- * history keeps at least the last HIST_KEEP bytes and the whole of this
- * read, within limit bytes of buffer; a read away from the end starts it
- * anew.
+ * Append n bytes in cnt pieces at the end, dropping the oldest bytes kept
+ * to make room, and the first of these if even they do not all fit.
  */
-void
-hist_given(struct hist *h, uint64_t off, const struct iovec *iov, int cnt,
-    size_t n, size_t limit)
+static void
+hist_push(struct hist *h, const struct iovec *iov, int cnt, size_t n)
 {
-	size_t	 want, len, skip;
+	size_t	 skip, len;
 	int	 i;
 
-	if (n == 0)
-		return;
-	if (off != h->end) {
-		ring_drop(&h->ring, h->ring.len);
-		h->end = off;
-	}
-	want = n > HIST_KEEP ? n : HIST_KEEP;
-	if (h->ring.len + n < want)
-		want = h->ring.len + n;
-	hist_room(h, want, limit);
-	/* Keep only what fits: the newest bytes of this read. */
 	skip = n > h->ring.size ? n - h->ring.size : 0;
 	if (h->ring.len + n - skip > h->ring.size)
 		hist_trim(h, h->ring.len + n - skip - h->ring.size);
@@ -150,23 +137,80 @@ hist_given(struct hist *h, uint64_t off, const struct iovec *iov, int cnt,
 	h->end += n;
 }
 
+/* Forget what is kept and start again at off. */
+static void
+hist_restart(struct hist *h, uint64_t off)
+{
+	ring_drop(&h->ring, h->ring.len);
+	h->end = off;
+}
+
+/* How much to keep with n new bytes: HIST_KEEP, or all of them. */
+static size_t
+hist_want(const struct hist *h, size_t n)
+{
+	size_t	 want = n > HIST_KEEP ? n : HIST_KEEP;
+
+	return (h->ring.len + n < want ? h->ring.len + n : want);
+}
+
 /*
- * Record that n bytes were written through the open at off.  The kernel
- * moves the file position past them.  Bytes the open was given but had
- * not used (it sought back over them to write, as Python's buffered files
- * do) are kept, moved past the write, so the next read gets them again;
- * bytes before off are let go.
+ * Record that n bytes, in cnt pieces, were given to the open at off.  The
+ * history keeps at least the last HIST_KEEP bytes and the whole of this
+ * read, within limit bytes of buffer; a read away from the end starts it
+ * anew.
  */
 void
-hist_wrote(struct hist *h, uint64_t off, size_t n)
+hist_given(struct hist *h, uint64_t off, const struct iovec *iov, int cnt,
+    size_t n, size_t limit)
 {
 	if (n == 0)
 		return;
-	if (h->ring.len > 0 && off >= hist_start(h) && off <= h->end)
-		hist_trim(h, (size_t)(off - hist_start(h)));
-	else {
-		ring_drop(&h->ring, h->ring.len);
+	if (off != h->end)
+		hist_restart(h, off);
+	hist_room(h, hist_want(h, n), limit);
+	hist_push(h, iov, cnt, n);
+}
+
+/*
+ * Record that n bytes, in cnt pieces, were written through the open at
+ * off; the kernel moves the file position past them.  As in a regular
+ * file, a re-read there gets them.  Bytes the open was given past off but
+ * had not used (it sought back over them to write, as stdio and Python's
+ * buffered files do) come after them, so the next read gets them still.
+ */
+void
+hist_wrote(struct hist *h, uint64_t off, const struct iovec *iov, int cnt,
+    size_t n, size_t limit)
+{
+	struct iovec	 unread[2], u;
+	size_t		 ulen = 0, i, j;
+	char		*copy = NULL;
+	int		 ucnt;
+
+	if (n == 0)
+		return;
+	if (h->ring.len == 0 || off < hist_start(h) || off > h->end)
+		hist_restart(h, off);
+	else if (off < h->end) {
+		/* Take the unread bytes off the end, to put back after. */
+		ucnt = hist_find(h, off, (size_t)(h->end - off), unread, &ulen);
+		copy = xmalloc(ulen);
+		for (i = j = 0; i < (size_t)ucnt; i++) {
+			memcpy(copy + j, unread[i].iov_base, unread[i].iov_len);
+			j += unread[i].iov_len;
+		}
+		h->ring.len -= ulen;
+		if (h->ring.len == 0)
+			h->ring.head = 0;
 		h->end = off;
 	}
-	h->end += n;
+	hist_room(h, hist_want(h, n + ulen), limit);
+	hist_push(h, iov, cnt, n);
+	if (ulen > 0) {
+		u.iov_base = copy;
+		u.iov_len = ulen;
+		hist_push(h, &u, 1, ulen);
+		free(copy);
+	}
 }

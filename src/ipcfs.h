@@ -122,6 +122,8 @@ struct waiter {
 	size_t			 done;		/* write: bytes accepted */
 	size_t			 base;		/* write: bytes in when held */
 	char			*data;		/* write: bytes from base on */
+	char			*head;		/* write: the first base bytes,
+						   for a reading open's history */
 };
 TAILQ_HEAD(waitq, waiter);
 
@@ -287,6 +289,7 @@ void	 chan_cancel(struct waiter *, int);
 unsigned chan_poll(struct chan_handle *, void *);
 void	 chan_abort(struct chan *, int);
 int	 chan_idle(const struct chan *);
+uint64_t chan_read_mark(const struct chan *);
 void	 chan_pool_wake(struct chan_pool *);
 size_t	 chan_pool_free(const struct chan_pool *);
 
@@ -297,7 +300,8 @@ int	 hist_find(const struct hist *, uint64_t, size_t, struct iovec [2],
 	     size_t *);
 void	 hist_given(struct hist *, uint64_t, const struct iovec *, int,
 	     size_t, size_t);
-void	 hist_wrote(struct hist *, uint64_t, size_t);
+void	 hist_wrote(struct hist *, uint64_t, const struct iovec *, int,
+	     size_t, size_t);
 
 /* region.c */
 void	 region_init(struct region *);

@@ -56,6 +56,17 @@ gives(struct hist *h, uint64_t off, const char *s)
 	hist_given(h, off, &iov, 1, iov.iov_len, NOLIMIT);
 }
 
+/* Record a write of the string s through the open at off. */
+static void
+wrote(struct hist *h, uint64_t off, const char *s)
+{
+	struct iovec	 iov;
+
+	iov.iov_base = (void *)s;
+	iov.iov_len = strlen(s);
+	hist_wrote(h, off, &iov, 1, iov.iov_len, NOLIMIT);
+}
+
 /* A re-read of size at off: the bytes it gets, NUL-terminated. */
 static char *
 reread(const struct hist *h, uint64_t off, size_t size, size_t *len)
@@ -225,8 +236,10 @@ START_TEST(test_read_elsewhere_starts_anew)
 END_TEST
 
 /*
- * Python's BufferedRandom: read ahead, use one line, seek back to it and
- * write.  The unused read-ahead comes back after the write.
+ * Python's BufferedRandom and stdio: read ahead, use one line, seek back
+ * to it and write.  The unused read-ahead comes back after the write, and
+ * a re-read from the start (glibc's fseek reads from a block boundary)
+ * sees the file as a regular one would be: read, written, unread.
  */
 START_TEST(test_write_keeps_unread)
 {
@@ -234,31 +247,37 @@ START_TEST(test_write_keeps_unread)
 
 	hist_init(&h);
 	gives(&h, 0, "a\nb\nc\n");
-	hist_wrote(&h, 2, 2);
+	wrote(&h, 2, "X\n");
 	ck_assert_uint_eq(h.end, 8);
 	ck_reread(&h, 4, 8192, "b\nc\n");
-	ck_reread(&h, 2, 8192, "");
+	ck_reread(&h, 2, 8192, "X\nb\nc\n");
+	ck_reread(&h, 0, 8192, "a\nX\nb\nc\n");
 	ck_reread(&h, 6, 8192, "c\n");
+	/* Nothing unread: the write just goes on the end. */
+	wrote(&h, 8, "Y");
+	ck_reread(&h, 0, 8192, "a\nX\nb\nc\nY");
 	hist_free(&h);
 }
 END_TEST
 
-/* A write at the end, or away from the history, lets it go. */
+/* A write at the end adds to what is kept; away from it, starts anew. */
 START_TEST(test_write_elsewhere)
 {
 	struct hist	 h;
 
 	hist_init(&h);
 	gives(&h, 0, "0123456789");
-	hist_wrote(&h, 10, 3);
+	wrote(&h, 10, "abc");
 	ck_assert_uint_eq(h.end, 13);
-	ck_reread(&h, 0, 20, "");
-	gives(&h, 13, "ab");
-	ck_reread(&h, 13, 20, "ab");
-	hist_wrote(&h, 100, 5);
+	ck_reread(&h, 0, 20, "0123456789abc");
+	gives(&h, 13, "de");
+	ck_reread(&h, 11, 20, "bcde");
+	/* Away from what is kept: start again with the write. */
+	wrote(&h, 100, "vwxyz");
 	ck_assert_uint_eq(h.end, 105);
 	ck_reread(&h, 13, 20, "");
-	hist_wrote(&h, 105, 0);
+	ck_reread(&h, 100, 20, "vwxyz");
+	wrote(&h, 105, "");
 	ck_assert_uint_eq(h.end, 105);
 	hist_free(&h);
 }
