@@ -111,19 +111,18 @@ chan_free(struct chan *c)
 }
 
 /*
- * How far the opens reading the channel with offsets have read: the
- * furthest file offset any of them has been given bytes up to.
+ * The furthest file offset at which an open still reading the channel met
+ * end of file (for an open without offsets: after how many bytes), or 0.
  */
 uint64_t
-chan_read_mark(const struct chan *c)
+chan_eof_mark(const struct chan *c)
 {
 	const struct chan_handle	*h;
 	uint64_t			 mark = 0;
 
 	LIST_FOREACH(h, &c->handles, entry)
-		if ((h->mode & (CHAN_RD | CHAN_SEEK)) ==
-		    (CHAN_RD | CHAN_SEEK) && h->hist.end > mark)
-			mark = h->hist.end;
+		if (h->eof_at > mark)
+			mark = h->eof_at;
 	return (mark);
 }
 
@@ -239,6 +238,7 @@ chan_given(struct chan_handle *h, uint64_t off, const struct iovec *iov,
 	struct chan_pool	*pool = h->chan->pool;
 	size_t			 old = h->hist.ring.size;
 
+	h->given += n;
 	if ((h->mode & (CHAN_RD | CHAN_SEEK)) != (CHAN_RD | CHAN_SEEK))
 		return;
 	hist_given(&h->hist, off, iov, cnt, n, old + chan_pool_free(pool));
@@ -360,17 +360,30 @@ waiter_end_write(struct waiter *w, int err)
 		cbs->reply_err(req, err);
 }
 
+/*
+ * A read of h at off gets end of file.  Where it met it is kept for
+ * chan_eof_mark; an open without offsets met it after all it was given.
+ */
+static void
+chan_eof(struct chan_handle *h, void *req, uint64_t off)
+{
+	h->eof_at = (h->mode & CHAN_SEEK) ? off : h->given;
+	h->chan->pool->cbs->reply_data(req, NULL, 0);
+}
+
 static void
 waiter_end_read(struct waiter *w, int err)
 {
 	const struct chan_cbs	*cbs = w->h->chan->pool->cbs;
+	struct chan_handle	*h = w->h;
 	void			*req = w->req;
+	uint64_t		 off = w->off;
 
 	waiter_free(w);
 	if (err != 0)
 		cbs->reply_err(req, err);
 	else
-		cbs->reply_data(req, NULL, 0);
+		chan_eof(h, req, off);
 }
 
 /*
@@ -674,7 +687,7 @@ chan_read(struct chan_handle *h, void *req, size_t size, uint64_t off,
 		return (NULL);
 	}
 	if (c->writers == 0 && seen_writer(h)) {
-		cbs->reply_data(req, NULL, 0);
+		chan_eof(h, req, off);
 		return (NULL);
 	}
 	if (nonblock) {

@@ -108,14 +108,14 @@ fs_stat(const struct node *n, struct stat *st)
 	st->st_gid = n->gid;
 	if (n->chan != NULL) {
 		/*
-		 * The region's size; without a region, how far its readers
-		 * have read, so that a reader that compares its offset with
-		 * the size (tail -f) does not take the stream for a file
-		 * that was truncated.
+		 * The region's size.  Without a region, where an open still
+		 * reading met end of file: tail -f compares the offset it
+		 * read to with the size, and would take a stream it read to
+		 * the end for a file that was truncated.
 		 */
 		st->st_size = n->chan->region.size > 0 ?
 		    (off_t)n->chan->region.size :
-		    (off_t)chan_read_mark(n->chan);
+		    (off_t)chan_eof_mark(n->chan);
 		st->st_blocks = (blkcnt_t)((n->chan->region.size + 511) / 512);
 	}
 	st->st_blksize = CHAN_ATOMIC;
@@ -330,15 +330,15 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			return;
 		}
 		/*
-		 * In page-cache mode each knode is a page cache of its own:
-		 * a region begun while the name has moved on would not be
-		 * one region for every open.
+		 * In page-cache mode each knode is a page cache of its own.
+		 * A region begun while the name has moved on is the current
+		 * knode's, and the name stays there from now on (node_busy);
+		 * older knodes get EIO for its pages rather than a copy of
+		 * their own.
 		 */
 		if (kfeat_mode() == REGION_PAGECACHE && attr->st_size > 0 &&
-		    n->chan->region.size == 0 && node_nknodes(n) > 1) {
-			fuse_reply_err(req, EBUSY);
-			return;
-		}
+		    n->chan->region.size == 0 && node_nknodes(n) > 1)
+			n->region_kid = node_knode(n)->id;
 		error = region_resize(&n->chan->region, &pool,
 		    (uint64_t)attr->st_size);
 		if (error != 0) {
@@ -655,11 +655,17 @@ fs_interrupt_cb(fuse_req_t req, void *data)
 }
 
 static void
-fs_pagein(fuse_req_t req, struct node *n, size_t size, off_t off)
+fs_pagein(fuse_req_t req, struct knode *k, size_t size, off_t off)
 {
-	char	*buf;
-	ssize_t	 len;
+	struct node	*n = k->node;
+	char		*buf;
+	ssize_t		 len;
 
+	/* A page cache that would not be the region's one (fs_setattr). */
+	if (n->region_kid != 0 && k->id != n->region_kid) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
 	buf = xmalloc(size);
 	len = region_pread(&n->chan->region, buf, size, (uint64_t)off);
 	if (len == -1)
@@ -686,7 +692,7 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * be taken and never delivered.
 	 */
 	if (fi->lock_owner == 0) {
-		fs_pagein(req, ((struct knode *)h->udata)->node, size, off);
+		fs_pagein(req, h->udata, size, off);
 		return;
 	}
 	w = chan_read(h, req, size, (uint64_t)off, fi->flags & O_NONBLOCK);

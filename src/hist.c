@@ -178,6 +178,8 @@ hist_given(struct hist *h, uint64_t off, const struct iovec *iov, int cnt,
  * file, a re-read there gets them.  Bytes the open was given past off but
  * had not used (it sought back over them to write, as stdio and Python's
  * buffered files do) come after them, so the next read gets them still.
+ * An open that keeps nothing, one that has only written, keeps nothing
+ * of its writes either.
  */
 void
 hist_wrote(struct hist *h, uint64_t off, const struct iovec *iov, int cnt,
@@ -190,7 +192,12 @@ hist_wrote(struct hist *h, uint64_t off, const struct iovec *iov, int cnt,
 
 	if (n == 0)
 		return;
-	if (h->ring.len == 0 || off < hist_start(h) || off > h->end)
+	/* An open that keeps nothing read (a writer) keeps no writes. */
+	if (h->ring.len == 0) {
+		h->end = off + n;
+		return;
+	}
+	if (off < hist_start(h) || off > h->end)
 		hist_restart(h, off);
 	else if (off < h->end) {
 		/* Take the unread bytes off the end, to put back after. */

@@ -141,6 +141,8 @@ struct chan_handle {
 	unsigned		 nwait;		/* held requests */
 	void			*udata;		/* the opener's */
 	struct hist		 hist;		/* CHAN_RD | CHAN_SEEK only */
+	uint64_t		 given;		/* bytes read through it */
+	uint64_t		 eof_at;	/* where it last met end of file */
 };
 LIST_HEAD(handles, chan_handle);
 
@@ -212,6 +214,8 @@ struct node {
 	RB_HEAD(node_names, node) children;
 	struct knodes		 knodes;
 	struct knode		*cur;		/* what lookups give */
+	uint64_t		 region_kid;	/* the only knode whose page
+						   cache holds the region */
 	struct node		*parent;	/* NULL once unlinked */
 	char			*name;
 	uint64_t		 ino;
@@ -289,7 +293,7 @@ void	 chan_cancel(struct waiter *, int);
 unsigned chan_poll(struct chan_handle *, void *);
 void	 chan_abort(struct chan *, int);
 int	 chan_idle(const struct chan *);
-uint64_t chan_read_mark(const struct chan *);
+uint64_t chan_eof_mark(const struct chan *);
 void	 chan_pool_wake(struct chan_pool *);
 size_t	 chan_pool_free(const struct chan_pool *);
 

@@ -354,6 +354,41 @@ cp_copies() {
 	EOF
 }
 
+# tail -f polls fstat() and, on a FUSE mount, reads no further than
+# st_size says: it cannot follow a stream (cat does), but once it has read
+# the channel's lines it must not call the channel truncated, nor print
+# them twice.  -s 0.1 makes it poll often; nothing shows that it has
+# polled, so it gets a second of it before it is stopped.
+tail_follows() {
+	local pid
+
+	printf 't1\nt2\n' >"$MNT/tail" || fail "cannot write a channel"
+	timeout -k 2 20 tail -f -s 0.1 "$MNT/tail" >"$TMP/tail.out" \
+	    2>"$TMP/tail.err" &
+	pid=$!
+	for _ in $(seq 200); do
+		grep -q t2 "$TMP/tail.out" 2>/dev/null && break
+		sleep 0.05
+	done
+	printf 't3\n' >>"$MNT/tail" || fail "cannot write a channel"
+	sleep 1
+	kill $pid 2>/dev/null
+	wait $pid 2>/dev/null
+	if [ "$(cat "$TMP/tail.out")" = "$(printf 't1\nt2')" ] &&
+	    [ ! -s "$TMP/tail.err" ]; then
+		ok "$MODE: tail -f prints the lines, reports no truncation"
+	else
+		{
+			echo "--- tail -f printed:"
+			cat "$TMP/tail.out"
+			echo "--- and said:"
+			cat "$TMP/tail.err"
+		} >&2
+		notok "$MODE: tail -f prints the lines, reports no truncation"
+	fi
+	rm -f "$MNT/tail"
+}
+
 cases() {
 	MODE=$(region_mode) || fail "no region mode attribute"
 	echo "# region mode $MODE"
@@ -364,6 +399,7 @@ cases() {
 	copy_region
 	copyfile
 	cp_copies
+	tail_follows
 }
 
 ipcfs_mount

@@ -283,6 +283,21 @@ START_TEST(test_write_elsewhere)
 }
 END_TEST
 
+/* An open that has only written keeps nothing. */
+START_TEST(test_writer_keeps_nothing)
+{
+	struct hist	 h;
+
+	hist_init(&h);
+	wrote(&h, 0, "abc");
+	wrote(&h, 3, "def");
+	ck_assert_uint_eq(h.end, 6);
+	ck_assert_uint_eq(h.ring.size, 0);
+	ck_reread(&h, 0, 10, "");
+	hist_free(&h);
+}
+END_TEST
+
 /* The kept bytes wrap around the buffer; re-reads still come out whole. */
 START_TEST(test_wrapped)
 {
@@ -320,6 +335,7 @@ hist_suite(void)
 	tcase_add_test(tc, test_read_elsewhere_starts_anew);
 	tcase_add_test(tc, test_write_keeps_unread);
 	tcase_add_test(tc, test_write_elsewhere);
+	tcase_add_test(tc, test_writer_keeps_nothing);
 	tcase_add_test(tc, test_wrapped);
 	suite_add_tcase(s, tc);
 	return (s);
