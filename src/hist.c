@@ -23,6 +23,7 @@ hist_init(struct hist *h)
 {
 	ring_init(&h->ring);
 	h->end = 0;
+	h->shrink = 0;
 }
 
 /* Free the buffer; returns the bytes it held allocated. */
@@ -78,8 +79,11 @@ hist_trim(struct hist *h, size_t n)
 
 /*
  * Make room for want bytes, within limit bytes of buffer in all: grow by
- * doubling from HIST_MIN, shrink a buffer more than twice too big.  What
- * cannot be kept is dropped, oldest first.
+ * doubling from HIST_MIN; shrink a buffer more than twice too big only
+ * after HIST_SHRINK calls in a row found it so, as reads of a stream
+ * often alternate between large and small and a buffer freed and
+ * allocated again costs page faults.  What cannot be kept is dropped,
+ * oldest first.
  */
 static void
 hist_room(struct hist *h, size_t want, size_t limit)
@@ -89,6 +93,10 @@ hist_room(struct hist *h, size_t want, size_t limit)
 	if (want > limit)
 		want = limit;
 	size = h->ring.size;
+	if (size > 2 * want && size > HIST_MIN && size <= limit &&
+	    ++h->shrink < HIST_SHRINK)
+		return;
+	h->shrink = 0;
 	if (size < want) {
 		if (size < HIST_MIN)
 			size = HIST_MIN;
@@ -100,7 +108,8 @@ hist_room(struct hist *h, size_t want, size_t limit)
 		size = want < HIST_MIN ? HIST_MIN : want;
 		if (size > limit)
 			size = limit;
-	}
+	} else if (size > limit)
+		size = limit;
 	if (size == h->ring.size)
 		return;
 	if (h->ring.len > size)

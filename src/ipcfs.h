@@ -61,10 +61,12 @@ struct ring {
  */
 #define HIST_MIN		4096
 #define HIST_KEEP		65536
+#define HIST_SHRINK		16
 
 struct hist {
 	struct ring	 ring;
 	uint64_t	 end;
+	unsigned	 shrink;	/* calls in a row it was too big */
 };
 
 /*

@@ -185,16 +185,24 @@ START_TEST(test_keeps_whole_last_read)
 {
 	struct hist	 h;
 	size_t		 big = 5 * HIST_KEEP + 123;
+	uint64_t	 end;
+	int		 i;
 
 	hist_init(&h);
 	give(&h, 0, 0, 1000, NOLIMIT);
 	give(&h, 1000, 1000, big, NOLIMIT);
 	ck_rereadn(&h, 1000, big, 1000, big);
 	ck_assert_uint_ge(h.ring.size, big);
+	/* Small reads: it shrinks, but not at the first one. */
 	give(&h, 1000 + big, 1000 + big, 10, NOLIMIT);
+	ck_assert_uint_ge(h.ring.size, big);
+	for (i = 1; i < HIST_SHRINK; i++)
+		give(&h, 1000 + big + 10 * i, 1000 + big + 10 * i, 10,
+		    NOLIMIT);
 	ck_assert_uint_le(h.ring.size, 2 * HIST_KEEP);
-	ck_rereadn(&h, 1010 + big - HIST_KEEP, HIST_KEEP, 1010 + big -
-	    HIST_KEEP, HIST_KEEP);
+	end = 1000 + big + 10 * HIST_SHRINK;
+	ck_rereadn(&h, end - HIST_KEEP, HIST_KEEP, end - HIST_KEEP,
+	    HIST_KEEP);
 	hist_free(&h);
 }
 END_TEST
