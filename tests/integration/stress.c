@@ -49,8 +49,9 @@
  * test around it can end.
  *
  * At the end the daemon's counters (the user.ipcfs.stats attribute of the
- * mount root) must come back: no held requests or bytes and no stream
- * buffers once everything is closed and drained, and, once every channel
+ * mount root) must come back: no held requests or bytes, no stream
+ * buffers and no read histories once everything is closed and drained,
+ * and, once every channel
  * is unlinked, the starting number of nodes and descriptors and no region
  * bytes.  With -p the daemon's resident size is reported too, and checked
  * against -R.  Exit status: 0 when every check held, 1 on a violation, 2
@@ -212,6 +213,7 @@ struct stats {
 	long long	 held_requests;
 	long long	 held_bytes;
 	long long	 buffer_bytes;
+	long long	 history_bytes;
 	long long	 region_bytes;
 	long long	 fds;
 };
@@ -1018,6 +1020,8 @@ stats_read(struct stats *st)
 			st->held_bytes = v;
 		else if (strcmp(key, "buffer_bytes") == 0)
 			st->buffer_bytes = v;
+		else if (strcmp(key, "history_bytes") == 0)
+			st->history_bytes = v;
 		else if (strcmp(key, "region_bytes") == 0)
 			st->region_bytes = v;
 		else if (strcmp(key, "fds") == 0)
@@ -1030,9 +1034,9 @@ static void
 stats_line(const char *what, const struct stats *st)
 {
 	say("stress: %s: nodes %lld held_requests %lld held_bytes %lld "
-	    "buffer_bytes %lld region_bytes %lld fds %lld", what, st->nodes,
-	    st->held_requests, st->held_bytes, st->buffer_bytes,
-	    st->region_bytes, st->fds);
+	    "buffer_bytes %lld history_bytes %lld region_bytes %lld fds %lld",
+	    what, st->nodes, st->held_requests, st->held_bytes,
+	    st->buffer_bytes, st->history_bytes, st->region_bytes, st->fds);
 }
 
 /* A line of /proc/PID/status in KiB, or -1. */
@@ -1616,7 +1620,7 @@ stats_settle(struct stats *st, const struct stats *base, int all)
 			return (-1);
 		}
 		if (st->held_requests == 0 && st->held_bytes == 0 &&
-		    st->buffer_bytes == 0 && (!all ||
+		    st->buffer_bytes == 0 && st->history_bytes == 0 && (!all ||
 		    (st->region_bytes == 0 && st->nodes == base->nodes &&
 		    st->fds == base->fds)))
 			return (0);
