@@ -51,11 +51,10 @@
  * At the end the daemon's counters (the user.ipcfs.stats attribute of the
  * mount root) must come back: no held requests or bytes, no stream
  * buffers and no read histories once everything is closed and drained,
- * and, once every channel
- * is unlinked, the starting number of nodes and descriptors and no region
- * bytes.  With -p the daemon's resident size is reported too, and checked
- * against -R.  Exit status: 0 when every check held, 1 on a violation, 2
- * on a usage error.
+ * and, once every channel is unlinked, the starting number of nodes and
+ * descriptors and no region bytes.  With -p the daemon's resident size is
+ * reported too, and checked against -R.  Exit status: 0 when every check
+ * held, 1 on a violation, 2 on a usage error.
  */
 
 #define _GNU_SOURCE
