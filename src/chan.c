@@ -227,6 +227,31 @@ chan_never_fits(const struct chan *c, size_t n, size_t total)
 	return (chan_limit(c) < chan_need(n, total));
 }
 
+/* True if h keeps a read history. */
+static int
+chan_keeps(const struct chan_handle *h)
+{
+	return ((h->mode & (CHAN_RD | CHAN_SEEK)) == (CHAN_RD | CHAN_SEEK));
+}
+
+/* What h's history may take: what it has, and what max_memory leaves. */
+static size_t
+chan_hist_limit(const struct chan_handle *h)
+{
+	return (h->hist.ring.size + chan_pool_free(h->chan->pool));
+}
+
+/* h's history had old bytes of buffer: account for what it has now. */
+static void
+chan_hist_resized(struct chan_handle *h, size_t old)
+{
+	struct chan_pool	*pool = h->chan->pool;
+
+	pool->hist_used = pool->hist_used - old + h->hist.ring.size;
+	if (h->hist.ring.size < old)
+		chan_pool_wake(pool);
+}
+
 /*
  * Keep what a read of h at off was given, for a re-read, as far as
  * max_memory allows.  Only opens that read and have offsets keep any.
@@ -235,23 +260,13 @@ static void
 chan_given(struct chan_handle *h, uint64_t off, const struct iovec *iov,
     int cnt, size_t n)
 {
-	struct chan_pool	*pool = h->chan->pool;
-	size_t			 old = h->hist.ring.size;
+	size_t	 old = h->hist.ring.size;
 
 	h->given += n;
-	if ((h->mode & (CHAN_RD | CHAN_SEEK)) != (CHAN_RD | CHAN_SEEK))
+	if (!chan_keeps(h))
 		return;
-	hist_given(&h->hist, off, iov, cnt, n, old + chan_pool_free(pool));
-	pool->hist_used = pool->hist_used - old + h->hist.ring.size;
-	if (h->hist.ring.size < old)
-		chan_pool_wake(pool);
-}
-
-/* True if h keeps a read history. */
-static int
-chan_keeps(const struct chan_handle *h)
-{
-	return ((h->mode & (CHAN_RD | CHAN_SEEK)) == (CHAN_RD | CHAN_SEEK));
+	hist_given(&h->hist, off, iov, cnt, n, chan_hist_limit(h));
+	chan_hist_resized(h, old);
 }
 
 /*
@@ -262,15 +277,12 @@ static void
 chan_wrote(struct chan_handle *h, uint64_t off, const struct iovec *iov,
     int cnt, size_t n)
 {
-	struct chan_pool	*pool = h->chan->pool;
-	size_t			 old = h->hist.ring.size;
+	size_t	 old = h->hist.ring.size;
 
 	if (!chan_keeps(h))
 		return;
-	hist_wrote(&h->hist, off, iov, cnt, n, old + chan_pool_free(pool));
-	pool->hist_used = pool->hist_used - old + h->hist.ring.size;
-	if (h->hist.ring.size < old)
-		chan_pool_wake(pool);
+	hist_wrote(&h->hist, off, iov, cnt, n, chan_hist_limit(h));
+	chan_hist_resized(h, old);
 }
 
 /* A write of the n bytes at buf through h at off was answered. */
