@@ -499,15 +499,17 @@ chan_handoff(struct chan_handle *wh, uint64_t woff, void *wreq,
 	uint64_t		 roff;
 	void			*req;
 
-	if (TAILQ_EMPTY(&c->rq) || !TAILQ_EMPTY(&c->wq) || c->ring.len > 0 ||
-	    (size <= CHAN_ATOMIC && chan_room(c) < size))
+	if (TAILQ_EMPTY(&c->rq) || !TAILQ_EMPTY(&c->wq) || c->ring.len > 0)
 		return (0);
-	TAILQ_FOREACH(r, &c->rq, entry) {
-		if ((n += r->size) >= size) {
-			chan_wrote_buf(wh, woff, buf, size);
-			cbs->reply_count(wreq, size);
+	TAILQ_FOREACH(r, &c->rq, entry)
+		if ((n += r->size) >= size)
 			break;
-		}
+	/* Reads that take the whole write need no room at all. */
+	if (n < size && size <= CHAN_ATOMIC && chan_room(c) < size - n)
+		return (0);
+	if (n >= size) {
+		chan_wrote_buf(wh, woff, buf, size);
+		cbs->reply_count(wreq, size);
 	}
 	n = 0;
 	while (n < size && (r = TAILQ_FIRST(&c->rq)) != NULL) {

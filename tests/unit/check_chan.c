@@ -1607,6 +1607,22 @@ START_TEST(test_max_memory_shared)
 	ck_err(wr(w2, 2, 10, 0), ENOSPC);
 	ck_assert_uint_eq(c2->ring.len, 0);
 	ck_assert_uint_eq(pool.nwaiters, 0);
+	/*
+	 * A reader waiting on c2 takes a small write whole: that needs no
+	 * buffer, so no memory (issue 10, item 2).
+	 */
+	q = rd(r2, 100, 0);
+	ck_held(q);
+	ck_count(wr(w2, 5, 10, 0), 10);
+	ck_data_pat(q, 5, 0, 10);
+	/* Two waiting readers that take it whole between them. */
+	q = rd(r2, 6, 0);
+	ck_held(q);
+	ck_held(rd(r2, 100, 0));
+	ck_count(wr(w2, 6, 10, 0), 10);
+	ck_data_pat(q, 6, 0, 6);
+	ck_data_pat(&reqs[nreqs - 2], 6, 6, 4);
+	ck_assert_uint_eq(c2->ring.len, 0);
 	/* The full channel itself waits: its own reader will make room. */
 	q = wr(w, 3, 10, 0);
 	ck_held(q);
