@@ -38,11 +38,15 @@ chan_pool_init(struct chan_pool *pool, const struct chan_cbs *cbs,
 	LIST_INIT(&pool->starved);
 }
 
-/* Bytes of max_memory that no stream buffer, read history or region uses. */
+/*
+ * Bytes of max_memory that no stream buffer, read history, region or copy
+ * of a held write uses.
+ */
 size_t
 chan_pool_free(const struct chan_pool *pool)
 {
-	size_t	 used = pool->mem_used + pool->hist_used + pool->region_used;
+	size_t	 used = pool->mem_used + pool->hist_used + pool->region_used +
+	    pool->held;
 
 	return (pool->max_memory > used ? pool->max_memory - used : 0);
 }
@@ -63,13 +67,14 @@ chan_pool_wake(struct chan_pool *pool)
 	}
 }
 
-/* A new channel with no buffer yet. */
+/* A new channel with no buffer yet, or NULL if memory is short. */
 struct chan *
 chan_new(struct chan_pool *pool)
 {
 	struct chan	*c;
 
-	c = xcalloc(1, sizeof *c);
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return (NULL);
 	c->pool = pool;
 	c->capacity = pool->capacity;
 	ring_init(&c->ring);
@@ -174,7 +179,7 @@ chan_room(const struct chan *c)
 static void
 chan_reserve(struct chan *c, size_t want)
 {
-	size_t	 size, limit;
+	size_t	 size, limit, old;
 
 	if (want <= c->ring.size)
 		return;
@@ -186,8 +191,11 @@ chan_reserve(struct chan *c, size_t want)
 		size = limit;
 	if (size <= c->ring.size)
 		return;
-	c->pool->mem_used += size - c->ring.size;
-	ring_resize(&c->ring, size);
+	old = c->ring.size;
+	/* Out of memory: the ring stays as it is, and has less room. */
+	if (ring_resize(&c->ring, size) == -1)
+		return;
+	c->pool->mem_used += size - old;
 }
 
 /*
@@ -217,6 +225,8 @@ chan_push(struct chan *c, const char *p, size_t n, size_t total)
 	if (n > room)
 		n = room;
 	chan_reserve(c, c->ring.len + n);
+	if (c->ring.size - c->ring.len < need)
+		return (0);
 	return (ring_push(&c->ring, p, n));
 }
 
@@ -305,6 +315,11 @@ waiter_wrote(struct waiter *w, size_t n)
 
 	if (!chan_keeps(w->h) || n == 0)
 		return;
+	/* No copy of what went in at first: the history starts after it. */
+	if (w->base > 0 && w->head == NULL) {
+		hist_forget(&w->h->hist, w->off + n);
+		return;
+	}
 	iov[0].iov_base = w->head;
 	iov[0].iov_len = n < w->base ? n : w->base;
 	iov[1].iov_base = w->data;
@@ -312,12 +327,14 @@ waiter_wrote(struct waiter *w, size_t n)
 	chan_wrote(w->h, w->off, iov, 2, n);
 }
 
+/* A held request, or NULL if memory is short. */
 static struct waiter *
 waiter_new(struct chan_handle *h, void *req, int op, size_t size)
 {
 	struct waiter	*w;
 
-	w = xcalloc(1, sizeof *w);
+	if ((w = calloc(1, sizeof *w)) == NULL)
+		return (NULL);
 	w->h = h;
 	w->req = req;
 	w->op = op;
@@ -340,6 +357,7 @@ waiter_release(struct waiter *w)
 			c->pool->held -= w->base;
 			free(w->head);
 		}
+		chan_pool_wake(c->pool);
 	}
 	w->h->nwait--;
 	c->pool->nwaiters--;
@@ -527,13 +545,17 @@ chan_handoff(struct chan_handle *wh, uint64_t woff, void *wreq,
 	return (n);
 }
 
-/* Open the channel for reading, writing or both. */
+/*
+ * Open the channel for reading, writing or both.  NULL if memory is
+ * short.
+ */
 struct chan_handle *
 chan_open(struct chan *c, int mode)
 {
 	struct chan_handle	*h;
 
-	h = xcalloc(1, sizeof *h);
+	if ((h = calloc(1, sizeof *h)) == NULL)
+		return (NULL);
 	h->chan = c;
 	h->mode = mode;
 	hist_init(&h->hist);
@@ -618,8 +640,8 @@ chan_pump(struct chan *c)
 {
 	struct waitq	 done;
 	struct waiter	*w;
-	size_t		 n;
-	int		 progress;
+	size_t		 n, left;
+	int		 progress, never;
 
 	TAILQ_INIT(&done);
 	do {
@@ -637,17 +659,23 @@ chan_pump(struct chan *c)
 			progress = 1;
 		}
 		while ((w = TAILQ_FIRST(&c->wq)) != NULL) {
-			n = chan_push(c, w->data + (w->done - w->base),
-			    w->size - w->done, w->size);
+			/*
+			 * The write's own copy gives way to the ring as its
+			 * bytes go in: it does not stand in their way.
+			 */
+			left = w->size - w->done;
+			c->pool->held -= left;
+			n = chan_push(c, w->data + (w->done - w->base), left,
+			    w->size);
+			never = n == 0 && chan_never_fits(c, left, w->size);
+			c->pool->held += left - n;
 			if (n == 0) {
-				if (!chan_never_fits(c, w->size - w->done,
-				    w->size))
+				if (!never)
 					break;
 				waiter_end_write(w, ENOSPC);
 				continue;
 			}
 			w->done += n;
-			c->pool->held -= n;
 			progress = 1;
 			if (w->done < w->size)
 				break;
@@ -708,7 +736,10 @@ chan_read(struct chan_handle *h, void *req, size_t size, uint64_t off,
 		cbs->reply_err(req, EAGAIN);
 		return (NULL);
 	}
-	w = waiter_new(h, req, WAIT_READ, size);
+	if ((w = waiter_new(h, req, WAIT_READ, size)) == NULL) {
+		cbs->reply_err(req, ENOMEM);
+		return (NULL);
+	}
 	w->off = off;
 	TAILQ_INSERT_TAIL(&c->rq, w, entry);
 	return (w);
@@ -726,7 +757,8 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	struct chan		*c = h->chan;
 	const struct chan_cbs	*cbs = c->pool->cbs;
 	struct waiter		*w;
-	size_t			 n = 0;
+	size_t			 n = 0, keep, room, floor;
+	char			*data;
 
 	if (!(h->mode & CHAN_WR)) {
 		cbs->reply_err(req, EBADF);
@@ -766,15 +798,45 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 		chan_notify(c);
 		return (NULL);
 	}
-	w = waiter_new(h, req, WAIT_WRITE, size);
+	/*
+	 * Hold the rest: keep a copy of it, counted against max_memory.  A
+	 * large write that does not fit whole is held for what fits and
+	 * answered with that shorter count, as a pipe answers an interrupted
+	 * write; the caller writes the rest again.  Every write may keep
+	 * about CHAN_ATOMIC bytes, past max_memory if it must, so that a
+	 * writer to a full channel waits for its reader even when other
+	 * channels use all the memory; such a copy costs the daemon no more
+	 * than the blocked write costs its caller.  Memory that cannot be had
+	 * fails the write, never the daemon.
+	 */
+	keep = size - n;
+	room = chan_pool_free(c->pool);
+	/* A large write stays one, over CHAN_ATOMIC bytes, and piecewise. */
+	floor = size <= CHAN_ATOMIC ? keep : n > CHAN_ATOMIC ? 1 :
+	    CHAN_ATOMIC + 1 - n;
+	if (room < floor)
+		room = floor;
+	if (keep > room)
+		keep = room;
+	if ((data = malloc(keep)) == NULL ||
+	    (w = waiter_new(h, req, WAIT_WRITE, n + keep)) == NULL) {
+		log_warn("%s: a copy of %zu bytes", __func__, keep);
+		free(data);
+		if (n > 0) {
+			chan_wrote_buf(h, off, buf, n);
+			cbs->reply_count(req, n);
+		} else
+			cbs->reply_err(req, ENOMEM);
+		chan_notify(c);
+		return (NULL);
+	}
+	memcpy(data, (const char *)buf + n, keep);
 	w->off = off;
 	w->done = w->base = n;
-	w->data = xmalloc(size - n);
-	memcpy(w->data, (const char *)buf + n, size - n);
-	c->pool->held += size - n;
+	w->data = data;
+	c->pool->held += keep;
 	/* What went in already, for this open's history when answered. */
-	if (chan_keeps(h) && n > 0) {
-		w->head = xmalloc(n);
+	if (chan_keeps(h) && n > 0 && (w->head = malloc(n)) != NULL) {
 		memcpy(w->head, buf, n);
 		c->pool->held += n;
 	}

@@ -148,6 +148,10 @@ fs_reply_entry(fuse_req_t req, struct knode *k)
 {
 	struct fuse_entry_param	 e;
 
+	if (k == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	fs_entry(k, &e);
 	if (fuse_reply_entry(req, &e) == -ENOENT)
 		node_forget(k, 1);
@@ -314,7 +318,7 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
     struct fuse_file_info *fi)
 {
 	struct stat	 st;
-	struct knode	*k;
+	struct knode	*k, *cur;
 	struct node	*n;
 	int		 error;
 
@@ -337,8 +341,13 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		 * their own.
 		 */
 		if (kfeat_mode() == REGION_PAGECACHE && attr->st_size > 0 &&
-		    n->chan->region.size == 0 && node_nknodes(n) > 1)
-			n->region_kid = node_knode(n)->id;
+		    n->chan->region.size == 0 && node_nknodes(n) > 1) {
+			if ((cur = node_knode(n)) == NULL) {
+				fuse_reply_err(req, ENOMEM);
+				return;
+			}
+			n->region_kid = cur->id;
+		}
 		error = region_resize(&n->chan->region, &pool,
 		    (uint64_t)attr->st_size);
 		if (error != 0) {
@@ -493,15 +502,19 @@ static int
 fs_backing(fuse_req_t req, struct chan *c)
 {
 	struct region	*r = &c->region;
-	int		 fd, id;
+	int		 fd, id, error;
 
 	if (kfeat_mode() != REGION_PASSTHROUGH || r->backing_id > 0)
 		return (0);
 	if ((fd = region_fd(r)) == -1 || (id = kfeat_backing_open(req,
 	    fd)) == -1) {
+		error = errno;
 		log_warn("%s: region backing file", __func__);
+		/* Nothing is open: a memfd made for this open goes again. */
+		if (LIST_EMPTY(&c->handles))
+			region_trim(r, 1);
 		/* The daemon's descriptors, not the caller's, ran out. */
-		return (errno == EMFILE || errno == ENFILE ? ENFILE : EIO);
+		return (error == EMFILE || error == ENFILE ? ENFILE : EIO);
 	}
 	r->backing_id = id;
 	return (0);
@@ -537,7 +550,8 @@ fs_open_chan(fuse_req_t req, struct knode *k, struct fuse_file_info *fi,
 	/* A region mode's channel file is seekable: keep a read history. */
 	if (kfeat_mode() != REGION_OFF)
 		mode |= CHAN_SEEK;
-	h = chan_open(n->chan, mode);
+	if ((h = chan_open(n->chan, mode)) == NULL)
+		return (ENOMEM);
 	h->udata = k;
 	node_open(k, mode & CHAN_WR);
 	if ((mode & CHAN_WR) && ev != 0 && node_busy(k, ev))
@@ -569,7 +583,7 @@ fs_close_chan(fuse_req_t req, struct fuse_file_info *fi)
 		 * opened with it.
 		 */
 		if (c->region.backing_id > 0) {
-			kfeat_backing_close(req, c->region.backing_id);
+			kfeat_backing_close(c->region.backing_id);
 			c->region.backing_id = 0;
 		}
 		region_trim(&c->region, kfeat_mode() == REGION_PASSTHROUGH);
@@ -631,9 +645,12 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, n == NULL ? ENOENT : EISDIR);
 		return;
 	}
-	k = node_ref(n);
-	if ((error = fs_open_chan(req, k, fi, made ? 0 : NODE_EV_OPEN)) != 0) {
+	if ((k = node_ref(n)) == NULL)
+		error = ENOMEM;
+	else if ((error = fs_open_chan(req, k, fi, made ? 0 :
+	    NODE_EV_OPEN)) != 0)
 		node_forget(k, 1);
+	if (error != 0) {
 		/* The kernel will not learn of the name: take it back. */
 		if (made)
 			node_unlink(dir, name);
@@ -666,7 +683,10 @@ fs_pagein(fuse_req_t req, struct knode *k, size_t size, off_t off)
 		fuse_reply_err(req, EIO);
 		return;
 	}
-	buf = xmalloc(size);
+	if ((buf = malloc(size)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	len = region_pread(&n->chan->region, buf, size, (uint64_t)off);
 	if (len == -1)
 		fuse_reply_err(req, errno);
@@ -768,8 +788,16 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if ((dir = fs_dir(req, ino)) == NULL)
 		return;
-	d = xcalloc(1, sizeof *d);
-	d->cnt = node_snapshot(dir, &d->ents);
+	if ((d = calloc(1, sizeof *d)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if ((d->cnt = node_snapshot(dir, &d->ents)) == SIZE_MAX) {
+		log_warn("%s: a snapshot of %s", __func__, dir->name);
+		free(d);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	node_open(dir->cur, 0);
 	fi->fh = (uintptr_t)d;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
@@ -795,7 +823,10 @@ fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	buf = xmalloc(size);
+	if ((buf = malloc(size)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	for (i = off; i >= 0 && (size_t)i < d->cnt + 2; i++) {
 		memset(&st, 0, sizeof st);
 		if (i == 0) {
@@ -848,8 +879,7 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_bsize = CHAN_ATOMIC;
 	sv.f_frsize = CHAN_ATOMIC;
 	sv.f_blocks = pool.max_memory / CHAN_ATOMIC;
-	/* Copies kept by blocked writes take memory too. */
-	sv.f_bfree = (avail > pool.held ? avail - pool.held : 0) / CHAN_ATOMIC;
+	sv.f_bfree = avail / CHAN_ATOMIC;
 	sv.f_bavail = sv.f_bfree;
 	sv.f_files = ns.max_nodes;
 	sv.f_ffree = ns.max_nodes - ns.nodes;
@@ -996,10 +1026,16 @@ fs_failed(void)
 	return (fs_init_failed);
 }
 
-/* Answer every held request with error, then free the namespace. */
+/* Answer every held request with error, before the mount goes. */
 void
 fs_shutdown(int error)
 {
 	node_walk_chans(fs_abort_cb, &error);
+}
+
+/* Free the namespace, once the session is over; nothing may be held. */
+void
+fs_free(void)
+{
 	node_done();
 }

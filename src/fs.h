@@ -12,6 +12,7 @@
 /* fs.c */
 struct fuse_session *fs_new(struct fuse_args *, const struct opts *);
 void	 fs_shutdown(int);
+void	 fs_free(void);
 int	 fs_failed(void);
 
 /* kfeat.c */
@@ -23,7 +24,7 @@ enum region_mode kfeat_mode(void);
 int	 kfeat_epoch(void);
 int	 kfeat_inc_epoch(void);
 int	 kfeat_backing_open(fuse_req_t, int);
-void	 kfeat_backing_close(fuse_req_t, int);
+void	 kfeat_backing_close(int);
 void	 kfeat_open_reply(struct fuse_file_info *, int);
 int	 kfeat_write_kill_suidgid(void);
 

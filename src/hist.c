@@ -154,6 +154,16 @@ hist_restart(struct hist *h, uint64_t off)
 	h->end = off;
 }
 
+/*
+ * Keep nothing from now on to end: what the open was given before cannot
+ * be read again (its memory could not be had).
+ */
+void
+hist_forget(struct hist *h, uint64_t end)
+{
+	hist_restart(h, end);
+}
+
 /* How much to keep with n new bytes: HIST_KEEP, or all of them. */
 static size_t
 hist_want(const struct hist *h, size_t n)
@@ -211,7 +221,10 @@ hist_wrote(struct hist *h, uint64_t off, const struct iovec *iov, int cnt,
 	else if (off < h->end) {
 		/* Take the unread bytes off the end, to put back after. */
 		ucnt = hist_find(h, off, (size_t)(h->end - off), unread, &ulen);
-		copy = xmalloc(ulen);
+		if ((copy = malloc(ulen)) == NULL) {
+			hist_forget(h, off + n);
+			return;
+		}
 		for (i = j = 0; i < (size_t)ucnt; i++) {
 			memcpy(copy + j, unread[i].iov_base, unread[i].iov_len);
 			j += unread[i].iov_len;

@@ -308,6 +308,7 @@ void	 hist_given(struct hist *, uint64_t, const struct iovec *, int,
 	     size_t, size_t);
 void	 hist_wrote(struct hist *, uint64_t, const struct iovec *, int,
 	     size_t, size_t);
+void	 hist_forget(struct hist *, uint64_t);
 
 /* region.c */
 void	 region_init(struct region *);

@@ -20,9 +20,9 @@
  * sleeps in ppoll, so requests that follow each other closely do not each
  * pay for waking it.
  *
- * Where libfuse has its own API for passthrough and direct-I/O mmap (3.16
- * and later, told by the FUSE_CAP_PASSTHROUGH macro), that API is used for
- * them instead and only FOPEN_STREAM is added here.  Measurements behind
+ * Where libfuse has its own API for passthrough and direct-I/O mmap (3.17
+ * and later, told by the FUSE_CAP_PASSTHROUGH macro; 3.16 has neither),
+ * that API is used for them instead and only FOPEN_STREAM is added here.  Measurements behind
  * all this are in ../shared/notes/kernel-fuse.md.  This is the only place
  * that knows the wire format.
  */
@@ -517,18 +517,18 @@ kfeat_backing_open(fuse_req_t req, int fd)
 
 /* Drop a backing id; files opened with it keep their own reference. */
 void
-kfeat_backing_close(fuse_req_t req, int id)
+kfeat_backing_close(int id)
 {
-#if KF_NATIVE
-	fuse_passthrough_close(req, id);
-#else
 	uint32_t	 bid = (uint32_t)id;
 
-	(void)req;
+	/*
+	 * What libfuse 3.17's fuse_passthrough_close() does, without its
+	 * request: a close may come after the request that opened the file
+	 * was answered, and so freed, when that answer failed.
+	 */
 	if (ioctl(fuse_session_fd(kf.se), KF_DEV_IOC_BACKING_CLOSE,
 	    &bid) == -1)
 		log_warn("%s: backing id %d", __func__, id);
-#endif
 }
 
 /*

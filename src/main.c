@@ -34,7 +34,7 @@ usage(const char *prog)
 	    " (default 64K, 4K..64M)\n"
 	    "    -o max_channels=N      channels and directories at most"
 	    " (default %d)\n"
-	    "    -o max_memory=BYTES    all buffers and regions together"
+	    "    -o max_memory=BYTES    all buffers, copies and regions together"
 	    " (default 2G)\n"
 	    "    -o max_region=BYTES    region (file size) per channel"
 	    " (default 1G)\n"
@@ -124,6 +124,43 @@ main_raise_nofile(void)
 	}
 }
 
+/*
+ * Under an address-space limit (ulimit -v), keep max_memory to half of
+ * what the limit leaves: the stream buffers, copies of held writes and
+ * read histories that max_memory bounds then never take the memory the
+ * daemon's own bookkeeping and libfuse's buffers need, and a client that
+ * fills them gets ENOSPC, not a daemon that cannot allocate.
+ */
+static void
+main_cap_memory(struct opts *o)
+{
+	struct rlimit	 rl;
+	unsigned long	 kib = 0;
+	char		 line[256];
+	size_t		 left, cap;
+	FILE		*f;
+
+	if (getrlimit(RLIMIT_AS, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	if ((f = fopen("/proc/self/status", "r")) != NULL) {
+		while (fgets(line, sizeof line, f) != NULL)
+			if (sscanf(line, "VmSize: %lu", &kib) == 1)
+				break;
+		fclose(f);
+	}
+	left = rl.rlim_cur > kib * 1024 ? rl.rlim_cur - kib * 1024 : 0;
+	cap = left / 2;
+	if (cap < CAPACITY_MIN)
+		cap = CAPACITY_MIN;
+	if (o->max_memory <= cap)
+		return;
+	log_info("max_memory lowered to %zu: the address space limit leaves "
+	    "%zu bytes", cap, left);
+	o->max_memory = cap;
+	if (o->max_region > cap)
+		o->max_region = cap;
+}
+
 /* Refuse a mountpoint that cannot work, with one line saying why. */
 static int
 main_check_mountpoint(const char *path)
@@ -194,6 +231,7 @@ main(int argc, char **argv)
 	log_init(1, copts.debug);
 	fuse_set_log_func(main_fuse_log);
 
+	main_cap_memory(&o);
 	if ((se = fs_new(&args, &o)) == NULL)
 		goto out;
 	/*
@@ -236,7 +274,8 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_destroy:
-	fs_shutdown(ENOTCONN);
+	/* Only the loop holds requests, and it answered them above. */
+	fs_free();
 	fuse_session_destroy(se);
 out:
 	free(copts.mountpoint);

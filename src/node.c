@@ -71,13 +71,17 @@ knode_cmp(struct knode *a, struct knode *b)
 	return (a->id < b->id ? -1 : a->id > b->id);
 }
 
-/* A new knode for n, with a fresh id unless id is given. */
+/*
+ * A new knode for n, with a fresh id unless id is given; NULL if memory
+ * is short.
+ */
 static struct knode *
 knode_new(struct node *n, uint64_t id)
 {
 	struct knode	*k;
 
-	k = xcalloc(1, sizeof *k);
+	if ((k = calloc(1, sizeof *k)) == NULL)
+		return (NULL);
 	k->node = n;
 	k->id = id != 0 ? id : next_ino++;
 	RB_INSERT(knode_ids, &kids, k);
@@ -125,23 +129,33 @@ node_touch(struct node *n, int which)
 		n->ctime = now;
 }
 
+/* A new node, or NULL if memory is short. */
 static struct node *
 node_alloc(const char *name, mode_t mode, uid_t uid, gid_t gid)
 {
 	struct node	*n;
 
-	n = xcalloc(1, sizeof *n);
+	if ((n = calloc(1, sizeof *n)) == NULL)
+		return (NULL);
 	RB_INIT(&n->children);
-	n->name = xstrdup(name);
 	LIST_INIT(&n->knodes);
+	if ((n->name = strdup(name)) == NULL ||
+	    (S_ISREG(mode) && (n->chan = chan_new(pool)) == NULL)) {
+		free(n->name);
+		free(n);
+		return (NULL);
+	}
 	n->ino = next_ino++;
+	if ((n->cur = knode_new(n, n->ino)) == NULL) {
+		chan_free(n->chan);
+		free(n->name);
+		free(n);
+		return (NULL);
+	}
 	n->mode = mode;
 	n->uid = uid;
 	n->gid = gid;
 	node_touch(n, NODE_ATIME | NODE_MTIME | NODE_CTIME);
-	if (S_ISREG(mode))
-		n->chan = chan_new(pool);
-	n->cur = knode_new(n, n->ino);
 	RB_INSERT(node_inos, &inos, n);
 	nnodes++;
 	return (n);
@@ -178,7 +192,9 @@ node_init(struct chan_pool *p, uint64_t limit, mode_t mode, uid_t uid,
 	pool = p;
 	max_nodes = limit;
 	next_ino = 1;
-	root = node_alloc("", S_IFDIR | (mode & 07777), uid, gid);
+	if ((root = node_alloc("", S_IFDIR | (mode & 07777), uid, gid)) ==
+	    NULL)
+		fatal("%s: the root", __func__);
 	root->nlookup = root->cur->nlookup = 1;
 	nnodes = 0;
 	moves = NODE_MOVES_NEVER;
@@ -236,12 +252,17 @@ node_get(uint64_t id)
 	return ((k = node_kget(id)) != NULL ? k->node : NULL);
 }
 
-/* The knode n's name is bound to now. */
+/* The knode n's name is bound to now; NULL if memory is short. */
 struct knode *
 node_knode(struct node *n)
 {
-	if (n->cur == NULL || n->cur->moving)
-		n->cur = knode_new(n, 0);
+	struct knode	*k;
+
+	if (n->cur == NULL || n->cur->moving) {
+		if ((k = knode_new(n, 0)) == NULL)
+			return (NULL);
+		n->cur = k;
+	}
 	return (n->cur);
 }
 
@@ -283,12 +304,13 @@ node_check_name(const char *name)
 	return (0);
 }
 
+/* Link n into dir, under name if given (its own, already allocated). */
 static void
-node_attach(struct node *dir, struct node *n, const char *name)
+node_attach(struct node *dir, struct node *n, char *name)
 {
 	if (name != NULL) {
 		free(n->name);
-		n->name = xstrdup(name);
+		n->name = name;
 	}
 	n->parent = dir;
 	RB_INSERT(node_names, &dir->children, n);
@@ -337,7 +359,8 @@ node_make(struct node *dir, const char *name, mode_t mode, uid_t uid,
 		if (S_ISDIR(mode))
 			mode |= S_ISGID;
 	}
-	n = node_alloc(name, mode, uid, gid);
+	if ((n = node_alloc(name, mode, uid, gid)) == NULL)
+		return (ENOMEM);
 	node_attach(dir, n, NULL);
 	*np = n;
 	return (0);
@@ -414,6 +437,7 @@ node_rename(struct node *olddir, const char *oldname, struct node *newdir,
     const char *newname, unsigned int flags)
 {
 	struct node	*n, *old;
+	char		*name;
 	int		 error;
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
@@ -445,24 +469,29 @@ node_rename(struct node *olddir, const char *oldname, struct node *newdir,
 			return (EISDIR);
 		if (!RB_EMPTY(&old->children))
 			return (ENOTEMPTY);
+	}
+	if ((name = strdup(newname)) == NULL)
+		return (ENOMEM);
+	if (old != NULL) {
 		node_detach(old);
 		node_maybe_free(old);
 	}
 	node_detach(n);
-	node_attach(newdir, n, newname);
+	node_attach(newdir, n, name);
 	return (0);
 }
 
 /*
  * The kernel looks n up: it learns of the knode the name is bound to, or
- * of a new one if the name is moving on.
+ * of a new one if the name is moving on.  NULL if memory is short.
  */
 struct knode *
 node_ref(struct node *n)
 {
 	struct knode	*k;
 
-	k = node_knode(n);
+	if ((k = node_knode(n)) == NULL)
+		return (NULL);
 	k->nlookup++;
 	n->nlookup++;
 	return (k);
@@ -547,7 +576,11 @@ node_busy(struct knode *k, int ev)
 	return (1);
 }
 
-/* Copy the entries of dir, for a readdir that stays consistent. */
+/*
+ * Copy the entries of dir, for a readdir that stays consistent.  Returns
+ * their count, or SIZE_MAX if the memory cannot be had (the opendir that
+ * asked fails, not the daemon).
+ */
 size_t
 node_snapshot(struct node *dir, struct dirent_snap **out)
 {
@@ -555,11 +588,16 @@ node_snapshot(struct node *dir, struct dirent_snap **out)
 	struct node		*n;
 	size_t			 cnt = 0, i = 0;
 
+	*out = NULL;
 	RB_FOREACH(n, node_names, &dir->children)
 		cnt++;
-	v = xreallocarray(NULL, cnt + 1, sizeof *v);
+	if ((v = reallocarray(NULL, cnt + 1, sizeof *v)) == NULL)
+		return (SIZE_MAX);
 	RB_FOREACH(n, node_names, &dir->children) {
-		v[i].name = xstrdup(n->name);
+		if ((v[i].name = strdup(n->name)) == NULL) {
+			node_snapshot_free(v, i);
+			return (SIZE_MAX);
+		}
 		v[i].ino = n->ino;
 		v[i].mode = n->mode;
 		i++;

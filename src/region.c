@@ -55,6 +55,8 @@ region_fd(struct region *r)
 int
 region_resize(struct region *r, struct chan_pool *pool, uint64_t size)
 {
+	int	 error;
+
 	if (size > pool->max_region)
 		return (EFBIG);
 	if (size > r->size && size - r->size > chan_pool_free(pool))
@@ -66,8 +68,13 @@ region_resize(struct region *r, struct chan_pool *pool, uint64_t size)
 			return (errno);
 		if (ftruncate(r->fd, (off_t)size) == -1)
 			return (errno);
-		if (size > r->size && region_zero_tail(r, size) == -1)
-			return (errno);
+		if (size > r->size && region_zero_tail(r, size) == -1) {
+			error = errno;
+			/* Back to the size the accounting says it has. */
+			if (ftruncate(r->fd, (off_t)r->size) == -1)
+				log_warn("%s: ftruncate back", __func__);
+			return (error);
+		}
 	}
 	pool->region_used = pool->region_used - r->size + size;
 	if (size > 0)

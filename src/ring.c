@@ -26,7 +26,9 @@ ring_free(struct ring *r)
 
 /*
  * Change the allocation to size bytes, keeping the contents.  Fails with -1
- * if size is smaller than what is stored.  A size of 0 frees the buffer.
+ * if size is smaller than what is stored, or with -1 and errno ENOMEM if
+ * the memory cannot be had: the caller, acting for a client, gives that
+ * client an error.  A size of 0 frees the buffer.
  */
 int
 ring_resize(struct ring *r, size_t size)
@@ -42,7 +44,8 @@ ring_resize(struct ring *r, size_t size)
 		ring_free(r);
 		return (0);
 	}
-	nbuf = xmalloc(size);
+	if ((nbuf = malloc(size)) == NULL)
+		return (-1);
 	first = r->size - r->head;
 	if (first > r->len)
 		first = r->len;

@@ -1,6 +1,16 @@
 /*
  * Allocation that never returns NULL: running out of memory is fatal, as in
  * tmux and the OpenBSD daemons.
+ *
+ * Only for the daemon's own start-up and bookkeeping: options, the root,
+ * and the small fixed-size records behind what the limits already bound
+ * (a node and its name, bounded by max_channels; an open; a held request,
+ * one per blocked call of a client).  Memory a client makes the daemon
+ * hold in proportion to its data (stream buffers, copies of held writes,
+ * read histories, readdir snapshots, reply buffers) is counted against
+ * max_memory where it lasts, and taken with plain malloc: when it cannot
+ * be had, that client's call fails (ENOMEM, or a shorter count) and the
+ * daemon runs on.
  */
 
 #include <stdlib.h>

@@ -20,9 +20,9 @@
  *   every poll handle is released exactly once.
  *
  * One thing is let pass: memory freed by one channel (its ring freed at
- * the last close) may give another channel room to grow, and that
- * channel's held writes then wait until its own reader moves data (its
- * pollers must be woken, and are checked).
+ * the last close, or a held write's copy let go) may give another channel
+ * room to grow, and that channel's held writes then wait until its own
+ * reader moves data (its pollers must be woken, and are checked).
  *
  * FUZZ_TRACE=1 in the environment prints each call, to follow a crash.
  */
@@ -128,10 +128,12 @@ static size_t
 limit_of(int ch)
 {
 	const struct chan	*c = M.ch[ch].c;
-	size_t			 budget, limit;
+	size_t			 budget, limit, used;
 
-	budget = M.pool.max_memory > M.pool.mem_used ?
-	    M.pool.max_memory - M.pool.mem_used : 0;
+	/* Buffers and copies of held writes share max_memory. */
+	used = M.pool.mem_used + M.pool.held + M.pool.hist_used +
+	    M.pool.region_used;
+	budget = M.pool.max_memory > used ? M.pool.max_memory - used : 0;
 	limit = c->ring.size + budget;
 	if (limit > c->capacity || limit < c->ring.size)
 		limit = c->capacity;
@@ -545,13 +547,20 @@ check_state(int alert_ok)
 	}
 }
 
+/* What counts against max_memory here: buffers and held copies. */
+static size_t
+pool_used(void)
+{
+	return (M.pool.mem_used + M.pool.held);
+}
+
 /* Memory freed by the last call may let other channels' writes go on. */
 static FZ_NOCOV void
 mark_stale(size_t mem_before)
 {
 	int	 ch;
 
-	if (M.pool.mem_used >= mem_before)
+	if (pool_used() >= mem_before)
 		return;
 	for (ch = 0; ch < M.nch; ch++)
 		if (ch != M.op_ch)
@@ -821,7 +830,14 @@ op_write(struct fz *f)
 			FZ_CHECK(!nonblock);
 			FZ_CHECK(w != NULL && q->ans == ANS_NONE);
 			FZ_CHECK(w->req == q && w->op == WAIT_WRITE);
-			FZ_CHECK(w->size == size);
+			/*
+			 * A copy max_memory cannot hold whole makes it a
+			 * shorter write, but still a large one.
+			 */
+			FZ_CHECK(w->size <= size && w->size > w->done);
+			FZ_CHECK(size <= CHAN_ATOMIC ? w->size == size :
+			    w->size > CHAN_ATOMIC);
+			q->size = r->size = w->size;
 			q->state = REQ_HELD;
 			q->w = w;
 			q->rec = r;
@@ -975,7 +991,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (fz_more(&f) && nops++ < MAX_OPS) {
 		snapshot_held();
 		M.op_ch = -1;
-		mem = M.pool.mem_used;
+		mem = pool_used();
 		aborted = 0;
 		b = fz_u8(&f);
 		switch (b % 16) {
@@ -1015,7 +1031,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (M.h[k].h == NULL)
 			continue;
 		snapshot_held();
-		mem = M.pool.mem_used;
+		mem = pool_used();
 		close_handle(k);
 		settle_reqs();
 		mark_stale(mem);

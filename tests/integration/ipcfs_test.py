@@ -25,7 +25,10 @@ def mounted(path):
 class Mount:
     """An ipcfs daemon on a fresh temporary mount point."""
 
-    def __init__(self, *options):
+    def __init__(self, *options, binary=None, preexec_fn=None):
+        """Mount with the given options.  binary names another daemon
+        than the sanitized one; preexec_fn runs in the daemon's process
+        before it starts (to set limits on it, say)."""
         if not os.path.exists("/dev/fuse"):
             raise unittest.SkipTest("no /dev/fuse")
         self.tmp = tempfile.mkdtemp(prefix="ipcfs-test.")
@@ -36,8 +39,9 @@ class Mount:
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([IPCFS, "-f", *options, self.path],
-                                         stderr=log, env=env)
+            self.proc = subprocess.Popen([binary or IPCFS, "-f", *options,
+                                          self.path], stderr=log, env=env,
+                                         preexec_fn=preexec_fn)
         for _ in range(100):
             if mounted(self.path):
                 return
