@@ -52,7 +52,7 @@ HELPERS	 = $(patsubst tests/integration/%.c,build/%,$(wildcard tests/integration
 EXAMPLES = $(patsubst docs/examples/%.c,build/examples/%,$(wildcard docs/examples/*.c))
 
 .PHONY: all run stop check unit integration deps install clean fuzz \
-	stress valgrind bench
+	stress valgrind bench pkgcheck
 
 DURATION ?= 300
 .DELETE_ON_ERROR:
@@ -62,13 +62,30 @@ all: ipcfs
 ipcfs: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) $(LDFLAGS)
 
-build/%.o: src/%.c | build
+# Without the -dev packages pkg-config knows neither library: say which
+# Debian packages are missing and what installs them, rather than let the
+# compiler fail on a missing header.
+pkgcheck:
+	@missing=; \
+	command -v $(PKG_CONFIG) >/dev/null 2>&1 || missing=" pkg-config"; \
+	$(PKG_CONFIG) --exists fuse3 2>/dev/null || \
+	    missing="$$missing libfuse3-dev"; \
+	$(PKG_CONFIG) --exists libbsd-overlay 2>/dev/null || \
+	    missing="$$missing libbsd-dev"; \
+	if [ -n "$$missing" ]; then \
+		echo "ipcfs: missing Debian packages:$$missing" >&2; \
+		echo "ipcfs: 'make run' or 'make check' installs them" \
+		    "(tools/install-deps)" >&2; \
+		exit 1; \
+	fi
+
+build/%.o: src/%.c | build pkgcheck
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 build/san/ipcfs: $(SOBJS)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $(SOBJS) $(PKG_LIBS) $(LDFLAGS)
 
-build/san/%.o: src/%.c | build
+build/san/%.o: src/%.c | build pkgcheck
 	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
 
 build/san/check_%.o: tests/unit/check_%.c | build
