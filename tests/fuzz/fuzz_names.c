@@ -118,17 +118,29 @@ nalive(void)
 	return (cnt);
 }
 
-/* The model's rules for a name, in node_check_name's order. */
+/*
+ * The naming rules as docs/semantics.md states them, written from that
+ * text and not from node.c: "A name is 1 to 255 bytes, any bytes except
+ * / and NUL; . and .. are taken.  An empty name, or one with a /, gets
+ * EINVAL; a longer one ENAMETOOLONG; . and .. EEXIST."
+ */
 static int
 name_error(const char *name)
 {
-	size_t	 len = strlen(name);
+	size_t		 bytes = 0;
+	const char	*p;
+	int		 slash = 0;
 
-	if (len == 0 || strchr(name, '/') != NULL)
+	for (p = name; *p != '\0'; p++) {
+		bytes++;
+		if (*p == '/')
+			slash = 1;
+	}
+	if (bytes == 0 || slash)
 		return (EINVAL);
-	if (len > NAME_MAX_LEN)
+	if (bytes > 255)
 		return (ENAMETOOLONG);
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+	if (name[0] == '.' && (bytes == 1 || (bytes == 2 && name[1] == '.')))
 		return (EEXIST);
 	return (0);
 }

@@ -315,13 +315,15 @@ class HungDaemon(FaultTest):
             time.sleep(0.02)
         self.assertEqual(state(r.pid), "D",
                          "a caller of a hung daemon died of SIGKILL?")
-        time.sleep(0.3)
-        self.assertEqual(state(r.pid), "D",
-                         "a caller of a hung daemon died of SIGKILL?")
+        self.assertIn("request_wait_answer", wchan(r.pid),
+                      "the killed caller waits elsewhere than for the daemon")
         subprocess.call(["umount", "-l", self.m.path])
-        time.sleep(0.3)
+        # umount -l has returned: had it ended the request, the caller
+        # would be running its exit now, no longer asleep in it.
         self.assertEqual(state(r.pid), "D",
                          "umount -l freed a caller of a hung daemon?")
+        self.assertIn("request_wait_answer", wchan(r.pid),
+                      "umount -l freed a caller of a hung daemon?")
         return r
 
     def test_abort_frees_callers(self):
