@@ -76,7 +76,9 @@ for x in p f s h x1 x2 x3 x4 x5 x6 x7; do
 done
 ok "nothing is left by the refused creations"
 
-# unlink: the name goes, opens go on; the name can be a new channel.
+# unlink: the name goes, opens go on; the name can be a new channel.  The
+# mode fstat shows is the one umask 022 gives chanio's 0666.
+umask 022
 expect "unlink removes the name; existing opens keep working" \
     ci open w "$MNT/u" wc open r "$MNT/u" rn unlink "$MNT/u" \
     write w still read r 10 fstat r open n "$MNT/u" rn \
