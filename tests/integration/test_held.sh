@@ -271,7 +271,29 @@ release() {
 	    "$(oneline "$d")"
 }
 
+# An open made before the name moved on keeps the old inode of the
+# kernel's; what changes through the name must show through it too: mode,
+# region size and link count, as fstat() reports them.
+OLDER='import os, stat, sys
+p = sys.argv[1]
+fd = os.open(p, os.O_WRONLY)
+os.write(fd, b"x")
+os.fstat(fd)
+os.chmod(p, 0o600)
+os.truncate(p, 8192)
+st = os.fstat(fd)
+print(oct(stat.S_IMODE(st.st_mode)), st.st_size, end=" ")
+os.unlink(p)
+print(os.fstat(fd).st_nlink)'
+
 cases() {
+	# Attributes changed by name reach an open made before the move.
+	N=$((N + 1))
+	mkdir "$MNT/d$N" && : >"$MNT/d$N/o" || fail "cannot make d$N/o"
+	chmod 644 "$MNT/d$N/o"
+	try "an older open sees mode, size and nlink changed by name" \
+	    "0o600 8192 0" "$PY" -c "$OLDER" "$MNT/d$N/o"
+
 	# Listing (ls -l: size and name), creating and renaming in d.
 	hold
 	try "held: ls -l d" "0 a
