@@ -57,10 +57,14 @@ EXAMPLES = $(patsubst docs/examples/%.c,build/examples/%,$(wildcard docs/example
 DURATION ?= 300
 .DELETE_ON_ERROR:
 
-all: ipcfs
+all: ipcfs ipcfs-stat
 
 ipcfs: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) $(LDFLAGS)
+
+ipcfs-stat: tools/ipcfs-stat.c
+	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(CFLAGS) -o $@ \
+	    tools/ipcfs-stat.c $(LDFLAGS)
 
 # Without the -dev packages pkg-config knows neither library: say which
 # Debian packages are missing and what installs them, rather than let the
@@ -142,11 +146,12 @@ fuzz: deps
 unit: $(UNIT_BINS)
 	@tests/run-all --unit-only $(UNIT_BINS)
 
-install: ipcfs
+install: ipcfs ipcfs-stat
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 ipcfs $(DESTDIR)$(PREFIX)/bin/ipcfs
+	install -m 755 ipcfs-stat $(DESTDIR)$(PREFIX)/bin/ipcfs-stat
 
 clean:
-	rm -rf build ipcfs
+	rm -rf build ipcfs ipcfs-stat
 
 -include $(OBJS:.o=.d) $(SOBJS:.o=.d)

@@ -131,6 +131,28 @@ chan_eof_mark(const struct chan *c)
 	return (mark);
 }
 
+/* The channel's figures now. */
+void
+chan_stats(const struct chan *c, struct chan_stats *st)
+{
+	const struct waiter	*w;
+
+	memset(st, 0, sizeof *st);
+	st->capacity = c->capacity;
+	st->readers = c->readers;
+	st->writers = c->writers;
+	st->buffered = c->ring.len;
+	TAILQ_FOREACH(w, &c->rq, entry)
+		st->held_reads++;
+	TAILQ_FOREACH(w, &c->wq, entry)
+		st->held_writes++;
+	st->region = c->region.size;
+	st->bytes_written = c->bytes_written;
+	st->bytes_read = c->bytes_read;
+	st->writes = c->writes;
+	st->reads = c->reads;
+}
+
 /* True if nothing holds the channel open and nothing is buffered. */
 int
 chan_idle(const struct chan *c)
@@ -273,6 +295,8 @@ chan_given(struct chan_handle *h, uint64_t off, const struct iovec *iov,
 	size_t	 old = h->hist.ring.size;
 
 	h->given += n;
+	h->chan->bytes_read += n;
+	h->chan->reads++;
 	if (!chan_keeps(h))
 		return;
 	hist_given(&h->hist, off, iov, cnt, n, chan_hist_limit(h));
@@ -295,6 +319,14 @@ chan_wrote(struct chan_handle *h, uint64_t off, const struct iovec *iov,
 	chan_hist_resized(h, old);
 }
 
+/* A write that put n bytes in is answered: count it. */
+static void
+chan_counted(struct chan *c, size_t n)
+{
+	c->bytes_written += n;
+	c->writes++;
+}
+
 /* A write of the n bytes at buf through h at off was answered. */
 static void
 chan_wrote_buf(struct chan_handle *h, uint64_t off, const char *buf,
@@ -302,6 +334,7 @@ chan_wrote_buf(struct chan_handle *h, uint64_t off, const char *buf,
 {
 	struct iovec	 iov;
 
+	chan_counted(h->chan, n);
 	iov.iov_base = (void *)buf;
 	iov.iov_len = n;
 	chan_wrote(h, off, &iov, 1, n);
@@ -313,6 +346,8 @@ waiter_wrote(struct waiter *w, size_t n)
 {
 	struct iovec	 iov[2];
 
+	if (n > 0)
+		chan_counted(w->h->chan, n);
 	if (!chan_keeps(w->h) || n == 0)
 		return;
 	/* No copy of what went in at first: the history starts after it. */

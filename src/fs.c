@@ -924,17 +924,33 @@ static void
 fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct node_stats	 ns;
+	struct chan_stats	 cs;
+	struct node		*n;
 	uint64_t		 ready, caught, slept;
 	char			 buf[512];
 	size_t			 len;
 
-	if (node_get(ino) == NULL) {
+	if ((n = node_get(ino)) == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
 	if (strcmp(name, XATTR_REGION) == 0)
 		strlcpy(buf, opts_region_name(kfeat_mode()), sizeof buf);
-	else if (strcmp(name, XATTR_STATS) == 0) {
+	else if (strcmp(name, XATTR_STATS) == 0 && n->chan != NULL) {
+		/* A channel's own figures; the mount's are on directories. */
+		chan_stats(n->chan, &cs);
+		snprintf(buf, sizeof buf, "framing bytes\ndelivery queue\n"
+		    "capacity %zu\nreaders %u\nwriters %u\nbuffered_bytes %zu\n"
+		    "bytes_written %llu\nbytes_read %llu\n"
+		    "messages_written %llu\nmessages_read %llu\n"
+		    "held_reads %u\nheld_writes %u\nregion_bytes %llu\n",
+		    cs.capacity, cs.readers, cs.writers, cs.buffered,
+		    (unsigned long long)cs.bytes_written,
+		    (unsigned long long)cs.bytes_read,
+		    (unsigned long long)cs.writes, (unsigned long long)cs.reads,
+		    cs.held_reads, cs.held_writes,
+		    (unsigned long long)cs.region);
+	} else if (strcmp(name, XATTR_STATS) == 0) {
 		node_stats(&ns);
 		kfeat_spin_stats(&ready, &caught, &slept);
 		snprintf(buf, sizeof buf, "nodes %llu\nheld_requests %zu\n"

@@ -171,6 +171,25 @@ struct chan {
 	struct handles		 polled;	/* handles holding a poll handle */
 	LIST_ENTRY(chan)	 sentry;	/* on pool->starved */
 	int			 starved;
+	uint64_t		 bytes_written;	/* answered writes put in */
+	uint64_t		 bytes_read;	/* reads took out */
+	uint64_t		 writes;	/* writes that put bytes in */
+	uint64_t		 reads;		/* reads that took bytes out */
+};
+
+/* A channel's figures, for user.ipcfs.stats on it (chan_stats). */
+struct chan_stats {
+	size_t		 capacity;
+	unsigned	 readers;
+	unsigned	 writers;
+	size_t		 buffered;
+	unsigned	 held_reads;
+	unsigned	 held_writes;
+	uint64_t	 region;
+	uint64_t	 bytes_written;
+	uint64_t	 bytes_read;
+	uint64_t	 writes;
+	uint64_t	 reads;
 };
 
 /*
@@ -296,6 +315,7 @@ unsigned chan_poll(struct chan_handle *, void *);
 void	 chan_abort(struct chan *, int);
 int	 chan_idle(const struct chan *);
 uint64_t chan_eof_mark(const struct chan *);
+void	 chan_stats(const struct chan *, struct chan_stats *);
 void	 chan_pool_wake(struct chan_pool *);
 size_t	 chan_pool_free(const struct chan_pool *);
 
