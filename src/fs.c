@@ -46,10 +46,23 @@ static double		 fs_chan_timeout = ENTRY_TIMEOUT;
 #define XATTR_STATS	"user.ipcfs.stats"
 #define XATTR_LIST	XATTR_REGION "\0" XATTR_STATS
 
+/* An open directory: the snapshot its readdirs walk. */
 struct dir_handle {
+	LIST_ENTRY(dir_handle)	 entry;		/* on fs_dirs */
 	struct dirent_snap	*ents;
 	size_t			 cnt;
 };
+
+/* Open directories, so that those never released are freed at the end. */
+static LIST_HEAD(, dir_handle) fs_dirs = LIST_HEAD_INITIALIZER(fs_dirs);
+
+static void
+fs_dir_free(struct dir_handle *d)
+{
+	LIST_REMOVE(d, entry);
+	node_snapshot_free(d->ents, d->cnt);
+	free(d);
+}
 
 static void
 reply_data_cb(void *req, const struct iovec *iov, int cnt)
@@ -799,10 +812,10 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	node_open(dir->cur, 0);
+	LIST_INSERT_HEAD(&fs_dirs, d, entry);
 	fi->fh = (uintptr_t)d;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
-		node_snapshot_free(d->ents, d->cnt);
-		free(d);
+		fs_dir_free(d);
 		node_close(dir->cur, 0);
 	}
 }
@@ -859,8 +872,7 @@ fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct dir_handle	*d = (struct dir_handle *)(uintptr_t)fi->fh;
 	struct knode		*k;
 
-	node_snapshot_free(d->ents, d->cnt);
-	free(d);
+	fs_dir_free(d);
 	if ((k = node_kget(ino)) != NULL)
 		node_close(k, 0);
 	fuse_reply_err(req, 0);
@@ -952,7 +964,7 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		    (unsigned long long)cs.region);
 	} else if (strcmp(name, XATTR_STATS) == 0) {
 		node_stats(&ns);
-		kfeat_spin_stats(&ready, &caught, &slept);
+		loop_spin_stats(&ready, &caught, &slept);
 		snprintf(buf, sizeof buf, "nodes %llu\nheld_requests %zu\n"
 		    "held_bytes %zu\nbuffer_bytes %zu\nhistory_bytes %zu\n"
 		    "region_bytes %zu\n"
@@ -1049,9 +1061,17 @@ fs_shutdown(int error)
 	node_walk_chans(fs_abort_cb, &error);
 }
 
-/* Free the namespace, once the session is over; nothing may be held. */
+/*
+ * Free the namespace, once the session is over; nothing may be held.  A
+ * directory the kernel still had open when the mount went (its release
+ * may be dropped with the connection) goes with it.
+ */
 void
 fs_free(void)
 {
+	struct dir_handle	*d;
+
+	while ((d = LIST_FIRST(&fs_dirs)) != NULL)
+		fs_dir_free(d);
 	node_done();
 }

@@ -15,10 +15,15 @@ void	 fs_shutdown(int);
 void	 fs_free(void);
 int	 fs_failed(void);
 
+/* loop.c */
+int	 loop_init(struct fuse_session *, uint64_t);
+int	 loop_next(struct fuse_buf *);
+int	 loop_run(void);
+uint64_t loop_spin_us(void);
+void	 loop_spin_stats(uint64_t *, uint64_t *, uint64_t *);
+
 /* kfeat.c */
-int	 kfeat_install(struct fuse_session *, enum region_mode, uint64_t);
-void	 kfeat_spin_stats(uint64_t *, uint64_t *, uint64_t *);
-uint64_t kfeat_spin_us(void);
+int	 kfeat_install(struct fuse_session *, enum region_mode);
 int	 kfeat_init(struct fuse_conn_info *);
 enum region_mode kfeat_mode(void);
 int	 kfeat_epoch(void);

@@ -15,10 +15,7 @@
  *   seekable: the kernel refuses passthrough on a stream, and numpy.memmap
  *   seeks to learn the size.
  *
- * The same read hook waits for requests itself: the descriptor is made
- * non-blocking and polled for the spin window (spin.c) before the daemon
- * sleeps in ppoll, so requests that follow each other closely do not each
- * pay for waking it.
+ * Waiting for requests is loop.c's: the read hook reads what is there.
  *
  * Where libfuse has its own API for passthrough and direct-I/O mmap (3.17
  * and later, told by the FUSE_CAP_PASSTHROUGH macro; 3.16 has neither),
@@ -34,13 +31,8 @@
 #include <sys/uio.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/fuse.h>
@@ -91,9 +83,6 @@ static struct {
 	int32_t			 backing_id;
 	int			 kill_suidgid;	/* of the WRITE being served */
 	int			 epoch;		/* FUSE_NOTIFY_INC_EPOCH works */
-	struct spin		 spin;
-	sigset_t		 stopmask;	/* SIGHUP, SIGINT, SIGTERM */
-	sigset_t		 waitmask;	/* the mask while asleep */
 } kf;
 
 /* True if this process has CAP_SYS_ADMIN, which passthrough needs. */
@@ -144,86 +133,6 @@ kfeat_choose(uint32_t flags, uint32_t flags2)
 	}
 }
 
-static uint64_t
-kfeat_now(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec);
-}
-
-/*
- * Sleep until the descriptor has a request.  The signals that stop the
- * daemon are blocked from the last look at libfuse's exit flag until
- * ppoll lets them in, so one that comes in between ends the sleep at once
- * instead of being noticed only at the next request.
- */
-static int
-kfeat_sleep(int fd)
-{
-	struct pollfd	 pfd;
-	sigset_t	 old;
-	int		 r, saved;
-
-	if (sigprocmask(SIG_BLOCK, &kf.stopmask, &old) == -1)
-		return (-1);
-	if (fuse_session_exited(kf.se)) {
-		r = -1;
-		saved = EINTR;
-	} else {
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		r = ppoll(&pfd, 1, NULL, &kf.waitmask);
-		saved = errno;
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	errno = saved;
-	return (r == -1 ? -1 : 0);
-}
-
-/*
- * Read the next request from the non-blocking descriptor: poll for it for
- * the spin window, checking libfuse's exit flag as a stopping signal's
- * handler sets it, then sleep.
- */
-static ssize_t
-kfeat_next(int fd, void *buf, size_t len)
-{
-	uint64_t	 start = 0;
-	ssize_t		 n;
-	int		 waited = 0, slept = 0;
-
-	for (;;) {
-		if ((n = read(fd, buf, len)) != -1 || errno != EAGAIN)
-			break;
-		if (fuse_session_exited(kf.se)) {
-			errno = EINTR;
-			return (-1);
-		}
-		if (!waited) {
-			waited = 1;
-			start = kf.spin.max > 0 ? kfeat_now() : 0;
-		}
-		if (!slept && kf.spin.window > 0 &&
-		    kfeat_now() - start < kf.spin.window)
-			continue;
-		slept = 1;
-		if (kfeat_sleep(fd) == -1)
-			return (-1);
-	}
-	if (n == -1)
-		return (-1);
-	/* A request that was already queued says nothing of the window. */
-	if (!waited)
-		spin_ready(&kf.spin);
-	else if (!slept)
-		spin_caught(&kf.spin);
-	else
-		spin_woke(&kf.spin, kf.spin.max > 0 ? kfeat_now() - start : 0);
-	return (n);
-}
-
 static ssize_t
 kfeat_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -232,7 +141,7 @@ kfeat_read(int fd, void *buf, size_t len, void *userdata)
 	ssize_t				 n;
 
 	(void)userdata;
-	n = kfeat_next(fd, buf, len);
+	n = read(fd, buf, len);
 	if (n < (ssize_t)sizeof *in)
 		return (n);
 	switch (in->opcode) {
@@ -372,61 +281,14 @@ static const struct fuse_custom_io kfeat_io = {
 	.writev = kfeat_writev,
 };
 
-/*
- * Put the hooks on a mounted session's /dev/fuse descriptor, which
- * becomes non-blocking, and poll it for up to spin_us microseconds before
- * sleeping.
- */
+/* Put the hooks on a mounted session's /dev/fuse descriptor. */
 int
-kfeat_install(struct fuse_session *se, enum region_mode want,
-    uint64_t spin_us)
+kfeat_install(struct fuse_session *se, enum region_mode want)
 {
-	cpu_set_t	 cpus;
-	int		 fd = fuse_session_fd(se), fl;
-
 	kf.se = se;
 	kf.want = want;
 	kf.mode = REGION_OFF;
-	/*
-	 * With one CPU to run on, polling only keeps the caller it waits for
-	 * off that CPU: measured, it made round trips 40% slower.
-	 */
-	if (spin_us > 0 && sched_getaffinity(0, sizeof cpus, &cpus) == 0 &&
-	    CPU_COUNT(&cpus) < 2)
-		spin_us = 0;
-	spin_init(&kf.spin, spin_us * 1000);
-	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
-		return (-1);
-	sigemptyset(&kf.stopmask);
-	sigaddset(&kf.stopmask, SIGHUP);
-	sigaddset(&kf.stopmask, SIGINT);
-	sigaddset(&kf.stopmask, SIGTERM);
-	if (sigprocmask(SIG_SETMASK, NULL, &kf.waitmask) == -1)
-		return (-1);
-	sigdelset(&kf.waitmask, SIGHUP);
-	sigdelset(&kf.waitmask, SIGINT);
-	sigdelset(&kf.waitmask, SIGTERM);
-	return (fuse_session_custom_io(se, &kfeat_io, fd));
-}
-
-/* The longest the daemon polls, in microseconds: 0 on one CPU. */
-uint64_t
-kfeat_spin_us(void)
-{
-	return (kf.spin.max / 1000);
-}
-
-/*
- * How many requests were read at once, how many polling found, and how
- * many woke the daemon.
- */
-void
-kfeat_spin_stats(uint64_t *ready, uint64_t *caught, uint64_t *slept)
-{
-	*ready = kf.spin.ready;
-	*caught = kf.spin.caught;
-	*slept = kf.spin.slept;
+	return (fuse_session_custom_io(se, &kfeat_io, fuse_session_fd(se)));
 }
 
 /*

@@ -99,10 +99,7 @@ main_first_request(struct fuse_session *se)
 	int		 n;
 
 	memset(&buf, 0, sizeof buf);
-	do
-		n = fuse_session_receive_buf(se, &buf);
-	while (n == -EINTR && !fuse_session_exited(se));
-	if (n > 0)
+	if ((n = loop_next(&buf)) > 0)
 		fuse_session_process_buf(se, &buf);
 	free(buf.mem);
 	return (n > 0 && !fs_failed() ? 0 : -1);
@@ -246,7 +243,8 @@ main(int argc, char **argv)
 		goto out_destroy;
 	if (fuse_session_mount(se, copts.mountpoint) != 0)
 		goto out_signals;
-	if (kfeat_install(se, o.region, o.spin_us) != 0) {
+	if (kfeat_install(se, o.region) != 0 ||
+	    loop_init(se, o.spin_us) != 0) {
 		log_warnx("cannot hook /dev/fuse");
 		goto out_unmount;
 	}
@@ -260,11 +258,11 @@ main(int argc, char **argv)
 	    "max_channels %llu, max_memory %zu, max_region %zu, spin %llu us%s",
 	    copts.mountpoint, opts_region_name(kfeat_mode()), o.capacity,
 	    (unsigned long long)o.max_channels, o.max_memory, o.max_region,
-	    (unsigned long long)kfeat_spin_us(),
-	    kfeat_spin_us() != o.spin_us ? " (one CPU: no polling)" : "");
+	    (unsigned long long)loop_spin_us(),
+	    loop_spin_us() != o.spin_us ? " (one CPU: no polling)" : "");
 
-	/* A positive result is the signal that stopped the loop: success. */
-	ret = fuse_session_loop(se) < 0 || fs_failed() ? 1 : 0;
+	/* The loop (loop.c): until a signal or the unmount ends it. */
+	ret = loop_run() != 0 || fs_failed() ? 1 : 0;
 
 	/* Nobody stays blocked on a daemon that is going away. */
 	fs_shutdown(ENOTCONN);
