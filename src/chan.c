@@ -46,7 +46,7 @@ size_t
 chan_pool_free(const struct chan_pool *pool)
 {
 	size_t	 used = pool->mem_used + pool->hist_used + pool->region_used +
-	    pool->held;
+	    pool->held + pool->xattr_used;
 
 	return (pool->max_memory > used ? pool->max_memory - used : 0);
 }
@@ -151,6 +151,28 @@ chan_stats(const struct chan *c, struct chan_stats *st)
 	st->bytes_read = c->bytes_read;
 	st->writes = c->writes;
 	st->reads = c->reads;
+}
+
+/*
+ * Set the most the stream buffer holds: EBUSY below what it holds now.
+ * More room lets held writes go on; a buffer larger than the new capacity
+ * shrinks to it.
+ */
+int
+chan_set_capacity(struct chan *c, size_t capacity)
+{
+	size_t	 old = c->ring.size;
+
+	if (capacity < c->ring.len)
+		return (EBUSY);
+	c->capacity = capacity;
+	if (c->ring.size > capacity && ring_resize(&c->ring, capacity) == 0) {
+		c->pool->mem_used -= old - c->ring.size;
+		chan_pool_wake(c->pool);
+	}
+	chan_pump(c);
+	chan_notify(c);
+	return (0);
 }
 
 /* True if nothing holds the channel open and nothing is buffered. */

@@ -11,6 +11,7 @@
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 
 #include <dirent.h>
 
@@ -42,9 +43,14 @@ static struct fuse_session *fs_se;
 static int		 fs_init_failed;
 static double		 fs_chan_timeout = ENTRY_TIMEOUT;
 
+#define XATTR_OWN	"user.ipcfs."
 #define XATTR_REGION	"user.ipcfs.region"
 #define XATTR_STATS	"user.ipcfs.stats"
-#define XATTR_LIST	XATTR_REGION "\0" XATTR_STATS
+#define XATTR_FRAMING	"user.ipcfs.framing"
+#define XATTR_DELIVERY	"user.ipcfs.delivery"
+#define XATTR_CAPACITY	"user.ipcfs.capacity"
+#define XATTR_LIST	XATTR_REGION "\0" XATTR_STATS "\0" XATTR_FRAMING "\0" \
+			XATTR_DELIVERY "\0" XATTR_CAPACITY
 
 /* An open directory: the snapshot its readdirs walk. */
 struct dir_handle {
@@ -927,20 +933,49 @@ fs_count_fds(void)
 	return (n - 1);
 }
 
+/* Answer a getxattr of size bytes with the len bytes at value. */
+static void
+fs_reply_value(fuse_req_t req, const void *value, size_t len, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value, len);
+}
+
 /*
- * Two read-only attributes on every name: user.ipcfs.region, the region
- * mode in use, and user.ipcfs.stats, the daemon's counters, for people
- * and for the tests that check nothing is left behind.
+ * A setting whose value this version has (have), may come to have (later:
+ * EOPNOTSUPP, for now), or cannot have (EINVAL).
+ */
+static int
+fs_setting(const char *value, size_t size, const char *have,
+    const char *later)
+{
+	if (size == strlen(have) && memcmp(value, have, size) == 0)
+		return (0);
+	if (size == strlen(later) && memcmp(value, later, size) == 0)
+		return (EOPNOTSUPP);
+	return (EINVAL);
+}
+
+/*
+ * The daemon's attributes on every name: user.ipcfs.region, the region
+ * mode in use; user.ipcfs.stats, a channel's figures or, on directories,
+ * the mount's counters; and a channel's settings (user.ipcfs.framing,
+ * user.ipcfs.delivery, user.ipcfs.capacity), which on a directory are the
+ * defaults for names made in it.  Any other user.* name is the owner's.
  */
 static void
 fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct node_stats	 ns;
 	struct chan_stats	 cs;
+	const struct xattr	*x;
 	struct node		*n;
 	uint64_t		 ready, caught, slept;
 	char			 buf[512];
-	size_t			 len;
 
 	if ((n = node_get(ino)) == NULL) {
 		fuse_reply_err(req, ENOENT);
@@ -948,7 +983,18 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	}
 	if (strcmp(name, XATTR_REGION) == 0)
 		strlcpy(buf, opts_region_name(kfeat_mode()), sizeof buf);
-	else if (strcmp(name, XATTR_STATS) == 0 && n->chan != NULL) {
+	else if (strcmp(name, XATTR_FRAMING) == 0)
+		strlcpy(buf, "bytes", sizeof buf);
+	else if (strcmp(name, XATTR_DELIVERY) == 0)
+		strlcpy(buf, "queue", sizeof buf);
+	else if (strcmp(name, XATTR_CAPACITY) == 0)
+		snprintf(buf, sizeof buf, "%zu", n->chan != NULL ?
+		    n->chan->capacity : n->capacity);
+	else if (strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) != 0 &&
+	    (x = xattr_get(&n->xattrs, name)) != NULL) {
+		fs_reply_value(req, x->value, x->len, size);
+		return;
+	} else if (strcmp(name, XATTR_STATS) == 0 && n->chan != NULL) {
 		/* A channel's own figures; the mount's are on directories. */
 		chan_stats(n->chan, &cs);
 		snprintf(buf, sizeof buf, "framing bytes\ndelivery queue\n"
@@ -967,37 +1013,115 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		loop_spin_stats(&ready, &caught, &slept);
 		snprintf(buf, sizeof buf, "nodes %llu\nheld_requests %zu\n"
 		    "held_bytes %zu\nbuffer_bytes %zu\nhistory_bytes %zu\n"
-		    "region_bytes %zu\n"
+		    "xattr_bytes %zu\nregion_bytes %zu\n"
 		    "fds %d\nrequests_queued %llu\nrequests_polled %llu\n"
 		    "requests_woke %llu\n", (unsigned long long)ns.nodes,
 		    pool.nwaiters, pool.held, pool.mem_used, pool.hist_used,
-		    pool.region_used,
+		    pool.xattr_used, pool.region_used,
 		    fs_count_fds(), (unsigned long long)ready,
 		    (unsigned long long)caught, (unsigned long long)slept);
 	} else {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	len = strlen(buf);
-	if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (size < len)
-		fuse_reply_err(req, ERANGE);
+	fs_reply_value(req, buf, strlen(buf), size);
+}
+
+/*
+ * Set an attribute.  user.ipcfs.capacity sets the channel's buffer, or a
+ * directory's for names made in it later; the other user.ipcfs.* names
+ * are the daemon's; any other user.* name is kept as given (xattr.c).  The
+ * kernel has checked that the caller may write the file.
+ */
+static void
+fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+    const char *value, size_t size, int flags)
+{
+	struct node	*n;
+	uint64_t	 v;
+	char		 buf[32];
+	int		 error;
+
+	if ((n = node_get(ino)) == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (strncmp(name, "user.", 5) != 0)
+		error = EOPNOTSUPP;
+	else if (strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) != 0)
+		error = xattr_set(&n->xattrs, &pool, name, value, size, flags);
+	else if (flags & XATTR_CREATE)
+		error = EEXIST;
+	else if (strcmp(name, XATTR_CAPACITY) == 0) {
+		error = EINVAL;
+		if (size < sizeof buf) {
+			memcpy(buf, value, size);
+			buf[size] = '\0';
+			if (opts_size(buf, &v) == 0 && v >= CAPACITY_MIN &&
+			    v <= CAPACITY_MAX)
+				error = 0;
+		}
+		if (error == 0 && n->chan != NULL)
+			error = chan_set_capacity(n->chan, (size_t)v);
+		if (error == 0)
+			n->capacity = (size_t)v;
+	} else if (strcmp(name, XATTR_FRAMING) == 0)
+		error = fs_setting(value, size, "bytes", "messages");
+	else if (strcmp(name, XATTR_DELIVERY) == 0)
+		error = fs_setting(value, size, "queue", "broadcast");
+	else if (strcmp(name, XATTR_REGION) == 0 ||
+	    strcmp(name, XATTR_STATS) == 0)
+		error = EPERM;
 	else
-		fuse_reply_buf(req, buf, len);
+		error = EINVAL;
+	if (error == 0)
+		node_touch(n, NODE_CTIME);
+	fuse_reply_err(req, error);
+}
+
+static void
+fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct node	*n;
+	int		 error;
+
+	if ((n = node_get(ino)) == NULL)
+		error = ENOENT;
+	else if (strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) == 0)
+		error = EPERM;
+	else if ((error = xattr_remove(&n->xattrs, &pool, name)) == 0)
+		node_touch(n, NODE_CTIME);
+	fuse_reply_err(req, error);
 }
 
 static void
 fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	if (node_get(ino) == NULL)
+	struct node	*n;
+	size_t		 len;
+	char		*buf;
+
+	if ((n = node_get(ino)) == NULL) {
 		fuse_reply_err(req, ENOENT);
-	else if (size == 0)
-		fuse_reply_xattr(req, sizeof XATTR_LIST);
-	else if (size < sizeof XATTR_LIST)
+		return;
+	}
+	len = sizeof XATTR_LIST + xattr_list(&n->xattrs, NULL);
+	if (size == 0) {
+		fuse_reply_xattr(req, len);
+		return;
+	}
+	if (size < len) {
 		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, XATTR_LIST, sizeof XATTR_LIST);
+		return;
+	}
+	if ((buf = malloc(len)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(buf, XATTR_LIST, sizeof XATTR_LIST);
+	xattr_list(&n->xattrs, buf + sizeof XATTR_LIST);
+	fuse_reply_buf(req, buf, len);
+	free(buf);
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
@@ -1026,7 +1150,9 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.statfs = fs_statfs,
 	.poll = fs_poll,
 	.getxattr = fs_getxattr,
+	.setxattr = fs_setxattr,
 	.listxattr = fs_listxattr,
+	.removexattr = fs_removexattr,
 };
 
 /* A session serving a fresh namespace with the given limits. */

@@ -99,6 +99,7 @@ struct chan_pool {
 	size_t			 region_used;	/* region bytes, all channels */
 	size_t			 mem_used;
 	size_t			 hist_used;	/* read histories, all opens */
+	size_t			 xattr_used;	/* stored user.* attributes */
 	size_t			 held;
 	size_t			 nwaiters;
 };
@@ -224,6 +225,18 @@ LIST_HEAD(knodes, knode);
 #define NODE_EV_WRITE		2	/* a write */
 #define NODE_EV_HELD		3	/* a write was held */
 
+/* A stored user.* extended attribute (xattr.c). */
+#define XATTR_VALUE_MAX		65536
+#define XATTR_NODE_MAX		65536
+
+struct xattr {
+	TAILQ_ENTRY(xattr)	 entry;
+	char			*name;
+	size_t			 len;
+	char			 value[];
+};
+TAILQ_HEAD(xattrs, xattr);
+
 /*
  * A name in the tree.  Directories hold their children in a name-ordered
  * tree; regular files own a channel.  A node lives while it is linked, the
@@ -250,6 +263,8 @@ struct node {
 	struct timespec		 mtime;
 	struct timespec		 ctime;
 	struct chan		*chan;		/* regular files */
+	size_t			 capacity;	/* directories: for new names */
+	struct xattrs		 xattrs;	/* user.* attributes */
 };
 
 /* One directory entry in a readdir snapshot. */
@@ -314,6 +329,7 @@ void	 chan_cancel(struct waiter *, int);
 unsigned chan_poll(struct chan_handle *, void *);
 void	 chan_abort(struct chan *, int);
 int	 chan_idle(const struct chan *);
+int	 chan_set_capacity(struct chan *, size_t);
 uint64_t chan_eof_mark(const struct chan *);
 void	 chan_stats(const struct chan *, struct chan_stats *);
 void	 chan_pool_wake(struct chan_pool *);
@@ -329,6 +345,14 @@ void	 hist_given(struct hist *, uint64_t, const struct iovec *, int,
 void	 hist_wrote(struct hist *, uint64_t, const struct iovec *, int,
 	     size_t, size_t);
 void	 hist_forget(struct hist *, uint64_t);
+
+/* xattr.c */
+const struct xattr *xattr_get(const struct xattrs *, const char *);
+int	 xattr_set(struct xattrs *, struct chan_pool *, const char *,
+	     const void *, size_t, int);
+int	 xattr_remove(struct xattrs *, struct chan_pool *, const char *);
+size_t	 xattr_list(const struct xattrs *, char *);
+void	 xattr_free_all(struct xattrs *, struct chan_pool *);
 
 /* region.c */
 void	 region_init(struct region *);

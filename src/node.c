@@ -139,6 +139,8 @@ node_alloc(const char *name, mode_t mode, uid_t uid, gid_t gid)
 		return (NULL);
 	RB_INIT(&n->children);
 	LIST_INIT(&n->knodes);
+	TAILQ_INIT(&n->xattrs);
+	n->capacity = pool->capacity;
 	if ((n->name = strdup(name)) == NULL ||
 	    (S_ISREG(mode) && (n->chan = chan_new(pool)) == NULL)) {
 		free(n->name);
@@ -168,6 +170,7 @@ node_destroy(struct node *n)
 
 	while ((k = LIST_FIRST(&n->knodes)) != NULL)
 		knode_free(k);
+	xattr_free_all(&n->xattrs, pool);
 	RB_REMOVE(node_inos, &inos, n);
 	chan_free(n->chan);
 	free(n->name);
@@ -361,6 +364,10 @@ node_make(struct node *dir, const char *name, mode_t mode, uid_t uid,
 	}
 	if ((n = node_alloc(name, mode, uid, gid)) == NULL)
 		return (ENOMEM);
+	/* Settings come from the directory: its own, or its defaults. */
+	n->capacity = dir->capacity;
+	if (n->chan != NULL)
+		n->chan->capacity = dir->capacity;
 	node_attach(dir, n, NULL);
 	*np = n;
 	return (0);

@@ -872,6 +872,25 @@ START_TEST(test_moves_held)
 }
 END_TEST
 
+/* A new name takes its directory's settings; a new directory copies them. */
+START_TEST(test_settings_inherited)
+{
+	struct node	*root = node_root(), *d, *e, *f;
+
+	ck_assert_uint_eq(root->capacity, pool.capacity);
+	d = mkdir_(root, "d");
+	d->capacity = 1 << 20;
+	f = mkfile(d, "f");
+	ck_assert_uint_eq(f->chan->capacity, 1 << 20);
+	e = mkdir_(d, "e");
+	ck_assert_uint_eq(e->capacity, 1 << 20);
+	d->capacity = 8192;
+	ck_assert_uint_eq(mkfile(e, "g")->chan->capacity, 1 << 20);
+	ck_assert_uint_eq(mkfile(d, "h")->chan->capacity, 8192);
+	ck_assert_uint_eq(mkfile(root, "i")->chan->capacity, pool.capacity);
+}
+END_TEST
+
 /* The suite of node.c tests. */
 static Suite *
 node_suite(void)
@@ -903,6 +922,7 @@ node_suite(void)
 	tcase_add_test(tc, test_done_frees);
 	tcase_add_test(tc, test_moves_writer);
 	tcase_add_test(tc, test_moves_held);
+	tcase_add_test(tc, test_settings_inherited);
 	suite_add_tcase(s, tc);
 	return (s);
 }
