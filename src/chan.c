@@ -534,6 +534,8 @@ chan_serve(struct chan *c, struct chan_handle *h, uint64_t off, void *req,
 	w = TAILQ_FIRST(&c->wq);
 	w->done += take;
 	c->pool->held -= take;
+	/* Memory came back: other channels' pollers may have room now. */
+	chan_pool_wake(c->pool);
 	if (w->done < w->size)
 		return (NULL);
 	TAILQ_REMOVE(&c->wq, w, entry);
@@ -726,6 +728,8 @@ chan_pump(struct chan *c)
 			    w->size);
 			never = n == 0 && chan_never_fits(c, left, w->size);
 			c->pool->held += left - n;
+			if (n > 0)
+				chan_pool_wake(c->pool);
 			if (n == 0) {
 				if (!never)
 					break;

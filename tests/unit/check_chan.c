@@ -1648,6 +1648,47 @@ START_TEST(test_max_memory_shared)
 }
 END_TEST
 
+/*
+ * A held write's copy counts against max_memory: when a read lets its
+ * bytes into the ring, the copy shrinks, and a writer polling another
+ * channel for the memory must hear of the room (found by fuzz_chan).
+ */
+START_TEST(test_held_copy_frees_memory)
+{
+	struct chan_handle	*w, *r, *w2, *r2;
+	struct chan		*c2;
+	struct pollh		*p;
+	struct req		*q;
+
+	chan_free(c);
+	pool_setup(CAPACITY_MIN, 3 * CAPACITY_MIN);
+	c2 = chan_new(&pool);
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	w2 = chan_open(c2, CHAN_WR);
+	r2 = chan_open(c2, CHAN_RD);
+	/* c's ring takes a third, a held write's copy the rest. */
+	ck_count(wr(w, 1, CAPACITY_MIN, 0), CAPACITY_MIN);
+	q = wr(w, 2, 2 * CAPACITY_MIN, 0);
+	ck_held(q);
+	ck_assert_uint_eq(chan_pool_free(&pool), 0);
+	p = pollh_new();
+	ck_assert_uint_eq(chan_poll(w2, p), 0);
+	/* A read moves bytes of the copy into c's ring: memory comes back. */
+	drain(r, CAPACITY_MIN, CAPACITY_MIN);
+	ck_assert_uint_gt(chan_pool_free(&pool), 0);
+	ck_assert_int_eq(p->notified, 1);
+	drain(r, 2 * CAPACITY_MIN, CAPACITY_MIN);
+	ck_count(q, 2 * CAPACITY_MIN);
+	chan_close(w);
+	chan_close(r);
+	chan_close(w2);
+	chan_close(r2);
+	chan_free(c2);
+	ck_finish();
+}
+END_TEST
+
 /* A small xorshift generator, so a failing seed can be replayed. */
 static uint64_t
 rnd(uint64_t *s)
@@ -2004,6 +2045,7 @@ chan_suite(void)
 	tcase_add_test(tc, test_capacity_bound);
 	tcase_add_test(tc, test_max_memory_small);
 	tcase_add_test(tc, test_max_memory_shared);
+	tcase_add_test(tc, test_held_copy_frees_memory);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");
