@@ -29,10 +29,10 @@ ALL_CFLAGS = -std=gnu11 $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
 SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
-SRCS	 = chan.c fs.c hist.c kfeat.c log.c loop.c main.c node.c opts.c region.c \
-	   ring.c spin.c xattr.c xmalloc.c
-PURE	 = chan.c hist.c log.c node.c opts.c region.c ring.c spin.c xattr.c \
-	   xmalloc.c
+SRCS	 = budget.c chan.c fs.c hist.c kfeat.c log.c loop.c main.c node.c opts.c \
+	   region.c ring.c spin.c xattr.c xmalloc.c
+PURE	 = budget.c chan.c hist.c log.c node.c opts.c region.c ring.c spin.c \
+	   xattr.c xmalloc.c
 UNITS	 = ring chan hist node opts spin xattr
 
 OBJS	 = $(SRCS:%.c=build/%.o)

@@ -24,6 +24,7 @@
 
 static void	chan_pump(struct chan *);
 static void	chan_notify(struct chan *);
+static void	chan_pool_freed(void *);
 
 /* Set up the accounting shared by every channel of a mount. */
 void
@@ -33,22 +34,15 @@ chan_pool_init(struct chan_pool *pool, const struct chan_cbs *cbs,
 	memset(pool, 0, sizeof *pool);
 	pool->cbs = cbs;
 	pool->capacity = capacity;
-	pool->max_memory = max_memory;
-	pool->max_region = max_memory;
+	budget_init(&pool->budget, max_memory, chan_pool_freed, pool);
 	LIST_INIT(&pool->starved);
 }
 
-/*
- * Bytes of max_memory that no stream buffer, read history, region or copy
- * of a held write uses.
- */
+/* Bytes of max_memory that nothing uses now. */
 size_t
 chan_pool_free(const struct chan_pool *pool)
 {
-	size_t	 used = pool->mem_used + pool->hist_used + pool->region_used +
-	    pool->held + pool->xattr_used;
-
-	return (pool->max_memory > used ? pool->max_memory - used : 0);
+	return (budget_left(&pool->budget));
 }
 
 /*
@@ -65,6 +59,13 @@ chan_pool_wake(struct chan_pool *pool)
 		c->starved = 0;
 		chan_notify(c);
 	}
+}
+
+/* The budget's memory came back (budget_freed). */
+static void
+chan_pool_freed(void *arg)
+{
+	chan_pool_wake(arg);
 }
 
 /* A new channel with no buffer yet, or NULL if memory is short. */
@@ -103,14 +104,14 @@ chan_free(struct chan *c)
 		if (h->ph != NULL)
 			c->pool->cbs->poll_free(h->ph);
 		LIST_REMOVE(h, entry);
-		c->pool->hist_used -= hist_free(&h->hist);
+		c->pool->budget.hist_used -= hist_free(&h->hist);
 		free(h);
 	}
 	if (c->starved)
 		LIST_REMOVE(c, sentry);
-	c->pool->mem_used -= c->ring.size;
+	c->pool->budget.mem_used -= c->ring.size;
 	ring_free(&c->ring);
-	region_free(&c->region, c->pool);
+	region_free(&c->region, &c->pool->budget);
 	chan_pool_wake(c->pool);
 	free(c);
 }
@@ -167,7 +168,7 @@ chan_set_capacity(struct chan *c, size_t capacity)
 		return (EBUSY);
 	c->capacity = capacity;
 	if (c->ring.size > capacity && ring_resize(&c->ring, capacity) == 0) {
-		c->pool->mem_used -= old - c->ring.size;
+		c->pool->budget.mem_used -= old - c->ring.size;
 		chan_pool_wake(c->pool);
 	}
 	chan_pump(c);
@@ -239,7 +240,7 @@ chan_reserve(struct chan *c, size_t want)
 	/* Out of memory: the ring stays as it is, and has less room. */
 	if (ring_resize(&c->ring, size) == -1)
 		return;
-	c->pool->mem_used += size - old;
+	c->pool->budget.mem_used += size - old;
 }
 
 /*
@@ -301,7 +302,7 @@ chan_hist_resized(struct chan_handle *h, size_t old)
 {
 	struct chan_pool	*pool = h->chan->pool;
 
-	pool->hist_used = pool->hist_used - old + h->hist.ring.size;
+	pool->budget.hist_used = pool->budget.hist_used - old + h->hist.ring.size;
 	if (h->hist.ring.size < old)
 		chan_pool_wake(pool);
 }
@@ -408,10 +409,10 @@ waiter_release(struct waiter *w)
 	struct chan	*c = w->h->chan;
 
 	if (w->op == WAIT_WRITE) {
-		c->pool->held -= w->size - w->done;
+		c->pool->budget.held -= w->size - w->done;
 		free(w->data);
 		if (w->head != NULL) {
-			c->pool->held -= w->base;
+			c->pool->budget.held -= w->base;
 			free(w->head);
 		}
 		chan_pool_wake(c->pool);
@@ -533,7 +534,7 @@ chan_serve(struct chan *c, struct chan_handle *h, uint64_t off, void *req,
 		return (NULL);
 	w = TAILQ_FIRST(&c->wq);
 	w->done += take;
-	c->pool->held -= take;
+	c->pool->budget.held -= take;
 	/* Memory came back: other channels' pollers may have room now. */
 	chan_pool_wake(c->pool);
 	if (w->done < w->size)
@@ -665,7 +666,7 @@ chan_close(struct chan_handle *h)
 	if (h->mode & CHAN_WR)
 		c->writers--;
 	if (h->hist.ring.size > 0) {
-		c->pool->hist_used -= hist_free(&h->hist);
+		c->pool->budget.hist_used -= hist_free(&h->hist);
 		chan_pool_wake(c->pool);
 	}
 	free(h);
@@ -682,7 +683,7 @@ chan_close(struct chan_handle *h)
 	}
 	chan_pump(c);
 	if (chan_idle(c) && c->ring.size > 0) {
-		c->pool->mem_used -= c->ring.size;
+		c->pool->budget.mem_used -= c->ring.size;
 		ring_free(&c->ring);
 		chan_pool_wake(c->pool);
 	}
@@ -723,11 +724,11 @@ chan_pump(struct chan *c)
 			 * bytes go in: it does not stand in their way.
 			 */
 			left = w->size - w->done;
-			c->pool->held -= left;
+			c->pool->budget.held -= left;
 			n = chan_push(c, w->data + (w->done - w->base), left,
 			    w->size);
 			never = n == 0 && chan_never_fits(c, left, w->size);
-			c->pool->held += left - n;
+			c->pool->budget.held += left - n;
 			if (n > 0)
 				chan_pool_wake(c->pool);
 			if (n == 0) {
@@ -895,11 +896,11 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	w->off = off;
 	w->done = w->base = n;
 	w->data = data;
-	c->pool->held += keep;
+	c->pool->budget.held += keep;
 	/* What went in already, for this open's history when answered. */
 	if (chan_keeps(h) && n > 0 && (w->head = malloc(n)) != NULL) {
 		memcpy(w->head, buf, n);
-		c->pool->held += n;
+		c->pool->budget.held += n;
 	}
 	TAILQ_INSERT_TAIL(&c->wq, w, entry);
 	chan_notify(c);

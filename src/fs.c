@@ -367,7 +367,7 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			}
 			n->region_kid = cur->id;
 		}
-		error = region_resize(&n->chan->region, &pool,
+		error = region_resize(&n->chan->region, &pool.budget,
 		    (uint64_t)attr->st_size);
 		if (error != 0) {
 			fuse_reply_err(req, error);
@@ -896,7 +896,7 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	memset(&sv, 0, sizeof sv);
 	sv.f_bsize = CHAN_ATOMIC;
 	sv.f_frsize = CHAN_ATOMIC;
-	sv.f_blocks = pool.max_memory / CHAN_ATOMIC;
+	sv.f_blocks = pool.budget.max_memory / CHAN_ATOMIC;
 	sv.f_bfree = avail / CHAN_ATOMIC;
 	sv.f_bavail = sv.f_bfree;
 	sv.f_files = ns.max_nodes;
@@ -1016,8 +1016,8 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		    "xattr_bytes %zu\nregion_bytes %zu\n"
 		    "fds %d\nrequests_queued %llu\nrequests_polled %llu\n"
 		    "requests_woke %llu\n", (unsigned long long)ns.nodes,
-		    pool.nwaiters, pool.held, pool.mem_used, pool.hist_used,
-		    pool.xattr_used, pool.region_used,
+		    pool.nwaiters, pool.budget.held, pool.budget.mem_used, pool.budget.hist_used,
+		    pool.budget.xattr_used, pool.budget.region_used,
 		    fs_count_fds(), (unsigned long long)ready,
 		    (unsigned long long)caught, (unsigned long long)slept);
 	} else {
@@ -1049,7 +1049,7 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (strncmp(name, "user.", 5) != 0)
 		error = EOPNOTSUPP;
 	else if (strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) != 0)
-		error = xattr_set(&n->xattrs, &pool, name, value, size, flags);
+		error = xattr_set(&n->xattrs, &pool.budget, name, value, size, flags);
 	else if (flags & XATTR_CREATE)
 		error = EEXIST;
 	else if (strcmp(name, XATTR_CAPACITY) == 0) {
@@ -1089,7 +1089,7 @@ fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		error = ENOENT;
 	else if (strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) == 0)
 		error = EPERM;
-	else if ((error = xattr_remove(&n->xattrs, &pool, name)) == 0)
+	else if ((error = xattr_remove(&n->xattrs, &pool.budget, name)) == 0)
 		node_touch(n, NODE_CTIME);
 	fuse_reply_err(req, error);
 }
@@ -1161,7 +1161,7 @@ fs_new(struct fuse_args *args, const struct opts *o)
 {
 	fs_opts = *o;
 	chan_pool_init(&pool, &fs_cbs, o->capacity, o->max_memory);
-	pool.max_region = o->max_region;
+	pool.budget.max_region = o->max_region;
 	node_init(&pool, o->max_channels, 01777, getuid(), getgid());
 	fs_se = fuse_session_new(args, &fs_ops, sizeof fs_ops, NULL);
 	return (fs_se);

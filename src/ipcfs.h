@@ -83,10 +83,23 @@ struct chan_cbs {
 };
 
 /*
- * Limits and accounting shared by every channel of one mount.  mem_used
- * counts ring bytes allocated; held counts bytes copied out of blocked
+ * The memory a mount's clients may make the daemon hold, all against one
+ * limit, max_memory (budget.c).  held counts bytes copied out of blocked
  * writes, which cannot stay in libfuse's receive buffer.
  */
+struct budget {
+	size_t		 max_memory;
+	size_t		 max_region;	/* one region's size */
+	size_t		 mem_used;	/* stream buffers allocated */
+	size_t		 hist_used;	/* read histories, all opens */
+	size_t		 held;		/* copies kept by held writes */
+	size_t		 xattr_used;	/* stored user.* attributes */
+	size_t		 region_used;	/* regions, all channels */
+	void		(*freed)(void *);	/* memory came back */
+	void		*arg;
+};
+
+/* Limits and accounting shared by every channel of one mount. */
 struct chan;
 LIST_HEAD(chans, chan);
 
@@ -94,13 +107,7 @@ struct chan_pool {
 	const struct chan_cbs	*cbs;
 	struct chans		 starved;	/* pollers wait for memory */
 	size_t			 capacity;
-	size_t			 max_memory;
-	size_t			 max_region;
-	size_t			 region_used;	/* region bytes, all channels */
-	size_t			 mem_used;
-	size_t			 hist_used;	/* read histories, all opens */
-	size_t			 xattr_used;	/* stored user.* attributes */
-	size_t			 held;
+	struct budget		 budget;
 	size_t			 nwaiters;
 };
 
@@ -305,6 +312,11 @@ struct spin {
 	uint64_t	 slept;		/* requests that had to wake the daemon */
 };
 
+/* budget.c */
+void	 budget_init(struct budget *, size_t, void (*)(void *), void *);
+size_t	 budget_left(const struct budget *);
+void	 budget_freed(struct budget *);
+
 /* ring.c */
 void	 ring_init(struct ring *);
 void	 ring_free(struct ring *);
@@ -348,18 +360,18 @@ void	 hist_forget(struct hist *, uint64_t);
 
 /* xattr.c */
 const struct xattr *xattr_get(const struct xattrs *, const char *);
-int	 xattr_set(struct xattrs *, struct chan_pool *, const char *,
+int	 xattr_set(struct xattrs *, struct budget *, const char *,
 	     const void *, size_t, int);
-int	 xattr_remove(struct xattrs *, struct chan_pool *, const char *);
+int	 xattr_remove(struct xattrs *, struct budget *, const char *);
 size_t	 xattr_list(const struct xattrs *, char *);
-void	 xattr_free_all(struct xattrs *, struct chan_pool *);
+void	 xattr_free_all(struct xattrs *, struct budget *);
 
 /* region.c */
 void	 region_init(struct region *);
 int	 region_fd(struct region *);
-int	 region_resize(struct region *, struct chan_pool *, uint64_t);
+int	 region_resize(struct region *, struct budget *, uint64_t);
 void	 region_trim(struct region *, int);
-void	 region_free(struct region *, struct chan_pool *);
+void	 region_free(struct region *, struct budget *);
 ssize_t	 region_pread(struct region *, void *, size_t, uint64_t);
 ssize_t	 region_pwrite(struct region *, const void *, size_t, uint64_t);
 

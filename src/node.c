@@ -170,7 +170,7 @@ node_destroy(struct node *n)
 
 	while ((k = LIST_FIRST(&n->knodes)) != NULL)
 		knode_free(k);
-	xattr_free_all(&n->xattrs, pool);
+	xattr_free_all(&n->xattrs, &pool->budget);
 	RB_REMOVE(node_inos, &inos, n);
 	chan_free(n->chan);
 	free(n->name);

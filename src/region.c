@@ -53,13 +53,13 @@ region_fd(struct region *r)
  * limit, ENOSPC past the mount's memory limit.
  */
 int
-region_resize(struct region *r, struct chan_pool *pool, uint64_t size)
+region_resize(struct region *r, struct budget *b, uint64_t size)
 {
 	int	 error;
 
-	if (size > pool->max_region)
+	if (size > b->max_region)
 		return (EFBIG);
-	if (size > r->size && size - r->size > chan_pool_free(pool))
+	if (size > r->size && size - r->size > budget_left(b))
 		return (ENOSPC);
 	if (size == r->size)
 		return (0);
@@ -76,11 +76,11 @@ region_resize(struct region *r, struct chan_pool *pool, uint64_t size)
 			return (error);
 		}
 	}
-	pool->region_used = pool->region_used - r->size + size;
+	b->region_used = b->region_used - r->size + size;
 	if (size > 0)
 		r->used = 1;
 	if (size < r->size)
-		chan_pool_wake(pool);
+		budget_freed(b);
 	r->size = size;
 	return (0);
 }
@@ -127,9 +127,9 @@ region_trim(struct region *r, int mapped)
 
 /* Free the region's memory; it must have no backing id left. */
 void
-region_free(struct region *r, struct chan_pool *pool)
+region_free(struct region *r, struct budget *b)
 {
-	pool->region_used -= r->size;
+	b->region_used -= r->size;
 	if (r->fd != -1)
 		close(r->fd);
 	region_init(r);

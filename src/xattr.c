@@ -37,10 +37,10 @@ xattr_get(const struct xattrs *xs, const char *name)
 
 /* Unlink x and give its bytes back. */
 static void
-xattr_drop(struct xattrs *xs, struct xattr *x, struct chan_pool *pool)
+xattr_drop(struct xattrs *xs, struct xattr *x, struct budget *b)
 {
 	TAILQ_REMOVE(xs, x, entry);
-	pool->xattr_used -= xattr_cost(x);
+	b->xattr_used -= xattr_cost(x);
 	free(x->name);
 	free(x);
 }
@@ -52,7 +52,7 @@ xattr_drop(struct xattrs *xs, struct xattr *x, struct chan_pool *pool)
  * or max_memory), ENOMEM.
  */
 int
-xattr_set(struct xattrs *xs, struct chan_pool *pool, const char *name,
+xattr_set(struct xattrs *xs, struct budget *b, const char *name,
     const void *value, size_t len, int flags)
 {
 	struct xattr	*x, *old;
@@ -72,7 +72,7 @@ xattr_set(struct xattrs *xs, struct chan_pool *pool, const char *name,
 	if (node + cost > XATTR_NODE_MAX)
 		return (ENOSPC);
 	if (cost > (old != NULL ? xattr_cost(old) : 0) +
-	    chan_pool_free(pool))
+	    budget_left(b))
 		return (ENOSPC);
 	if ((x = malloc(sizeof *x + len)) == NULL)
 		return (ENOMEM);
@@ -84,22 +84,22 @@ xattr_set(struct xattrs *xs, struct chan_pool *pool, const char *name,
 	if (len > 0)
 		memcpy(x->value, value, len);
 	if (old != NULL)
-		xattr_drop(xs, old, pool);
+		xattr_drop(xs, old, b);
 	TAILQ_INSERT_TAIL(xs, x, entry);
-	pool->xattr_used += cost;
+	b->xattr_used += cost;
 	return (0);
 }
 
 /* Remove name: 0, or ENODATA if there is none. */
 int
-xattr_remove(struct xattrs *xs, struct chan_pool *pool, const char *name)
+xattr_remove(struct xattrs *xs, struct budget *b, const char *name)
 {
 	struct xattr	*x;
 
 	if ((x = (struct xattr *)xattr_get(xs, name)) == NULL)
 		return (ENODATA);
-	xattr_drop(xs, x, pool);
-	chan_pool_wake(pool);
+	xattr_drop(xs, x, b);
+	budget_freed(b);
 	return (0);
 }
 
@@ -124,10 +124,10 @@ xattr_list(const struct xattrs *xs, char *buf)
 
 /* Free every attribute, as the node goes. */
 void
-xattr_free_all(struct xattrs *xs, struct chan_pool *pool)
+xattr_free_all(struct xattrs *xs, struct budget *b)
 {
 	struct xattr	*x;
 
 	while ((x = TAILQ_FIRST(xs)) != NULL)
-		xattr_drop(xs, x, pool);
+		xattr_drop(xs, x, b);
 }

@@ -131,9 +131,9 @@ limit_of(int ch)
 	size_t			 budget, limit, used;
 
 	/* Buffers and copies of held writes share max_memory. */
-	used = M.pool.mem_used + M.pool.held + M.pool.hist_used +
-	    M.pool.region_used;
-	budget = M.pool.max_memory > used ? M.pool.max_memory - used : 0;
+	used = M.pool.budget.mem_used + M.pool.budget.held + M.pool.budget.hist_used +
+	    M.pool.budget.region_used;
+	budget = M.pool.budget.max_memory > used ? M.pool.budget.max_memory - used : 0;
 	limit = c->ring.size + budget;
 	if (limit > c->capacity || limit < c->ring.size)
 		limit = c->capacity;
@@ -503,7 +503,7 @@ check_state(int alert_ok)
 	}
 	FZ_CHECK(nheld == M.held_total);
 	FZ_CHECK(M.pool.nwaiters == nheld);
-	FZ_CHECK(M.pool.held == held);
+	FZ_CHECK(M.pool.budget.held == held);
 
 	for (ch = 0; ch < M.nch; ch++) {
 		mc = &M.ch[ch];
@@ -533,8 +533,8 @@ check_state(int alert_ok)
 		if (nh == 0 && mc->c->ring.len == 0)
 			FZ_CHECK(mc->c->ring.size == 0);
 	}
-	FZ_CHECK(M.pool.mem_used == mem);
-	FZ_CHECK(M.pool.mem_used <= M.pool.max_memory);
+	FZ_CHECK(M.pool.budget.mem_used == mem);
+	FZ_CHECK(M.pool.budget.mem_used <= M.pool.budget.max_memory);
 
 	/* A poller must hear of every event that appears. */
 	for (k = 0; k < MAX_HANDLES; k++) {
@@ -551,7 +551,7 @@ check_state(int alert_ok)
 static size_t
 pool_used(void)
 {
-	return (M.pool.mem_used + M.pool.held);
+	return (M.pool.budget.mem_used + M.pool.budget.held);
 }
 
 /* Memory freed by the last call may let other channels' writes go on. */
@@ -1038,7 +1038,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_state(0);
 	}
 	FZ_CHECK(M.held_total == 0);
-	FZ_CHECK(M.pool.nwaiters == 0 && M.pool.held == 0);
+	FZ_CHECK(M.pool.nwaiters == 0 && M.pool.budget.held == 0);
 	for (i = 0; i < M.nreqs; i++)
 		FZ_CHECK(M.reqs[i].ans != ANS_NONE);
 	for (i = 0; i < M.ntokens; i++)
@@ -1048,6 +1048,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_CHECK(chan_idle(M.ch[ch].c) == (buffered(ch) == 0));
 		chan_free(M.ch[ch].c);
 	}
-	FZ_CHECK(M.pool.mem_used == 0);
+	FZ_CHECK(M.pool.budget.mem_used == 0);
 	return (0);
 }

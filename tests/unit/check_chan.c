@@ -471,9 +471,9 @@ ck_finish(void)
 	for (i = 0; i < npollhs; i++)
 		ck_assert_msg(pollhs[i].notified + pollhs[i].freed == 1,
 		    "poll handle %zu never released", i);
-	ck_assert_uint_eq(pool.mem_used, 0);
-	ck_assert_uint_eq(pool.hist_used, 0);
-	ck_assert_uint_eq(pool.held, 0);
+	ck_assert_uint_eq(pool.budget.mem_used, 0);
+	ck_assert_uint_eq(pool.budget.hist_used, 0);
+	ck_assert_uint_eq(pool.budget.held, 0);
 	ck_assert_uint_eq(pool.nwaiters, 0);
 }
 
@@ -825,7 +825,7 @@ START_TEST(test_atomic_held_whole)
 	q = wr(w2, 2, CHAN_ATOMIC, 0);
 	ck_held(q);
 	ck_assert_uint_eq(c->ring.len, cap - 100);
-	ck_assert_uint_eq(pool.held, CHAN_ATOMIC);
+	ck_assert_uint_eq(pool.budget.held, CHAN_ATOMIC);
 
 	/* Room for part of it is not enough. */
 	drain(r, 50, 50);
@@ -840,7 +840,7 @@ START_TEST(test_atomic_held_whole)
 	ck_count(q, CHAN_ATOMIC);
 	ck_assert_uint_eq(reqs[nreqs - 1].seq + 1, q->seq);
 	ck_assert_uint_eq(c->ring.len, cap);
-	ck_assert_uint_eq(pool.held, 0);
+	ck_assert_uint_eq(pool.budget.held, 0);
 
 	drain(r, cap, 65536);
 	ck_out_pat(0, 1, 0, cap - 100);
@@ -950,7 +950,7 @@ START_TEST(test_large_blocking_completes)
 	/* What fitted went in; the rest is held. */
 	ck_assert_uint_eq(c->ring.len, cap);
 	ck_assert_uint_eq(q->w->done, 1000);
-	ck_assert_uint_eq(pool.held, big - 1000);
+	ck_assert_uint_eq(pool.budget.held, big - 1000);
 	/* A later write queues behind it. */
 	x = wr(w, 3, 10, 0);
 	ck_held(x);
@@ -964,7 +964,7 @@ START_TEST(test_large_blocking_completes)
 	ck_count(q, big);
 	ck_count(x, 10);
 	ck_before(q, x);
-	ck_assert_uint_eq(pool.held, 0);
+	ck_assert_uint_eq(pool.budget.held, 0);
 	drain(r, c->ring.len, 65536);
 	ck_assert_uint_eq(outlen, cap - 1000 + big + 10);
 	ck_out_pat(0, 1, 0, cap - 1000);
@@ -1111,7 +1111,7 @@ START_TEST(test_close_last_reader)
 	ck_err(d, EPIPE);
 	ck_before(a, b);
 	ck_before(b, d);
-	ck_assert_uint_eq(pool.held, 0);
+	ck_assert_uint_eq(pool.budget.held, 0);
 	ck_assert_uint_eq(c->ring.len, c->capacity);
 	chan_close(w1);
 	chan_close(w2);
@@ -1205,7 +1205,7 @@ START_TEST(test_cancel_write)
 	cancel(a, EINTR);
 	ck_err(a, EINTR);
 	ck_assert_uint_eq(c->ring.len, c->capacity - 100);
-	ck_assert_uint_eq(pool.held, 0);
+	ck_assert_uint_eq(pool.budget.held, 0);
 
 	/* Part of a large one went in: its count. */
 	b = wr(w, 3, 10000, 0);
@@ -1214,7 +1214,7 @@ START_TEST(test_cancel_write)
 	ck_held(b);
 	cancel(b, EINTR);
 	ck_count(b, 400);
-	ck_assert_uint_eq(pool.held, 0);
+	ck_assert_uint_eq(pool.budget.held, 0);
 
 	/* Cancelling the first held write lets the next one go. */
 	d = wr(w, 4, CHAN_ATOMIC, 0);
@@ -1269,7 +1269,7 @@ START_TEST(test_abort)
 	ck_err(d, ESHUTDOWN);
 	ck_err(e, ESHUTDOWN);
 	ck_assert_uint_eq(pool.nwaiters, 0);
-	ck_assert_uint_eq(pool.held, 0);
+	ck_assert_uint_eq(pool.budget.held, 0);
 	/* Nothing left to answer: a second abort does nothing. */
 	chan_abort(c2, ESHUTDOWN);
 	chan_close(w);
@@ -1484,7 +1484,7 @@ START_TEST(test_lazy_alloc)
 	struct chan_handle	*w, *r;
 
 	ck_assert_uint_eq(c->ring.size, 0);
-	ck_assert_uint_eq(pool.mem_used, 0);
+	ck_assert_uint_eq(pool.budget.mem_used, 0);
 	w = chan_open(c, CHAN_WR);
 	r = chan_open(c, CHAN_RD);
 	ck_assert_uint_eq(c->ring.size, 0);
@@ -1494,18 +1494,18 @@ START_TEST(test_lazy_alloc)
 	/* Small messages keep the buffer small. */
 	ck_assert_uint_ge(c->ring.size, 5);
 	ck_assert_uint_lt(c->ring.size, c->capacity);
-	ck_assert_uint_eq(pool.mem_used, c->ring.size);
+	ck_assert_uint_eq(pool.budget.mem_used, c->ring.size);
 	ck_data(rd(r, 10, 0), "small");
 	ck_count(wr(w, 1, c->capacity, 0), c->capacity);
 	ck_assert_uint_eq(c->ring.size, c->capacity);
-	ck_assert_uint_eq(pool.mem_used, c->capacity);
+	ck_assert_uint_eq(pool.budget.mem_used, c->capacity);
 	drain(r, c->capacity, 65536);
 	/* The last close of an empty channel gives the buffer back. */
 	chan_close(w);
-	ck_assert_uint_eq(pool.mem_used, c->capacity);
+	ck_assert_uint_eq(pool.budget.mem_used, c->capacity);
 	chan_close(r);
 	ck_assert_uint_eq(c->ring.size, 0);
-	ck_assert_uint_eq(pool.mem_used, 0);
+	ck_assert_uint_eq(pool.budget.mem_used, 0);
 	ck_finish();
 }
 END_TEST
@@ -1528,7 +1528,7 @@ START_TEST(test_capacity_bound)
 	while (q->nreply == 0) {
 		drain(r, 3000, 3000);
 		ck_assert_uint_le(c->ring.size, CAPACITY_MIN);
-		ck_assert_uint_le(pool.mem_used, CAPACITY_MIN);
+		ck_assert_uint_le(pool.budget.mem_used, CAPACITY_MIN);
 	}
 	ck_count(q, 20000);
 	drain(r, c->ring.len, 65536);
@@ -1554,7 +1554,7 @@ START_TEST(test_max_memory_small)
 	ck_err(wr(w, 1, 2000, 0), ENOSPC);
 	ck_assert_uint_eq(pool.nwaiters, 0);
 	ck_count(wr(w, 2, 600, 0), 600);
-	ck_assert_uint_le(pool.mem_used, 1000);
+	ck_assert_uint_le(pool.budget.mem_used, 1000);
 	/* 600 more could fit once 200 are read: held. */
 	a = wr(w, 3, 600, 0);
 	ck_held(a);
@@ -1569,10 +1569,10 @@ START_TEST(test_max_memory_small)
 	 */
 	b = wr(w, 4, 5000, 0);
 	ck_held(b);
-	ck_assert_uint_eq(pool.held, CHAN_ATOMIC + 1);
+	ck_assert_uint_eq(pool.budget.held, CHAN_ATOMIC + 1);
 	while (b->nreply == 0) {
 		drain(r, 300, 300);
-		ck_assert_uint_le(pool.mem_used, 1000);
+		ck_assert_uint_le(pool.budget.mem_used, 1000);
 	}
 	ck_count(b, CHAN_ATOMIC + 1);
 	drain(r, c->ring.len, 65536);
@@ -1606,7 +1606,7 @@ START_TEST(test_max_memory_shared)
 	w2 = chan_open(c2, CHAN_WR);
 	r2 = chan_open(c2, CHAN_RD);
 	ck_count(wr(w, 1, budget + 1000, 1), budget);
-	ck_assert_uint_eq(pool.mem_used, budget);
+	ck_assert_uint_eq(pool.budget.mem_used, budget);
 	ck_assert_uint_eq(chan_poll(w2, NULL), 0);
 	ck_err(wr(w2, 2, 10, 1), EAGAIN);
 	ck_err(wr(w2, 2, 10, 0), ENOSPC);
@@ -1638,9 +1638,9 @@ START_TEST(test_max_memory_shared)
 	drain(r, budget, 65536);
 	chan_close(w);
 	chan_close(r);
-	ck_assert_uint_eq(pool.mem_used, 0);
+	ck_assert_uint_eq(pool.budget.mem_used, 0);
 	ck_count(wr(w2, 4, 10, 0), 10);
-	ck_assert_uint_le(pool.mem_used, budget);
+	ck_assert_uint_le(pool.budget.mem_used, budget);
 	chan_close(w2);
 	chan_close(r2);
 	chan_free(c2);
@@ -1805,8 +1805,8 @@ START_TEST(test_random_stream)
 		}
 		ck_assert_uint_le(c->ring.len, c->capacity);
 		ck_assert_uint_le(c->ring.size, c->capacity);
-		ck_assert_uint_eq(pool.mem_used, c->ring.size);
-		ck_assert_uint_eq(pool.held, held);
+		ck_assert_uint_eq(pool.budget.mem_used, c->ring.size);
+		ck_assert_uint_eq(pool.budget.held, held);
 		ck_not_stuck(c);
 	}
 
@@ -1854,7 +1854,7 @@ START_TEST(test_reread_from_ring)
 	ck_data(rd_at(r, 0, 4096, 0), "1\n2\n3\n");
 	ck_data(rd_at(r, 2, 4096, 0), "2\n3\n");
 	ck_data(rd_at(r, 4, 1, 0), "3");
-	ck_assert_uint_gt(pool.hist_used, 0);
+	ck_assert_uint_gt(pool.budget.hist_used, 0);
 	/* At the end: new bytes, or EAGAIN on an empty channel. */
 	ck_err(rd_at(r, 6, 4096, 1), EAGAIN);
 	ck_count(wrs(w, "4\n", 0), 2);
@@ -1865,7 +1865,7 @@ START_TEST(test_reread_from_ring)
 	ck_eof(rd_at(r, 8, 4096, 0));
 	ck_data(rd_at(r, 0, 2, 0), "1\n");
 	chan_close(r);
-	ck_assert_uint_eq(pool.hist_used, 0);
+	ck_assert_uint_eq(pool.budget.hist_used, 0);
 	ck_finish();
 }
 END_TEST
@@ -1908,7 +1908,7 @@ START_TEST(test_no_history_without_seek)
 	ck_count(wrs(w, "abcdef", 0), 6);
 	ck_data(rd_at(r, 0, 3, 0), "abc");
 	ck_data(rd_at(r, 0, 3, 0), "def");
-	ck_assert_uint_eq(pool.hist_used, 0);
+	ck_assert_uint_eq(pool.budget.hist_used, 0);
 	chan_close(w);
 	chan_close(r);
 	ck_finish();
@@ -1952,14 +1952,14 @@ START_TEST(test_history_memory)
 	r2 = chan_open(c, CHAN_RD | CHAN_SEEK);
 	fill_to_room(w, 1, 0);
 	drain_at(r1, 0, c->capacity, 4096);
-	ck_assert_uint_eq(pool.hist_used, HIST_KEEP);
+	ck_assert_uint_eq(pool.budget.hist_used, HIST_KEEP);
 	fill_to_room(w, 2, 0);
 	drain_at(r2, 0, c->capacity, 4096);
 	/* Only what max_memory left after the stream buffer. */
-	ck_assert_uint_le(pool.mem_used + pool.hist_used, 5 * HIST_KEEP / 2);
+	ck_assert_uint_le(pool.budget.mem_used + pool.budget.hist_used, 5 * HIST_KEEP / 2);
 	ck_assert_uint_lt(r2->hist.ring.size, HIST_KEEP);
 	chan_close(r1);
-	ck_assert_uint_eq(pool.hist_used, r2->hist.ring.size);
+	ck_assert_uint_eq(pool.budget.hist_used, r2->hist.ring.size);
 	chan_close(r2);
 	chan_close(w);
 	ck_finish();

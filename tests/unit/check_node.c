@@ -72,7 +72,7 @@ static void
 teardown(void)
 {
 	node_done();
-	ck_assert_uint_eq(pool.mem_used, 0);
+	ck_assert_uint_eq(pool.budget.mem_used, 0);
 	ck_assert_uint_eq(pool.nwaiters, 0);
 }
 
@@ -765,7 +765,7 @@ START_TEST(test_done_frees)
 	node_ref(f);
 	h = chan_open(f->chan, CHAN_WR);
 	ck_assert_ptr_null(chan_write(h, &req, "abc", 3, 0, 0));
-	ck_assert_uint_gt(pool.mem_used, 0);
+	ck_assert_uint_gt(pool.budget.mem_used, 0);
 	f = mkfile(root, "unlinked");
 	node_open(f->cur, 0);
 	chan_open(f->chan, CHAN_RD);

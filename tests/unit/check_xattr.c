@@ -27,8 +27,8 @@ setup(void)
 static void
 teardown(void)
 {
-	xattr_free_all(&xs, &pool);
-	ck_assert_uint_eq(pool.xattr_used, 0);
+	xattr_free_all(&xs, &pool.budget);
+	ck_assert_uint_eq(pool.budget.xattr_used, 0);
 }
 
 static void
@@ -45,29 +45,29 @@ ck_value(const char *name, const char *want)
 START_TEST(test_set_get_replace)
 {
 	ck_assert_ptr_null(xattr_get(&xs, "user.dtype"));
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.dtype", "float32", 7, 0),
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.dtype", "float32", 7, 0),
 	    0);
 	ck_value("user.dtype", "float32");
-	ck_assert_uint_eq(pool.xattr_used, strlen("user.dtype") + 1 + 7);
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.dtype", "u8", 2, 0), 0);
+	ck_assert_uint_eq(pool.budget.xattr_used, strlen("user.dtype") + 1 + 7);
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.dtype", "u8", 2, 0), 0);
 	ck_value("user.dtype", "u8");
-	ck_assert_uint_eq(pool.xattr_used, strlen("user.dtype") + 1 + 2);
+	ck_assert_uint_eq(pool.budget.xattr_used, strlen("user.dtype") + 1 + 2);
 	/* An empty value is a value. */
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.empty", "", 0, 0), 0);
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.empty", "", 0, 0), 0);
 	ck_value("user.empty", "");
 }
 END_TEST
 
 START_TEST(test_flags)
 {
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.a", "1", 1,
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.a", "1", 1,
 	    XATTR_REPLACE), ENODATA);
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.a", "1", 1,
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.a", "1", 1,
 	    XATTR_CREATE), 0);
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.a", "2", 1,
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.a", "2", 1,
 	    XATTR_CREATE), EEXIST);
 	ck_value("user.a", "1");
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.a", "3", 1,
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.a", "3", 1,
 	    XATTR_REPLACE), 0);
 	ck_value("user.a", "3");
 }
@@ -77,26 +77,26 @@ START_TEST(test_limits)
 {
 	static char	 big[XATTR_NODE_MAX + 1];
 
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.v", big,
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.v", big,
 	    XATTR_VALUE_MAX + 1, 0), E2BIG);
 	/* One node's names and values: XATTR_NODE_MAX in all. */
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.v", big,
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.v", big,
 	    XATTR_NODE_MAX - strlen("user.v") - 1, 0), 0);
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.w", "x", 1, 0), ENOSPC);
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.w", "x", 1, 0), ENOSPC);
 	/* Replacing counts the new value, not both. */
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.v", big, 10, 0), 0);
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.w", "x", 1, 0), 0);
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.v", big, 10, 0), 0);
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.w", "x", 1, 0), 0);
 	ck_assert_ptr_null(xattr_get(&xs, "user.nothing"));
 }
 END_TEST
 
 START_TEST(test_max_memory)
 {
-	xattr_free_all(&xs, &pool);
+	xattr_free_all(&xs, &pool.budget);
 	chan_pool_init(&pool, &cbs, CAPACITY_DEFAULT, 100);
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.a", "0123456789", 10, 0),
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.a", "0123456789", 10, 0),
 	    0);
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.b", "0123456789" \
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.b", "0123456789" \
 	    "0123456789012345678901234567890123456789012345678901234567890123"
 	    "4567890123456789", 90, 0), ENOSPC);
 	ck_assert_uint_eq(chan_pool_free(&pool), 100 - 17);
@@ -107,16 +107,16 @@ START_TEST(test_remove_list)
 {
 	char	 buf[64];
 
-	ck_assert_int_eq(xattr_remove(&xs, &pool, "user.a"), ENODATA);
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.a", "1", 1, 0), 0);
-	ck_assert_int_eq(xattr_set(&xs, &pool, "user.bb", "2", 1, 0), 0);
+	ck_assert_int_eq(xattr_remove(&xs, &pool.budget, "user.a"), ENODATA);
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.a", "1", 1, 0), 0);
+	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.bb", "2", 1, 0), 0);
 	ck_assert_uint_eq(xattr_list(&xs, NULL), 7 + 8);
 	ck_assert_uint_eq(xattr_list(&xs, buf), 7 + 8);
 	ck_assert_mem_eq(buf, "user.a\0user.bb\0", 15);
-	ck_assert_int_eq(xattr_remove(&xs, &pool, "user.a"), 0);
+	ck_assert_int_eq(xattr_remove(&xs, &pool.budget, "user.a"), 0);
 	ck_assert_ptr_null(xattr_get(&xs, "user.a"));
 	ck_assert_uint_eq(xattr_list(&xs, buf), 8);
-	ck_assert_uint_eq(pool.xattr_used, 8 + 1);
+	ck_assert_uint_eq(pool.budget.xattr_used, 8 + 1);
 }
 END_TEST
 
