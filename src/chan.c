@@ -38,13 +38,6 @@ chan_pool_init(struct chan_pool *pool, const struct chan_cbs *cbs,
 	LIST_INIT(&pool->starved);
 }
 
-/* Bytes of max_memory that nothing uses now. */
-size_t
-chan_pool_free(const struct chan_pool *pool)
-{
-	return (budget_left(&pool->budget));
-}
-
 /*
  * Memory was given back: wake the pollers of every channel that had no
  * room only because other channels held the memory.
@@ -204,7 +197,7 @@ chan_limit(const struct chan *c)
 {
 	size_t	 limit;
 
-	limit = c->ring.size + chan_pool_free(c->pool);
+	limit = c->ring.size + budget_left(&c->pool->budget);
 	if (limit > c->capacity || limit < c->ring.size)
 		limit = c->capacity;
 	return (limit);
@@ -293,7 +286,7 @@ chan_keeps(const struct chan_handle *h)
 static size_t
 chan_hist_limit(const struct chan_handle *h)
 {
-	return (h->hist.ring.size + chan_pool_free(h->chan->pool));
+	return (h->hist.ring.size + budget_left(&h->chan->pool->budget));
 }
 
 /* h's history had old bytes of buffer: account for what it has now. */
@@ -302,7 +295,8 @@ chan_hist_resized(struct chan_handle *h, size_t old)
 {
 	struct chan_pool	*pool = h->chan->pool;
 
-	pool->budget.hist_used = pool->budget.hist_used - old + h->hist.ring.size;
+	pool->budget.hist_used = pool->budget.hist_used - old +
+	    h->hist.ring.size;
 	if (h->hist.ring.size < old)
 		chan_pool_wake(pool);
 }
@@ -872,7 +866,7 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	 * fails the write, never the daemon.
 	 */
 	keep = size - n;
-	room = chan_pool_free(c->pool);
+	room = budget_left(&c->pool->budget);
 	/* A large write stays one, over CHAN_ATOMIC bytes, and piecewise. */
 	floor = size <= CHAN_ATOMIC ? keep : n > CHAN_ATOMIC ? 1 :
 	    CHAN_ATOMIC + 1 - n;

@@ -585,7 +585,7 @@ fs_open_chan(fuse_req_t req, struct knode *k, struct fuse_file_info *fi,
 }
 
 static void
-fs_close_chan(fuse_req_t req, struct fuse_file_info *fi)
+fs_close_chan(struct fuse_file_info *fi)
 {
 	struct chan_handle	*h = (struct chan_handle *)(uintptr_t)fi->fh;
 	struct knode		*k = h->udata;
@@ -638,7 +638,7 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		node_touch(n, NODE_MTIME | NODE_CTIME);
 	/* An open interrupted in the kernel gets no release: undo it. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		fs_close_chan(req, fi);
+		fs_close_chan(fi);
 }
 
 static void
@@ -678,7 +678,7 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 	fs_entry(k, &e);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		fs_close_chan(req, fi);
+		fs_close_chan(fi);
 		node_forget(k, 1);
 	}
 }
@@ -785,7 +785,7 @@ static void
 fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fs_close_chan(req, fi);
+	fs_close_chan(fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -889,7 +889,7 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs		 sv;
 	struct node_stats	 ns;
-	size_t			 avail = chan_pool_free(&pool);
+	size_t			 avail = budget_left(&pool.budget);
 
 	(void)ino;
 	node_stats(&ns);
@@ -1016,8 +1016,9 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		    "xattr_bytes %zu\nregion_bytes %zu\n"
 		    "fds %d\nrequests_queued %llu\nrequests_polled %llu\n"
 		    "requests_woke %llu\n", (unsigned long long)ns.nodes,
-		    pool.nwaiters, pool.budget.held, pool.budget.mem_used, pool.budget.hist_used,
-		    pool.budget.xattr_used, pool.budget.region_used,
+		    pool.nwaiters, pool.budget.held, pool.budget.mem_used,
+		    pool.budget.hist_used, pool.budget.xattr_used,
+		    pool.budget.region_used,
 		    fs_count_fds(), (unsigned long long)ready,
 		    (unsigned long long)caught, (unsigned long long)slept);
 	} else {
@@ -1049,7 +1050,8 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (strncmp(name, "user.", 5) != 0)
 		error = EOPNOTSUPP;
 	else if (strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) != 0)
-		error = xattr_set(&n->xattrs, &pool.budget, name, value, size, flags);
+		error = xattr_set(&n->xattrs, &pool.budget, name, value, size,
+		    flags);
 	else if (flags & XATTR_CREATE)
 		error = EEXIST;
 	else if (strcmp(name, XATTR_CAPACITY) == 0) {

@@ -345,7 +345,6 @@ int	 chan_set_capacity(struct chan *, size_t);
 uint64_t chan_eof_mark(const struct chan *);
 void	 chan_stats(const struct chan *, struct chan_stats *);
 void	 chan_pool_wake(struct chan_pool *);
-size_t	 chan_pool_free(const struct chan_pool *);
 
 /* hist.c */
 void	 hist_init(struct hist *);

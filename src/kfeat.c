@@ -19,9 +19,9 @@
  *
  * Where libfuse has its own API for passthrough and direct-I/O mmap (3.17
  * and later, told by the FUSE_CAP_PASSTHROUGH macro; 3.16 has neither),
- * that API is used for them instead and only FOPEN_STREAM is added here.  Measurements behind
- * all this are in ../shared/notes/kernel-fuse.md.  This is the only place
- * that knows the wire format.
+ * that API is used for them instead and only FOPEN_STREAM is added here.
+ * Measurements behind all this are in ../shared/notes/kernel-fuse.md.  This
+ * is the only place that knows the wire format.
  */
 
 #define _GNU_SOURCE

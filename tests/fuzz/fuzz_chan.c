@@ -128,12 +128,12 @@ static size_t
 limit_of(int ch)
 {
 	const struct chan	*c = M.ch[ch].c;
+	const struct budget	*b = &M.pool.budget;
 	size_t			 budget, limit, used;
 
 	/* Buffers and copies of held writes share max_memory. */
-	used = M.pool.budget.mem_used + M.pool.budget.held + M.pool.budget.hist_used +
-	    M.pool.budget.region_used;
-	budget = M.pool.budget.max_memory > used ? M.pool.budget.max_memory - used : 0;
+	used = b->mem_used + b->held + b->hist_used + b->region_used;
+	budget = b->max_memory > used ? b->max_memory - used : 0;
 	limit = c->ring.size + budget;
 	if (limit > c->capacity || limit < c->ring.size)
 		limit = c->capacity;

@@ -286,6 +286,21 @@ print(oct(stat.S_IMODE(st.st_mode)), st.st_size, end=" ")
 os.unlink(p)
 print(os.fstat(fd).st_nlink)'
 
+# A region is one for every open, whichever inode of the kernel's each
+# came through: an open for writing moves the name on (passthrough, off),
+# and stores through either mapping show through the other.
+ACROSS='import mmap, os, sys
+p = sys.argv[1]
+a = os.open(p, os.O_RDWR)
+os.write(a, b"x")
+os.truncate(p, 4096)
+b = os.open(p, os.O_RDWR)
+ma = mmap.mmap(a, 4096)
+mb = mmap.mmap(b, 4096)
+ma[0:5] = b"older"
+mb[5:10] = b"newer"
+print(mb[0:5].decode(), ma[5:10].decode())'
+
 cases() {
 	# Attributes changed by name reach an open made before the move.
 	N=$((N + 1))
@@ -293,6 +308,11 @@ cases() {
 	chmod 644 "$MNT/d$N/o"
 	try "an older open sees mode, size and nlink changed by name" \
 	    "0o600 8192 0" "$PY" -c "$OLDER" "$MNT/d$N/o"
+	if [ "$MODE" != off ]; then
+		: >"$MNT/d$N/m" || fail "cannot make d$N/m"
+		try "one region through an older and a newer open" \
+		    "older newer" "$PY" -c "$ACROSS" "$MNT/d$N/m"
+	fi
 
 	# Listing (ls -l: size and name), creating and renaming in d.
 	hold

@@ -1671,12 +1671,12 @@ START_TEST(test_held_copy_frees_memory)
 	ck_count(wr(w, 1, CAPACITY_MIN, 0), CAPACITY_MIN);
 	q = wr(w, 2, 2 * CAPACITY_MIN, 0);
 	ck_held(q);
-	ck_assert_uint_eq(chan_pool_free(&pool), 0);
+	ck_assert_uint_eq(budget_left(&pool.budget), 0);
 	p = pollh_new();
 	ck_assert_uint_eq(chan_poll(w2, p), 0);
 	/* A read moves bytes of the copy into c's ring: memory comes back. */
 	drain(r, CAPACITY_MIN, CAPACITY_MIN);
-	ck_assert_uint_gt(chan_pool_free(&pool), 0);
+	ck_assert_uint_gt(budget_left(&pool.budget), 0);
 	ck_assert_int_eq(p->notified, 1);
 	drain(r, 2 * CAPACITY_MIN, CAPACITY_MIN);
 	ck_count(q, 2 * CAPACITY_MIN);
@@ -1956,7 +1956,8 @@ START_TEST(test_history_memory)
 	fill_to_room(w, 2, 0);
 	drain_at(r2, 0, c->capacity, 4096);
 	/* Only what max_memory left after the stream buffer. */
-	ck_assert_uint_le(pool.budget.mem_used + pool.budget.hist_used, 5 * HIST_KEEP / 2);
+	ck_assert_uint_le(pool.budget.mem_used + pool.budget.hist_used,
+	    5 * HIST_KEEP / 2);
 	ck_assert_uint_lt(r2->hist.ring.size, HIST_KEEP);
 	chan_close(r1);
 	ck_assert_uint_eq(pool.budget.hist_used, r2->hist.ring.size);

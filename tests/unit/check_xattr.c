@@ -99,7 +99,7 @@ START_TEST(test_max_memory)
 	ck_assert_int_eq(xattr_set(&xs, &pool.budget, "user.b", "0123456789" \
 	    "0123456789012345678901234567890123456789012345678901234567890123"
 	    "4567890123456789", 90, 0), ENOSPC);
-	ck_assert_uint_eq(chan_pool_free(&pool), 100 - 17);
+	ck_assert_uint_eq(budget_left(&pool.budget), 100 - 17);
 }
 END_TEST
 
