@@ -1,15 +1,24 @@
 /*
- * The channel state machine: one byte stream per channel with pipe(7)
- * semantics, and the requests held while they wait.  No FUSE here: held
- * requests are opaque pointers answered through the pool's callbacks, so
- * the rules can be unit-tested and fuzzed alone.
+ * The channel state machine: a stream per channel with pipe(7) semantics,
+ * and the requests held while they wait.  No FUSE here: held requests are
+ * opaque pointers answered through the pool's callbacks, so the rules can
+ * be unit-tested and fuzzed alone.
+ *
+ * Framing and delivery (docs/modes.md) change what a unit is and who gets
+ * it, not the code path: a read takes what its open's cursor has ahead of
+ * it, a byte range or one whole message, and the ring lets go of what
+ * every cursor is past.  A queue's opens share the ring's head as their
+ * cursor; a broadcast's each have their own.  Only a byte queue has the
+ * short cuts that skip the ring: a write handed straight to held reads,
+ * and a read served from a held write's copy.
  *
  * Invariants:
- * - a held read exists only while the ring is empty and no write is held
- *   (data is handed to the oldest held read as soon as it arrives, from
- *   the writer's buffer when the read is already waiting);
- * - held writes are served oldest first, and a write of at most CHAN_ATOMIC
- *   bytes goes into the ring whole or not at all;
+ * - a held read exists only while its open has nothing to read and no
+ *   write is held (data is handed to held reads as soon as it arrives);
+ * - held writes are served oldest first; a write of at most CHAN_ATOMIC
+ *   bytes, and any message, goes into the ring whole or not at all;
+ * - the ring starts at the slowest cursor; a broadcast's taken is the
+ *   furthest, where a new reader starts;
  * - every held request leaves its queue exactly when it is answered.
  */
 
@@ -71,7 +80,10 @@ chan_new(struct chan_pool *pool)
 		return (NULL);
 	c->pool = pool;
 	c->capacity = pool->capacity;
+	c->framing = pool->framing;
+	c->delivery = pool->delivery;
 	ring_init(&c->ring);
+	ring_init(&c->lens);
 	region_init(&c->region);
 	TAILQ_INIT(&c->rq);
 	TAILQ_INIT(&c->wq);
@@ -102,8 +114,9 @@ chan_free(struct chan *c)
 	}
 	if (c->starved)
 		LIST_REMOVE(c, sentry);
-	c->pool->budget.mem_used -= c->ring.size;
+	c->pool->budget.mem_used -= c->ring.size + c->lens.size;
 	ring_free(&c->ring);
+	ring_free(&c->lens);
 	region_free(&c->region, &c->pool->budget);
 	chan_pool_wake(c->pool);
 	free(c);
@@ -132,10 +145,14 @@ chan_stats(const struct chan *c, struct chan_stats *st)
 	const struct waiter	*w;
 
 	memset(st, 0, sizeof *st);
+	st->framing = c->framing;
+	st->delivery = c->delivery;
 	st->capacity = c->capacity;
+	st->max_message = chan_max_message(c);
 	st->readers = c->readers;
 	st->writers = c->writers;
 	st->buffered = c->ring.len;
+	st->messages = c->lens.len / sizeof (uint32_t);
 	TAILQ_FOREACH(w, &c->rq, entry)
 		st->held_reads++;
 	TAILQ_FOREACH(w, &c->wq, entry)
@@ -166,6 +183,39 @@ chan_set_capacity(struct chan *c, size_t capacity)
 	}
 	chan_pump(c);
 	chan_notify(c);
+	return (0);
+}
+
+/*
+ * The largest write kept whole: a message as large as the capacity, but
+ * one the kernel sends in one request (docs/modes.md); for a stream,
+ * CHAN_ATOMIC.
+ */
+size_t
+chan_max_message(const struct chan *c)
+{
+	size_t	 max = c->pool->max_message;
+
+	if (c->framing == CHAN_BYTES)
+		return (CHAN_ATOMIC);
+	return (max != 0 && max < c->capacity ? max : c->capacity);
+}
+
+/*
+ * Set framing and delivery: EBUSY if the channel is open or holds data and
+ * they would change.  The stream starts again from nothing.
+ */
+int
+chan_set_mode(struct chan *c, int framing, int delivery)
+{
+	if (framing == c->framing && delivery == c->delivery)
+		return (0);
+	if (!LIST_EMPTY(&c->handles) || c->ring.len > 0)
+		return (EBUSY);
+	c->framing = framing;
+	c->delivery = delivery;
+	memset(&c->head, 0, sizeof c->head);
+	memset(&c->taken, 0, sizeof c->taken);
 	return (0);
 }
 
@@ -238,25 +288,42 @@ chan_reserve(struct chan *c, size_t want)
 
 /*
  * The bytes of a write's n remaining (of total) that must go in together:
- * all of a write of at most CHAN_ATOMIC bytes, so it is never split; one
- * byte otherwise.
+ * all of a message, or of a write of at most CHAN_ATOMIC bytes, so it is
+ * never split; one byte otherwise.
  */
 static size_t
-chan_need(size_t n, size_t total)
+chan_need(const struct chan *c, size_t n, size_t total)
 {
-	return (total <= CHAN_ATOMIC ? n : 1);
+	return (c->framing == CHAN_MESSAGES || total <= CHAN_ATOMIC ? n : 1);
+}
+
+/* Make room for one more message length.  Returns 0, or -1 if short. */
+static int
+chan_reserve_len(struct chan *c)
+{
+	size_t	 size, old = c->lens.size;
+
+	if (c->lens.size - c->lens.len >= sizeof (uint32_t))
+		return (0);
+	size = old == 0 ? 64 * sizeof (uint32_t) : old * 2;
+	if (budget_left(&c->pool->budget) < size - old ||
+	    ring_resize(&c->lens, size) == -1)
+		return (-1);
+	c->pool->budget.mem_used += size - old;
+	return (0);
 }
 
 /*
- * Put as much of a write as its rules allow into the ring.  Returns the
- * bytes taken.
+ * Put as much of a write as its rules allow into the ring, with its length
+ * if it is a message.  Returns the bytes taken.
  */
 static size_t
 chan_push(struct chan *c, const char *p, size_t n, size_t total)
 {
-	size_t	 need, room;
+	size_t		 need, room;
+	uint32_t	 len;
 
-	need = chan_need(n, total);
+	need = chan_need(c, n, total);
 	room = chan_room(c);
 	if (room < need)
 		return (0);
@@ -265,6 +332,12 @@ chan_push(struct chan *c, const char *p, size_t n, size_t total)
 	chan_reserve(c, c->ring.len + n);
 	if (c->ring.size - c->ring.len < need)
 		return (0);
+	if (c->framing == CHAN_MESSAGES) {
+		if (chan_reserve_len(c) == -1)
+			return (0);
+		len = (uint32_t)n;
+		ring_push(&c->lens, &len, sizeof len);
+	}
 	return (ring_push(&c->ring, p, n));
 }
 
@@ -272,7 +345,102 @@ chan_push(struct chan *c, const char *p, size_t n, size_t total)
 static int
 chan_never_fits(const struct chan *c, size_t n, size_t total)
 {
-	return (chan_limit(c) < chan_need(n, total));
+	return (chan_limit(c) < chan_need(c, n, total));
+}
+
+/* The error for a write that never fits. */
+static int
+chan_too_big(const struct chan *c, size_t total)
+{
+	if (c->framing == CHAN_MESSAGES && total > chan_max_message(c))
+		return (EMSGSIZE);
+	return (ENOSPC);
+}
+
+/* Where h reads from, as an offset into the ring. */
+static size_t
+chan_skip(const struct chan_handle *h)
+{
+	const struct chan	*c = h->chan;
+
+	if (c->delivery == CHAN_QUEUE)
+		return (0);
+	return ((size_t)(h->cur.pos - c->head.pos));
+}
+
+/* The bytes h has to read in the ring. */
+static size_t
+chan_avail(const struct chan_handle *h)
+{
+	return (h->chan->ring.len - chan_skip(h));
+}
+
+/* The length of the next message h has to read, or 0. */
+static size_t
+chan_next_len(const struct chan_handle *h)
+{
+	const struct chan	*c = h->chan;
+	struct iovec		 iov[2];
+	uint32_t		 len;
+	size_t			 skip = 0, total;
+	int			 cnt;
+
+	if (c->delivery == CHAN_BROADCAST)
+		skip = (size_t)(h->cur.msg - c->head.msg) * sizeof len;
+	cnt = ring_peek_at(&c->lens, skip, sizeof len, iov, &total);
+	if (total < sizeof len)
+		return (0);
+	memcpy(&len, iov[0].iov_base, iov[0].iov_len);
+	if (cnt == 2)
+		memcpy((char *)&len + iov[0].iov_len, iov[1].iov_base,
+		    iov[1].iov_len);
+	return (len);
+}
+
+/* Let go of the oldest n bytes and m messages of the ring. */
+static void
+chan_drop(struct chan *c, size_t n, size_t m)
+{
+	ring_drop(&c->ring, n);
+	ring_drop(&c->lens, m * sizeof (uint32_t));
+	c->head.pos += n;
+	c->head.msg += m;
+}
+
+/*
+ * A broadcast keeps what some reader is still to get: the ring starts at
+ * the slowest reader's cursor, or with no reader at where the furthest
+ * got, so that data no reader had waits for the next.
+ */
+static void
+chan_settle(struct chan *c)
+{
+	const struct chan_handle	*h;
+	struct cursor			 low = c->taken;
+
+	LIST_FOREACH(h, &c->handles, entry)
+		if ((h->mode & CHAN_RD) && h->cur.pos < low.pos)
+			low = h->cur;
+	if (low.pos > c->head.pos)
+		chan_drop(c, (size_t)(low.pos - c->head.pos),
+		    (size_t)(low.msg - c->head.msg));
+}
+
+/* h read n bytes in m messages from the ring. */
+static void
+chan_advance(struct chan_handle *h, size_t n, size_t m)
+{
+	struct chan	*c = h->chan;
+
+	if (c->delivery == CHAN_QUEUE) {
+		chan_drop(c, n, m);
+		return;
+	}
+	h->cur.pos += n;
+	h->cur.msg += m;
+	if (h->cur.pos > c->taken.pos)
+		c->taken = h->cur;
+	chan_settle(c);
 }
 
 /* True if h keeps a read history. */
@@ -392,6 +560,8 @@ waiter_new(struct chan_handle *h, void *req, int op, size_t size)
 	w->op = op;
 	w->size = size;
 	h->nwait++;
+	if (op == WAIT_READ)
+		h->nreads++;
 	h->chan->pool->nwaiters++;
 	return (w);
 }
@@ -412,6 +582,8 @@ waiter_release(struct waiter *w)
 		chan_pool_wake(c->pool);
 	}
 	w->h->nwait--;
+	if (w->op == WAIT_READ)
+		w->h->nreads--;
 	c->pool->nwaiters--;
 	free(w);
 }
@@ -480,7 +652,8 @@ chan_take(const struct chan *c, size_t size, size_t ringbytes)
 	const struct waiter	*w = TAILQ_FIRST(&c->wq);
 	size_t			 take, left;
 
-	if (w == NULL || ringbytes != c->ring.len || ringbytes >= size)
+	if (w == NULL || ringbytes != c->ring.len || ringbytes >= size ||
+	    c->framing != CHAN_BYTES || c->delivery != CHAN_QUEUE)
 		return (0);
 	left = w->size - w->done;
 	take = left < size - ringbytes ? left : size - ringbytes;
@@ -490,18 +663,24 @@ chan_take(const struct chan *c, size_t size, size_t ringbytes)
 	return (take);
 }
 
-/* True if a read of size would get bytes now. */
+/*
+ * True if a read of size through h would be answered now: with data, or
+ * with EMSGSIZE if the next message is longer.
+ */
 static int
-chan_ready(const struct chan *c, size_t size)
+chan_ready(const struct chan_handle *h, size_t size)
 {
-	return (c->ring.len > 0 || chan_take(c, size, 0) > 0);
+	if (h->chan->framing == CHAN_MESSAGES)
+		return (chan_next_len(h) > 0);
+	return (chan_avail(h) > 0 || chan_take(h->chan, size, 0) > 0);
 }
 
 /*
- * Hand up to size bytes to req, a read of h at off: buffered bytes first
- * and then, once the ring is drained, bytes of the oldest held write
- * straight from its copy, so a read is never shorter than the ring.  Call
- * only if chan_ready.
+ * Hand up to size bytes to req, a read of h at off: one whole message, or
+ * EMSGSIZE if it is longer; or for a stream, buffered bytes first and
+ * then, once the ring is drained, bytes of the oldest held write straight
+ * from its copy, so a read is never shorter than the ring.  Call only if
+ * chan_ready.
  * Returns that write, off its queue, if this completed it; the caller
  * answers it after the read.
  */
@@ -511,10 +690,18 @@ chan_serve(struct chan *c, struct chan_handle *h, uint64_t off, void *req,
 {
 	struct iovec	 iov[3];
 	struct waiter	*w;
-	size_t		 total, take;
+	size_t		 total, take, len, msgs = 0;
 	int		 cnt;
 
-	cnt = ring_peek(&c->ring, size, iov, &total);
+	if (c->framing == CHAN_MESSAGES) {
+		if ((len = chan_next_len(h)) > size) {
+			c->pool->cbs->reply_err(req, EMSGSIZE);
+			return (NULL);
+		}
+		size = len;
+		msgs = 1;
+	}
+	cnt = ring_peek_at(&c->ring, chan_skip(h), size, iov, &total);
 	if ((take = chan_take(c, size, total)) > 0) {
 		w = TAILQ_FIRST(&c->wq);
 		iov[cnt].iov_base = w->data + (w->done - w->base);
@@ -523,7 +710,7 @@ chan_serve(struct chan *c, struct chan_handle *h, uint64_t off, void *req,
 	}
 	c->pool->cbs->reply_data(req, iov, cnt);
 	chan_given(h, off, iov, cnt, total + take);
-	ring_drop(&c->ring, total);
+	chan_advance(h, total, msgs);
 	if (take == 0)
 		return (NULL);
 	w = TAILQ_FIRST(&c->wq);
@@ -550,6 +737,39 @@ chan_served(struct chan *c, struct waiter *w)
 }
 
 /*
+ * Give a message straight to the oldest held read that can take it whole;
+ * reads too small for it before that one fail with EMSGSIZE.  The writer
+ * is answered first.  Returns the bytes handed over: all or none.
+ */
+static size_t
+chan_handoff_msg(struct chan_handle *wh, uint64_t woff, void *wreq,
+    const char *buf, size_t size)
+{
+	struct chan		*c = wh->chan;
+	struct chan_handle	*rh;
+	struct iovec		 iov;
+	struct waiter		*r;
+	uint64_t		 roff;
+	void			*req;
+
+	while ((r = TAILQ_FIRST(&c->rq)) != NULL && r->size < size)
+		waiter_end_read(r, EMSGSIZE);
+	if (r == NULL)
+		return (0);
+	chan_wrote_buf(wh, woff, buf, size);
+	c->pool->cbs->reply_count(wreq, size);
+	req = r->req;
+	rh = r->h;
+	roff = r->off;
+	waiter_free(r);
+	iov.iov_base = (void *)buf;
+	iov.iov_len = size;
+	c->pool->cbs->reply_data(req, &iov, 1);
+	chan_given(rh, roff, &iov, 1, size);
+	return (size);
+}
+
+/*
  * Give the bytes of a write straight to held reads, oldest first, with no
  * stop in the ring; the ring is empty whenever a read is held.  A write of
  * at most CHAN_ATOMIC bytes is handed over only if what the reads leave is
@@ -571,8 +791,11 @@ chan_handoff(struct chan_handle *wh, uint64_t woff, void *wreq,
 	uint64_t		 roff;
 	void			*req;
 
-	if (TAILQ_EMPTY(&c->rq) || !TAILQ_EMPTY(&c->wq) || c->ring.len > 0)
+	if (TAILQ_EMPTY(&c->rq) || !TAILQ_EMPTY(&c->wq) || c->ring.len > 0 ||
+	    c->delivery != CHAN_QUEUE)
 		return (0);
+	if (c->framing == CHAN_MESSAGES)
+		return (chan_handoff_msg(wh, woff, wreq, buf, size));
 	TAILQ_FOREACH(r, &c->rq, entry)
 		if ((n += r->size) >= size)
 			break;
@@ -616,6 +839,8 @@ chan_open(struct chan *c, int mode)
 	if (mode & CHAN_RD) {
 		c->readers++;
 		c->ropens++;
+		/* A broadcast's new reader gets what no reader has had. */
+		h->cur = c->taken;
 	}
 	if (mode & CHAN_WR) {
 		c->writers++;
@@ -665,9 +890,11 @@ chan_close(struct chan_handle *h)
 	}
 	free(h);
 
-	if (c->writers == 0 && c->ring.len == 0) {
+	if (c->delivery == CHAN_BROADCAST)
+		chan_settle(c);
+	if (c->writers == 0) {
 		TAILQ_FOREACH_SAFE(w, &c->rq, entry, tw)
-			if (seen_writer(w->h))
+			if (chan_avail(w->h) == 0 && seen_writer(w->h))
 				waiter_end_read(w, 0);
 	}
 	if (c->readers == 0) {
@@ -676,9 +903,10 @@ chan_close(struct chan_handle *h)
 				waiter_end_write(w, EPIPE);
 	}
 	chan_pump(c);
-	if (chan_idle(c) && c->ring.size > 0) {
-		c->pool->budget.mem_used -= c->ring.size;
+	if (chan_idle(c) && c->ring.size + c->lens.size > 0) {
+		c->pool->budget.mem_used -= c->ring.size + c->lens.size;
 		ring_free(&c->ring);
+		ring_free(&c->lens);
 		chan_pool_wake(c->pool);
 	}
 	chan_notify(c);
@@ -693,20 +921,28 @@ static void
 chan_pump(struct chan *c)
 {
 	struct waitq	 done;
-	struct waiter	*w;
+	struct waiter	*w, *tw;
 	size_t		 n, left;
 	int		 progress, never;
 
 	TAILQ_INIT(&done);
 	do {
 		progress = 0;
-		while ((w = TAILQ_FIRST(&c->rq)) != NULL &&
-		    chan_ready(c, w->size)) {
+		/*
+		 * A queue's held reads wait in one line, a broadcast's each
+		 * for its own open.
+		 */
+		TAILQ_FOREACH_SAFE(w, &c->rq, entry, tw) {
 			struct chan_handle *h = w->h;
 			void		*req = w->req;
 			uint64_t	 off = w->off;
 			size_t		 size = w->size;
 
+			if (!chan_ready(h, size)) {
+				if (c->delivery == CHAN_QUEUE)
+					break;
+				continue;
+			}
 			waiter_free(w);
 			if ((w = chan_serve(c, h, off, req, size)) != NULL)
 				TAILQ_INSERT_TAIL(&done, w, entry);
@@ -728,7 +964,7 @@ chan_pump(struct chan *c)
 			if (n == 0) {
 				if (!never)
 					break;
-				waiter_end_write(w, ENOSPC);
+				waiter_end_write(w, chan_too_big(c, w->size));
 				continue;
 			}
 			w->done += n;
@@ -776,7 +1012,9 @@ chan_read(struct chan_handle *h, void *req, size_t size, uint64_t off,
 		cbs->reply_data(req, iov, cnt);
 		return (NULL);
 	}
-	if (TAILQ_EMPTY(&c->rq) && chan_ready(c, size)) {
+	/* Behind held reads of the queue, or of this open in a broadcast. */
+	if ((c->delivery == CHAN_QUEUE ? TAILQ_EMPTY(&c->rq) :
+	    h->nreads == 0) && chan_ready(h, size)) {
 		w = chan_serve(c, h, off, req, size);
 		chan_pump(c);
 		if (w != NULL)
@@ -824,6 +1062,10 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 		cbs->reply_count(req, 0);
 		return (NULL);
 	}
+	if (c->framing == CHAN_MESSAGES && size > chan_max_message(c)) {
+		cbs->reply_err(req, EMSGSIZE);
+		return (NULL);
+	}
 	if (c->readers == 0 && seen_reader(h)) {
 		cbs->reply_err(req, EPIPE);
 		return (NULL);
@@ -850,7 +1092,8 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 			chan_wrote_buf(h, off, buf, n);
 			cbs->reply_count(req, n);
 		} else
-			cbs->reply_err(req, nonblock ? EAGAIN : ENOSPC);
+			cbs->reply_err(req, nonblock ? EAGAIN :
+			    chan_too_big(c, size));
 		chan_notify(c);
 		return (NULL);
 	}
@@ -863,7 +1106,8 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	 * writer to a full channel waits for its reader even when other
 	 * channels use all the memory; such a copy costs the daemon no more
 	 * than the blocked write costs its caller.  Memory that cannot be had
-	 * fails the write, never the daemon.
+	 * fails the write, never the daemon.  A message is kept whole or
+	 * fails with ENOMEM.
 	 */
 	keep = size - n;
 	room = budget_left(&c->pool->budget);
@@ -872,11 +1116,15 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	    CHAN_ATOMIC + 1 - n;
 	if (room < floor)
 		room = floor;
-	if (keep > room)
+	if (keep > room && c->framing == CHAN_MESSAGES)
+		keep = 0;
+	else if (keep > room)
 		keep = room;
-	if ((data = malloc(keep)) == NULL ||
+	data = NULL;
+	if (keep == 0 || (data = malloc(keep)) == NULL ||
 	    (w = waiter_new(h, req, WAIT_WRITE, n + keep)) == NULL) {
-		log_warn("%s: a copy of %zu bytes", __func__, keep);
+		if (keep > 0)
+			log_warn("%s: a copy of %zu bytes", __func__, keep);
 		free(data);
 		if (n > 0) {
 			chan_wrote_buf(h, off, buf, n);
@@ -942,7 +1190,7 @@ chan_poll(struct chan_handle *h, void *ph)
 	unsigned	 ev = 0;
 
 	if (h->mode & CHAN_RD) {
-		if (c->ring.len > 0)
+		if (chan_avail(h) > 0)
 			ev |= POLLIN | POLLRDNORM;
 		else if (c->writers == 0 && seen_writer(h))
 			ev |= POLLIN | POLLRDNORM | POLLHUP;

@@ -112,6 +112,24 @@ static const struct chan_cbs fs_cbs = {
 	.poll_free = poll_free_cb,
 };
 
+/*
+ * The block size stat reports: for a message channel the smallest power
+ * of two not below its largest message, so that a buffered reader asks
+ * for a whole one (the kernel rounds it down to a power of two).
+ */
+static blksize_t
+fs_blksize(const struct node *n)
+{
+	size_t	 max, b = CHAN_ATOMIC;
+
+	if (n->chan == NULL || n->chan->framing != CHAN_MESSAGES)
+		return (CHAN_ATOMIC);
+	max = chan_max_message(n->chan);
+	while (b < max)
+		b *= 2;
+	return ((blksize_t)b);
+}
+
 static void
 fs_stat(const struct node *n, struct stat *st)
 {
@@ -137,7 +155,7 @@ fs_stat(const struct node *n, struct stat *st)
 		    (off_t)chan_eof_mark(n->chan);
 		st->st_blocks = (blkcnt_t)((n->chan->region.size + 511) / 512);
 	}
-	st->st_blksize = CHAN_ATOMIC;
+	st->st_blksize = fs_blksize(n);
 	st->st_atim = n->atime;
 	st->st_mtim = n->mtime;
 	st->st_ctim = n->ctime;
@@ -232,6 +250,14 @@ static void
 fs_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
+	/*
+	 * The kernel cuts a write into requests of at most max_write bytes,
+	 * fewer if the caller's buffer is not page-aligned: only a message
+	 * a page shorter than max_write surely comes whole, and the first
+	 * piece of a longer write is then surely too long to take.
+	 */
+	pool.max_message = conn->max_write > CHAN_ATOMIC ?
+	    conn->max_write - CHAN_ATOMIC : CHAN_ATOMIC;
 	/*
 	 * O_TRUNC must reach open, not become a truncate: a channel ignores
 	 * it, as a FIFO does, and the shell's '>' sends it.
@@ -946,18 +972,22 @@ fs_reply_value(fuse_req_t req, const void *value, size_t len, size_t size)
 }
 
 /*
- * A setting whose value this version has (have), may come to have (later:
- * EOPNOTSUPP, for now), or cannot have (EINVAL).
+ * A setting of two values, zero and one, which may end in a newline:
+ * *out is which it is; EINVAL if neither.
  */
 static int
-fs_setting(const char *value, size_t size, const char *have,
-    const char *later)
+fs_setting(const char *value, size_t size, const char *zero,
+    const char *one, int *out)
 {
-	if (size == strlen(have) && memcmp(value, have, size) == 0)
-		return (0);
-	if (size == strlen(later) && memcmp(value, later, size) == 0)
-		return (EOPNOTSUPP);
-	return (EINVAL);
+	if (size > 0 && value[size - 1] == '\n')
+		size--;
+	if (size == strlen(zero) && memcmp(value, zero, size) == 0)
+		*out = 0;
+	else if (size == strlen(one) && memcmp(value, one, size) == 0)
+		*out = 1;
+	else
+		return (EINVAL);
+	return (0);
 }
 
 /*
@@ -984,9 +1014,11 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	if (strcmp(name, XATTR_REGION) == 0)
 		strlcpy(buf, opts_region_name(kfeat_mode()), sizeof buf);
 	else if (strcmp(name, XATTR_FRAMING) == 0)
-		strlcpy(buf, "bytes", sizeof buf);
+		strlcpy(buf, opts_framing[n->chan != NULL ? n->chan->framing :
+		    n->framing], sizeof buf);
 	else if (strcmp(name, XATTR_DELIVERY) == 0)
-		strlcpy(buf, "queue", sizeof buf);
+		strlcpy(buf, opts_delivery[n->chan != NULL ? n->chan->delivery :
+		    n->delivery], sizeof buf);
 	else if (strcmp(name, XATTR_CAPACITY) == 0)
 		snprintf(buf, sizeof buf, "%zu", n->chan != NULL ?
 		    n->chan->capacity : n->capacity);
@@ -997,12 +1029,15 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	} else if (strcmp(name, XATTR_STATS) == 0 && n->chan != NULL) {
 		/* A channel's own figures; the mount's are on directories. */
 		chan_stats(n->chan, &cs);
-		snprintf(buf, sizeof buf, "framing bytes\ndelivery queue\n"
-		    "capacity %zu\nreaders %u\nwriters %u\nbuffered_bytes %zu\n"
+		snprintf(buf, sizeof buf, "framing %s\ndelivery %s\n"
+		    "capacity %zu\nmax_message %zu\nreaders %u\nwriters %u\n"
+		    "buffered_bytes %zu\nbuffered_messages %zu\n"
 		    "bytes_written %llu\nbytes_read %llu\n"
 		    "messages_written %llu\nmessages_read %llu\n"
 		    "held_reads %u\nheld_writes %u\nregion_bytes %llu\n",
-		    cs.capacity, cs.readers, cs.writers, cs.buffered,
+		    opts_framing[cs.framing], opts_delivery[cs.delivery],
+		    cs.capacity, cs.max_message, cs.readers, cs.writers,
+		    cs.buffered, cs.messages,
 		    (unsigned long long)cs.bytes_written,
 		    (unsigned long long)cs.bytes_read,
 		    (unsigned long long)cs.writes, (unsigned long long)cs.reads,
@@ -1041,7 +1076,7 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct node	*n;
 	uint64_t	 v;
 	char		 buf[32];
-	int		 error;
+	int		 error, mode;
 
 	if ((n = node_get(ino)) == NULL) {
 		fuse_reply_err(req, ENOENT);
@@ -1067,11 +1102,19 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			error = chan_set_capacity(n->chan, (size_t)v);
 		if (error == 0)
 			n->capacity = (size_t)v;
-	} else if (strcmp(name, XATTR_FRAMING) == 0)
-		error = fs_setting(value, size, "bytes", "messages");
-	else if (strcmp(name, XATTR_DELIVERY) == 0)
-		error = fs_setting(value, size, "queue", "broadcast");
-	else if (strcmp(name, XATTR_REGION) == 0 ||
+	} else if (strcmp(name, XATTR_FRAMING) == 0) {
+		if ((error = fs_setting(value, size, opts_framing[0],
+		    opts_framing[1], &mode)) == 0 && n->chan != NULL)
+			error = chan_set_mode(n->chan, mode, n->chan->delivery);
+		else if (error == 0)
+			n->framing = mode;
+	} else if (strcmp(name, XATTR_DELIVERY) == 0) {
+		if ((error = fs_setting(value, size, opts_delivery[0],
+		    opts_delivery[1], &mode)) == 0 && n->chan != NULL)
+			error = chan_set_mode(n->chan, n->chan->framing, mode);
+		else if (error == 0)
+			n->delivery = mode;
+	} else if (strcmp(name, XATTR_REGION) == 0 ||
 	    strcmp(name, XATTR_STATS) == 0)
 		error = EPERM;
 	else
@@ -1163,6 +1206,8 @@ fs_new(struct fuse_args *args, const struct opts *o)
 {
 	fs_opts = *o;
 	chan_pool_init(&pool, &fs_cbs, o->capacity, o->max_memory);
+	pool.framing = o->framing;
+	pool.delivery = o->delivery;
 	pool.budget.max_region = o->max_region;
 	node_init(&pool, o->max_channels, 01777, getuid(), getgid());
 	fs_se = fuse_session_new(args, &fs_ops, sizeof fs_ops, NULL);

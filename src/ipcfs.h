@@ -99,6 +99,15 @@ struct budget {
 	void		*arg;
 };
 
+/*
+ * A channel's framing (what a read or write is) and delivery (who gets
+ * what is written), see docs/modes.md.
+ */
+#define CHAN_BYTES		0	/* a byte stream */
+#define CHAN_MESSAGES		1	/* each write one message */
+#define CHAN_QUEUE		0	/* each byte to one reader */
+#define CHAN_BROADCAST		1	/* each byte to every reader */
+
 /* Limits and accounting shared by every channel of one mount. */
 struct chan;
 LIST_HEAD(chans, chan);
@@ -106,7 +115,11 @@ LIST_HEAD(chans, chan);
 struct chan_pool {
 	const struct chan_cbs	*cbs;
 	struct chans		 starved;	/* pollers wait for memory */
-	size_t			 capacity;
+	size_t			 capacity;	/* a new channel's settings */
+	int			 framing;
+	int			 delivery;
+	size_t			 max_message;	/* most the kernel sends whole,
+						   0: no limit */
 	struct budget		 budget;
 	size_t			 nwaiters;
 };
@@ -137,6 +150,15 @@ struct waiter {
 };
 TAILQ_HEAD(waitq, waiter);
 
+/*
+ * A place in a channel's stream: the bytes and messages that came before
+ * it since the channel was last set up.
+ */
+struct cursor {
+	uint64_t	 pos;
+	uint64_t	 msg;
+};
+
 /* One open of a channel: its own reader and writer state. */
 struct chan_handle {
 	LIST_ENTRY(chan_handle)	 entry;		/* on chan->handles */
@@ -149,6 +171,8 @@ struct chan_handle {
 	uint64_t		 ropens;	/* chan->ropens at open */
 	void			*ph;		/* poll handle, or NULL */
 	unsigned		 nwait;		/* held requests */
+	unsigned		 nreads;	/* held reads */
+	struct cursor		 cur;		/* broadcast: what it read */
 	void			*udata;		/* the opener's */
 	struct hist		 hist;		/* CHAN_RD | CHAN_SEEK only */
 	uint64_t		 given;		/* bytes read through it */
@@ -164,11 +188,22 @@ struct region {
 	int			 used;		/* has had contents */
 };
 
+/*
+ * A channel.  The ring keeps the bytes that some reader is still to get,
+ * and for message framing, lens keeps the length of each message in it (4
+ * bytes each).  head is where the ring starts; a queue's readers all read
+ * there, a broadcast's each from its own cursor.
+ */
 struct chan {
 	struct chan_pool	*pool;
 	struct ring		 ring;
+	struct ring		 lens;
+	struct cursor		 head;
+	struct cursor		 taken;		/* broadcast: furthest read */
 	struct region		 region;
 	size_t			 capacity;
+	int			 framing;	/* CHAN_BYTES or CHAN_MESSAGES */
+	int			 delivery;	/* CHAN_QUEUE or CHAN_BROADCAST */
 	unsigned		 readers;
 	unsigned		 writers;
 	uint64_t		 ropens;	/* read opens ever made */
@@ -187,10 +222,14 @@ struct chan {
 
 /* A channel's figures, for user.ipcfs.stats on it (chan_stats). */
 struct chan_stats {
+	int		 framing;
+	int		 delivery;
 	size_t		 capacity;
+	size_t		 max_message;
 	unsigned	 readers;
 	unsigned	 writers;
 	size_t		 buffered;
+	size_t		 messages;
 	unsigned	 held_reads;
 	unsigned	 held_writes;
 	uint64_t	 region;
@@ -271,6 +310,8 @@ struct node {
 	struct timespec		 ctime;
 	struct chan		*chan;		/* regular files */
 	size_t			 capacity;	/* directories: for new names */
+	int			 framing;
+	int			 delivery;
 	struct xattrs		 xattrs;	/* user.* attributes */
 };
 
@@ -289,6 +330,8 @@ struct node_stats {
 /* Options of ipcfs itself, after parsing. */
 struct opts {
 	size_t		 capacity;
+	int		 framing;
+	int		 delivery;
 	uint64_t	 max_channels;
 	size_t		 max_memory;
 	size_t		 max_region;
@@ -323,6 +366,8 @@ void	 ring_free(struct ring *);
 int	 ring_resize(struct ring *, size_t);
 size_t	 ring_push(struct ring *, const void *, size_t);
 int	 ring_peek(const struct ring *, size_t, struct iovec [2], size_t *);
+int	 ring_peek_at(const struct ring *, size_t, size_t, struct iovec [2],
+	     size_t *);
 void	 ring_drop(struct ring *, size_t);
 size_t	 ring_pop(struct ring *, void *, size_t);
 
@@ -342,6 +387,8 @@ unsigned chan_poll(struct chan_handle *, void *);
 void	 chan_abort(struct chan *, int);
 int	 chan_idle(const struct chan *);
 int	 chan_set_capacity(struct chan *, size_t);
+int	 chan_set_mode(struct chan *, int, int);
+size_t	 chan_max_message(const struct chan *);
 uint64_t chan_eof_mark(const struct chan *);
 void	 chan_stats(const struct chan *, struct chan_stats *);
 void	 chan_pool_wake(struct chan_pool *);
@@ -417,6 +464,8 @@ struct fuse_args;
 int	 opts_size(const char *, uint64_t *);
 int	 opts_parse(struct fuse_args *, struct opts *, char *, size_t);
 const char *opts_region_name(enum region_mode);
+extern const char *const opts_framing[2];
+extern const char *const opts_delivery[2];
 
 /* log.c */
 void	 log_init(int, int);

@@ -141,6 +141,8 @@ node_alloc(const char *name, mode_t mode, uid_t uid, gid_t gid)
 	LIST_INIT(&n->knodes);
 	TAILQ_INIT(&n->xattrs);
 	n->capacity = pool->capacity;
+	n->framing = pool->framing;
+	n->delivery = pool->delivery;
 	if ((n->name = strdup(name)) == NULL ||
 	    (S_ISREG(mode) && (n->chan = chan_new(pool)) == NULL)) {
 		free(n->name);
@@ -366,8 +368,12 @@ node_make(struct node *dir, const char *name, mode_t mode, uid_t uid,
 		return (ENOMEM);
 	/* Settings come from the directory: its own, or its defaults. */
 	n->capacity = dir->capacity;
-	if (n->chan != NULL)
+	n->framing = dir->framing;
+	n->delivery = dir->delivery;
+	if (n->chan != NULL) {
 		n->chan->capacity = dir->capacity;
+		(void)chan_set_mode(n->chan, dir->framing, dir->delivery);
+	}
 	node_attach(dir, n, NULL);
 	*np = n;
 	return (0);

@@ -19,6 +19,8 @@ enum {
 	KEY_MAX_MEMORY,
 	KEY_MAX_REGION,
 	KEY_REGION,
+	KEY_FRAMING,
+	KEY_DELIVERY,
 	KEY_SPIN,
 };
 
@@ -29,8 +31,14 @@ static const char *region_names[] = {
 	[REGION_OFF] = "off",
 };
 
+/* The values of the framing and delivery settings, CHAN_* order. */
+const char *const opts_framing[2] = { "bytes", "messages" };
+const char *const opts_delivery[2] = { "queue", "broadcast" };
+
 static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("capacity=", KEY_CAPACITY),
+	FUSE_OPT_KEY("framing=", KEY_FRAMING),
+	FUSE_OPT_KEY("delivery=", KEY_DELIVERY),
 	FUSE_OPT_KEY("max_channels=", KEY_MAX_CHANNELS),
 	FUSE_OPT_KEY("max_memory=", KEY_MAX_MEMORY),
 	FUSE_OPT_KEY("max_region=", KEY_MAX_REGION),
@@ -144,6 +152,27 @@ opts_region(struct opts_state *st, const char *val)
 	return (-1);
 }
 
+/* key=word, one of words[0] and words[1]: *out is which. */
+static int
+opts_word(struct opts_state *st, const char *arg, const char *const words[2],
+    int *out)
+{
+	const char	*val = strchr(arg, '=') + 1;
+	char		 q[128];
+	int		 i;
+
+	for (i = 0; i < 2; i++) {
+		if (strcmp(val, words[i]) == 0) {
+			*out = i;
+			return (0);
+		}
+	}
+	snprintf(st->err, st->errlen, "%.*s: '%s' is not %s or %s",
+	    (int)(val - arg - 1), arg, opts_quote(val, q, sizeof q),
+	    words[0], words[1]);
+	return (-1);
+}
+
 static int
 opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
@@ -178,6 +207,10 @@ opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 		return (0);
 	case KEY_REGION:
 		return (opts_region(st, strchr(arg, '=') + 1));
+	case KEY_FRAMING:
+		return (opts_word(st, arg, opts_framing, &st->o->framing));
+	case KEY_DELIVERY:
+		return (opts_word(st, arg, opts_delivery, &st->o->delivery));
 	case KEY_SPIN:
 		return (opts_value(st, arg, "spin", 0, SPIN_MAX_US,
 		    &st->o->spin_us));
@@ -202,6 +235,8 @@ opts_parse(struct fuse_args *args, struct opts *o, char *err, size_t errlen)
 	struct opts_state	 st = { o, err, errlen };
 
 	o->capacity = CAPACITY_DEFAULT;
+	o->framing = CHAN_BYTES;
+	o->delivery = CHAN_QUEUE;
 	o->max_channels = MAX_CHANNELS_DEFAULT;
 	o->max_memory = MAX_MEMORY_DEFAULT;
 	o->max_region = MAX_REGION_DEFAULT;

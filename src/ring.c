@@ -89,20 +89,36 @@ ring_push(struct ring *r, const void *p, size_t n)
 int
 ring_peek(const struct ring *r, size_t n, struct iovec iov[2], size_t *total)
 {
-	size_t	 first;
+	return (ring_peek_at(r, 0, n, iov, total));
+}
 
-	if (n > r->len)
-		n = r->len;
+/*
+ * Describe at most n bytes from the skip'th oldest on, as at most two
+ * pieces.  Returns the number of pieces and sets *total to the bytes they
+ * cover.
+ */
+int
+ring_peek_at(const struct ring *r, size_t skip, size_t n, struct iovec iov[2],
+    size_t *total)
+{
+	size_t	 start, first;
+
+	if (skip > r->len)
+		skip = r->len;
+	if (n > r->len - skip)
+		n = r->len - skip;
 	*total = n;
 	if (n == 0)
 		return (0);
-	first = r->size - r->head;
+	start = r->head + skip;
+	if (start >= r->size)
+		start -= r->size;
+	first = r->size - start;
+	iov[0].iov_base = r->buf + start;
 	if (first >= n) {
-		iov[0].iov_base = r->buf + r->head;
 		iov[0].iov_len = n;
 		return (1);
 	}
-	iov[0].iov_base = r->buf + r->head;
 	iov[0].iov_len = first;
 	iov[1].iov_base = r->buf;
 	iov[1].iov_len = n - first;
