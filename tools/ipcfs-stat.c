@@ -33,6 +33,7 @@ static const struct {
 	{ "readers", "R", 3 },
 	{ "writers", "W", 3 },
 	{ "buffered_bytes", "BUFFERED", 10 },
+	{ "buffered_messages", "MSGS", 7 },
 	{ "bytes_written", "WRITTEN", 12 },
 	{ "bytes_read", "READ", 12 },
 	{ "messages_written", "WRITES", 10 },

@@ -45,7 +45,8 @@ echo "$out" | grep -q "^FUSE library version ${fusever:-3}" ||
 ok "-V prints ipcfs's and libfuse's versions"
 out=$("$IPCFS" -h 2>&1) || fail "-h exit $?"
 for w in "usage:" "MOUNTPOINT" "capacity=" "max_channels=" "max_memory=" \
-    "max_region=" "region=" "spin=" "allow_other" "-f "; do
+    "max_region=" "region=" "spin=" "framing=" "delivery=" "allow_other" \
+    "-f "; do
 	case $out in
 	*"$w"*) ;;
 	*) fail "-h does not mention '$w'" ;;
@@ -88,6 +89,10 @@ bad "max_channels of 0" max_channels -o max_channels=0 "$W/mp"
 bad "spin over 10000 us" spin -o spin=10001 "$W/mp"
 bad "spin not a number" spin -o spin=fast "$W/mp"
 bad "max_memory not a number" max_memory -o max_memory=lots "$W/mp"
+bad "framing neither bytes nor messages" "framing: 'lines' is not bytes or messages" \
+    -o framing=lines "$W/mp"
+bad "delivery neither queue nor broadcast" "delivery: '' is not queue or broadcast" \
+    -o delivery= "$W/mp"
 bad "an unknown option" bogus -o bogus "$W/mp"
 bad "an unknown option among good ones" frobnicate \
     -o capacity=8192,frobnicate "$W/mp"

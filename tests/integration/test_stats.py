@@ -110,19 +110,29 @@ class Stats(ipcfs_test.MountedTestCase):
         w = self.open("sub/a", os.O_WRONLY)
         os.write(w, b"abc")
         self.open("b", os.O_RDONLY)
+        self.open("m", os.O_WRONLY | os.O_CREAT)
+        os.close(self.fds.pop())
+        os.setxattr(self.mnt("m"), "user.ipcfs.framing", b"messages")
+        os.setxattr(self.mnt("m"), "user.ipcfs.delivery", b"broadcast")
+        w = self.open("m", os.O_WRONLY)
+        os.write(w, b"one")
+        os.write(w, b"three")
         out = subprocess.run([STAT, self.mnt.path], capture_output=True,
                              text=True, timeout=GUARD)
         self.assertEqual(out.returncode, 0, out.stderr)
         lines = out.stdout.splitlines()
         self.assertEqual(lines[0].split(), ["NAME", "FRAMING", "DELIVERY",
-                                            "R", "W", "BUFFERED", "WRITTEN",
-                                            "READ", "WRITES", "READS"])
+                                            "R", "W", "BUFFERED", "MSGS",
+                                            "WRITTEN", "READ", "WRITES",
+                                            "READS"])
         rows = {os.path.relpath(line.split()[0], self.mnt.path):
                 line.split()[1:] for line in lines[1:]}
         self.assertEqual(rows["sub/a"], ["bytes", "queue", "0", "1", "3",
-                                         "3", "0", "1", "0"])
+                                         "0", "3", "0", "1", "0"])
         self.assertEqual(rows["b"], ["bytes", "queue", "1", "0", "0", "0",
-                                     "0", "0", "0"])
+                                     "0", "0", "0", "0"])
+        self.assertEqual(rows["m"], ["messages", "broadcast", "0", "1", "8",
+                                     "2", "8", "0", "2", "0"])
 
     def test_ipcfs_stat_elsewhere(self):
         tmp = os.path.join(self.mnt.tmp, "plain")
