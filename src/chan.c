@@ -1051,7 +1051,7 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	struct chan		*c = h->chan;
 	const struct chan_cbs	*cbs = c->pool->cbs;
 	struct waiter		*w;
-	size_t			 n = 0, keep, room, floor;
+	size_t			 n = 0, k, keep, room, floor;
 	char			*data;
 
 	if (!(h->mode & CHAN_WR)) {
@@ -1075,12 +1075,18 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 		return (NULL);
 	}
 	/*
-	 * No read is held now: chan_handoff gave the write to all of them,
-	 * or there were none.  What is left goes in the ring, behind any
-	 * write already held.
+	 * What is left goes in the ring, behind any write already held.  A
+	 * queue holds no read now: chan_handoff gave the write to all of
+	 * them, or there were none.  A broadcast's held reads are those of
+	 * opens that had read everything: they get what goes in at once.
 	 */
-	if (TAILQ_EMPTY(&c->wq) && n < size)
-		n += chan_push(c, (const char *)buf + n, size - n, size);
+	while (TAILQ_EMPTY(&c->wq) && n < size &&
+	    (k = chan_push(c, (const char *)buf + n, size - n, size)) > 0) {
+		n += k;
+		/* A broadcast's readers may wait while others have data. */
+		if (!TAILQ_EMPTY(&c->rq))
+			chan_pump(c);
+	}
 	if (n == size || (n > 0 && nonblock)) {
 		chan_wrote_buf(h, off, buf, n);
 		cbs->reply_count(req, n);
