@@ -846,7 +846,8 @@ chan_open(struct chan *c, int mode)
 		c->writers++;
 		c->wopens++;
 	}
-	h->seen_writer = c->writers > 0 || c->ring.len > 0;
+	h->seen_writer = c->writers > 0 ||
+	    ((mode & CHAN_RD) && chan_avail(h) > 0);
 	h->seen_reader = c->readers > 0;
 	h->wopens = c->wopens;
 	h->ropens = c->ropens;
