@@ -4,7 +4,8 @@
 #   make run        install what is missing, build, mount on $(MNT)
 #   make stop       unmount $(MNT)
 #   make check      install what is missing, build, run every test
-#   make bench      benchmarks against pipes, sockets and /dev/shm
+#   make bench      benchmarks against pipes, sockets, /dev/shm, POSIX
+#                   message queues and ZeroMQ
 #   make stress     a long stress run (DURATION seconds)
 #   make fuzz       the fuzzers, FUZZ_SECONDS each
 #   make valgrind   a memcheck run of the daemon

@@ -1,8 +1,9 @@
-# The benchmark of issue 5 in its smoke mode: tools/bench-run --smoke runs
-# every scenario at tiny sizes, twice so the runs are interleaved and
-# ratios have ranges, against three real ipcfs daemons of its own
-# (the sanitized build here) and the kernel's pipes, FIFOs, sockets, tmpfs
-# and /dev/shm, writing its results to a temporary directory.
+# The benchmark of issues 5 and 11 in its smoke mode: tools/bench-run
+# --smoke runs every scenario at tiny sizes, twice so the runs are
+# interleaved and ratios have ranges, against three real ipcfs daemons of
+# its own (the sanitized build here) and the kernel's pipes, FIFOs,
+# sockets, tmpfs, /dev/shm and POSIX message queues, and ZeroMQ, writing
+# its results to a temporary directory.
 #
 # No timing is asserted.  What is checked: every scenario produced a result
 # line for ipcfs and for each of its baselines, with a number in it; the
@@ -119,6 +120,21 @@ for what in "wake latency, median" "wake latency, p99" "all woken at once"; do
 	expect_in wake "one channel: $what" ipcfs
 	expect_in wake "one channel: $what" fifo
 done
+# Issue 11: framing=messages and delivery=broadcast against their
+# baselines.
+for size in "64 B" "4 KiB"; do
+	for s in ipcfs posix-mqueue unix-seqpacket; do
+		expect msg "$size messages" $s
+	done
+done
+for s in ipcfs posix-mqueue unix-seqpacket; do
+	expect msg "64 B message round trip" $s
+done
+for n in "1 reader," "4 readers," "16 readers,"; do
+	for s in ipcfs pipe-per-reader zeromq-pub-sub; do
+		expect bcast "$n" $s
+	done
+done
 
 # The report: written where asked, with the issue's targets in it.
 MD=$OUT/BENCHMARKS.md
@@ -129,7 +145,9 @@ n=$(grep -cE '\*\*(met|not met)\*\*' "$MD" || true)
 grep -q 'smoke run' "$MD" || fail "report does not say it is a smoke run"
 for h in "## Machine and run" "## Results" "## How to reproduce" \
     "### 1. Stream throughput" "### 2. Round-trip latency" \
-    "### 4. The seed frame exchange" "### 5. Scale: create, stat and unlink"; do
+    "### 4. The seed frame exchange" "### 5. Scale: create, stat and unlink" \
+    "### 6. Messages: throughput and round trip" \
+    "### 7. Broadcast to many readers"; do
 	grep -qxF "$h" "$MD" || fail "report has no '$h'"
 done
 grep -qF '](benchmarks.png)' "$MD" || fail "report does not show the plot"
