@@ -20,13 +20,21 @@ PKGS	 = fuse3 libbsd-overlay
 WARN	 = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wno-unused-parameter
 CFLAGS	?= -O2 -g
+# The usual variables work the usual way: CPPFLAGS and CFLAGS go on every
+# compile by $(CC), the user's CFLAGS after ours so they override them;
+# LDFLAGS go before the objects and the libraries after them.  The fuzzers
+# are built by clang, which takes CPPFLAGS, LDFLAGS and FUZZ_CFLAGS.
+# Every object records the headers it read (-MMD -MP) in a .d file beside
+# it, included at the end.
 # Installing the packages first is what makes a bare 'make check' work on a
 # fresh machine; pkg-config is only asked once they are there.
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
-ALL_CFLAGS = -std=gnu11 $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+ALL_CFLAGS = -std=gnu11 $(WARN) -Isrc $(PKG_CFLAGS) $(CPPFLAGS) -MMD -MP \
+	   $(CFLAGS)
+LDLIBS	 = $(PKG_LIBS)
 SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
@@ -45,9 +53,12 @@ UNIT_BINS = $(UNITS:%=build/san/check_%)
 # built by clang.  make check runs each briefly; make fuzz runs them longer.
 CLANG	?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_FLAGS = -std=gnu11 -g -O1 -Isrc $(PKG_CFLAGS) \
-	   -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS ?= -g -O1
+FUZZ_FLAGS = -std=gnu11 -Isrc $(PKG_CFLAGS) $(CPPFLAGS) -MMD -MP \
+	   -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	   $(FUZZ_CFLAGS)
 FUZZERS	 = $(patsubst tests/fuzz/fuzz_%.c,build/fuzz/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_OBJS = $(PURE:%.c=build/fuzz/obj/%.o)
 # Every C file in tests/integration is a test helper; every C file in
 # docs/examples is a shipped example.  Both are built for make check.
 HELPERS	 = $(patsubst tests/integration/%.c,build/%,$(wildcard tests/integration/*.c))
@@ -55,6 +66,9 @@ EXAMPLES = $(patsubst docs/examples/%.c,build/examples/%,$(wildcard docs/example
 
 .PHONY: all run stop check unit integration deps install clean fuzz \
 	stress valgrind bench pkgcheck
+# Objects that a chain of rules makes are kept, so that one changed file
+# rebuilds only what depends on it.
+.SECONDARY: $(FUZZ_OBJS) $(FUZZERS:=.o) $(UNIT_BINS:=.o)
 
 DURATION ?= 300
 .DELETE_ON_ERROR:
@@ -62,11 +76,14 @@ DURATION ?= 300
 all: ipcfs ipcfs-stat
 
 ipcfs: $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-ipcfs-stat: tools/ipcfs-stat.c
-	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(CFLAGS) -o $@ \
-	    tools/ipcfs-stat.c $(LDFLAGS)
+ipcfs-stat: build/tools/ipcfs-stat.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ build/tools/ipcfs-stat.o
+
+build/tools/%.o: tools/%.c | build
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) -MMD -MP $(CFLAGS) -c -o $@ $<
 
 # Without the -dev packages pkg-config knows neither library: say which
 # Debian packages are missing and what installs them, rather than let the
@@ -89,7 +106,7 @@ build/%.o: src/%.c | build pkgcheck
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 build/san/ipcfs: $(SOBJS)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $(SOBJS) $(PKG_LIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS) $(SAN) $(LDFLAGS) -o $@ $(SOBJS) $(LDLIBS)
 
 build/san/%.o: src/%.c | build pkgcheck
 	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
@@ -98,18 +115,28 @@ build/san/check_%.o: tests/unit/check_%.c | build
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(SAN) -c -o $@ $<
 
 build/san/check_%: build/san/check_%.o $(PURE_SOBJS)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS) $(SAN) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
+# Test helpers and examples are one file each: compiled and linked in one
+# step, their .d is build/NAME.d.
 build/%: tests/integration/%.c | build
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(PKG_LIBS) -lpthread $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS) -lpthread
 
 build/examples/%: docs/examples/%.c | build
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -Wall -Wextra -O2 -g -o $@ $< $(LDFLAGS)
+	$(CC) -std=gnu11 -Wall -Wextra $(CPPFLAGS) -MMD -MP $(CFLAGS) \
+	    $(LDFLAGS) -o $@ $<
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(PURE:%=src/%) src/ipcfs.h | build
+build/fuzz/obj/%.o: src/%.c | build pkgcheck
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -o $@ $< $(PURE:%=src/%) $(PKG_LIBS)
+	$(CLANG) $(FUZZ_FLAGS) -c -o $@ $<
+
+build/fuzz/fuzz_%.o: tests/fuzz/fuzz_%.c | build pkgcheck
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -c -o $@ $<
+
+build/fuzz/fuzz_%: build/fuzz/fuzz_%.o $(FUZZ_OBJS)
+	$(CLANG) $(FUZZ_FLAGS) $(LDFLAGS) -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
 
 build:
 	@mkdir -p build/san build/examples build/fuzz
@@ -156,4 +183,5 @@ install: ipcfs ipcfs-stat
 clean:
 	rm -rf build ipcfs ipcfs-stat
 
--include $(OBJS:.o=.d) $(SOBJS:.o=.d)
+-include $(OBJS:.o=.d) $(SOBJS:.o=.d) $(UNIT_BINS:=.d) $(HELPERS:=.d) \
+	$(EXAMPLES:=.d) $(FUZZERS:=.d) $(FUZZ_OBJS:.o=.d) build/tools/ipcfs-stat.d
