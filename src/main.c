@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,12 +24,40 @@
 #include "ipcfs.h"
 #include "fs.h"
 
+/* Where fusermount3 looks for user_allow_other. */
+#define FUSE_CONF	"/etc/fuse.conf"
+
+/*
+ * What main takes from the command line before libfuse parses it: the
+ * positional arguments, [SOURCE] MOUNTPOINT, and whether allow_other (or
+ * allow_root) was asked for.
+ */
+struct main_args {
+	char		*pos[2];
+	int		 npos;
+	char		*extra;		/* a third positional argument */
+	const char	*allow;		/* "allow_other" or "allow_root" */
+};
+
+enum {
+	KEY_ALLOW_OTHER,
+	KEY_ALLOW_ROOT,
+};
+
+static const struct fuse_opt main_args_spec[] = {
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("allow_root", KEY_ALLOW_ROOT),
+	FUSE_OPT_END
+};
+
 static void
 usage(const char *prog)
 {
-	printf("usage: %s [options] MOUNTPOINT\n\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n\n"
 	    "Every file below MOUNTPOINT is a channel: write() to it as to a\n"
-	    "pipe, read() from it to wait for a peer's data.\n\n"
+	    "pipe, read() from it to wait for a peer's data.  SOURCE is what\n"
+	    "mount(8) and fstab pass first (ipcfs, say): it names the mount in\n"
+	    "/proc/mounts and is otherwise ignored.\n\n"
 	    "ipcfs options:\n"
 	    "    -o capacity=BYTES      stream buffer per channel"
 	    " (default 64K, 4K..64M)\n"
@@ -50,7 +79,10 @@ usage(const char *prog)
 	    "                           sleeping, at most (default %d,"
 	    " 0..%d, 0 off)\n"
 	    "    -o allow_other         let other users in"
-	    " (default_permissions is always on)\n"
+	    " (default_permissions is always on);\n"
+	    "                           a user other than root needs"
+	    " user_allow_other\n"
+	    "                           in " FUSE_CONF "\n"
 	    "Sizes take a K, M or G suffix.\n\n", prog, MAX_CHANNELS_DEFAULT,
 	    SPIN_DEFAULT_US, SPIN_MAX_US);
 }
@@ -162,6 +194,132 @@ main_cap_memory(struct opts *o)
 		o->max_region = cap;
 }
 
+static int
+main_args_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct main_args	*ma = data;
+
+	(void)outargs;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (ma->npos < 2) {
+			if ((ma->pos[ma->npos++] = strdup(arg)) == NULL)
+				return (-1);
+		} else if (ma->extra == NULL) {
+			if ((ma->extra = strdup(arg)) == NULL)
+				return (-1);
+		}
+		return (0);
+	case KEY_ALLOW_OTHER:
+		ma->allow = "allow_other";
+		return (1);
+	case KEY_ALLOW_ROOT:
+		ma->allow = "allow_root";
+		return (1);
+	}
+	return (1);
+}
+
+/*
+ * Take the positional arguments out of args and put MOUNTPOINT back at
+ * the end, for fuse_parse_cmdline: 'ipcfs MOUNTPOINT' as typed, and
+ * 'ipcfs SOURCE MOUNTPOINT -o OPTIONS' as mount.fuse3 runs it for mount(8),
+ * fstab and systemd.  Returns 0, or -1 with a line on stderr.
+ */
+static int
+main_args(struct fuse_args *args, struct main_args *ma)
+{
+	char	 q[128], *mp, *dot;
+	size_t	 i;
+
+	memset(ma, 0, sizeof *ma);
+	if (fuse_opt_parse(args, ma, main_args_spec, main_args_proc) != 0)
+		return (-1);
+	if (ma->extra != NULL) {
+		for (i = 0; ma->extra[i] != '\0' && i + 1 < sizeof q; i++)
+			q[i] = isprint((unsigned char)ma->extra[i]) ?
+			    ma->extra[i] : '?';
+		q[i] = '\0';
+		fprintf(stderr, "ipcfs: '%s': one argument too many: "
+		    "[SOURCE] MOUNTPOINT (see --help)\n", q);
+		return (-1);
+	}
+	if (ma->npos == 0)
+		return (0);
+	mp = ma->pos[ma->npos - 1];
+	/* A mountpoint that starts with '-' must not look like an option. */
+	if (mp[0] == '-') {
+		if ((dot = malloc(strlen(mp) + 3)) == NULL)
+			return (-1);
+		snprintf(dot, strlen(mp) + 3, "./%s", mp);
+		free(mp);
+		ma->pos[ma->npos - 1] = mp = dot;
+	}
+	return (fuse_opt_add_arg(args, mp));
+}
+
+/*
+ * Name the mount after SOURCE, as other file systems do, so that mount -a
+ * finds the fstab line mounted already and umount SOURCE works.  Commas
+ * and backslashes are escaped for libfuse's option parser.
+ */
+static int
+main_fsname(struct fuse_args *args, const char *source)
+{
+	const char	*p;
+	char		*opt, *o;
+	int		 r;
+
+	if ((opt = malloc(strlen("-ofsname=") + 2 * strlen(source) + 1)) ==
+	    NULL)
+		return (-1);
+	o = opt + sprintf(opt, "-ofsname=");
+	for (p = source; *p != '\0'; p++) {
+		if (*p == ',' || *p == '\\')
+			*o++ = '\\';
+		*o++ = *p;
+	}
+	*o = '\0';
+	r = fuse_opt_add_arg(args, opt);
+	free(opt);
+	return (r);
+}
+
+/*
+ * True if fusermount3 would let this user mount with allow_other: root
+ * always may, another user only with a line user_allow_other in
+ * /etc/fuse.conf, read as fusermount3 reads it ('#' starts a comment,
+ * blanks around are ignored).  A file this user cannot read is left for
+ * fusermount3, which runs as root, to judge.
+ */
+static int
+main_user_allow_other(void)
+{
+	char	*line = NULL, *s, *e;
+	size_t	 cap = 0;
+	int	 yes = 0;
+	FILE	*f;
+
+	if (getuid() == 0)
+		return (1);
+	if ((f = fopen(FUSE_CONF, "r")) == NULL)
+		return (errno != ENOENT);
+	while (!yes && getline(&line, &cap, f) != -1) {
+		if ((s = strchr(line, '#')) != NULL)
+			*s = '\0';
+		for (s = line; isspace((unsigned char)*s); s++)
+			;
+		for (e = s + strlen(s); e > s &&
+		    isspace((unsigned char)e[-1]); e--)
+			;
+		*e = '\0';
+		yes = strcmp(s, "user_allow_other") == 0;
+	}
+	free(line);
+	fclose(f);
+	return (yes);
+}
+
 /* Refuse a mountpoint that cannot work, with one line saying why. */
 static int
 main_check_mountpoint(const char *path)
@@ -196,16 +354,19 @@ main(int argc, char **argv)
 	struct fuse_args		 args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts	 copts;
 	struct fuse_session		*se;
+	struct main_args		 ma;
 	struct opts			 o;
 	char				 err[256];
 	int				 ret = 1;
 
 	memset(&copts, 0, sizeof copts);
+	memset(&ma, 0, sizeof ma);
 	if (opts_parse(&args, &o, err, sizeof err) != 0) {
 		fprintf(stderr, "ipcfs: %s\n", err);
 		goto out;
 	}
-	if (fuse_parse_cmdline(&args, &copts) != 0)
+	if (main_args(&args, &ma) != 0 ||
+	    fuse_parse_cmdline(&args, &copts) != 0)
 		goto out;
 	if (copts.show_help) {
 		usage(argv[0]);
@@ -223,12 +384,19 @@ main(int argc, char **argv)
 		fprintf(stderr, "ipcfs: no mountpoint given (see --help)\n");
 		goto out;
 	}
+	if (ma.allow != NULL && !main_user_allow_other()) {
+		fprintf(stderr, "ipcfs: %s: only root may use it, unless "
+		    FUSE_CONF " has a line user_allow_other\n", ma.allow);
+		goto out;
+	}
 	if (main_check_mountpoint(copts.mountpoint) != 0)
 		goto out;
 
 	/* Mode bits are the kernel's to enforce, always. */
 	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=ipcfs,"
 	    "subtype=ipcfs");
+	if (ma.npos == 2 && main_fsname(&args, ma.pos[0]) != 0)
+		goto out;
 	log_init(1, copts.debug);
 	fuse_set_log_func(main_fuse_log);
 
@@ -280,6 +448,9 @@ out_destroy:
 	fs_free();
 	fuse_session_destroy(se);
 out:
+	free(ma.pos[0]);
+	free(ma.pos[1]);
+	free(ma.extra);
 	free(copts.mountpoint);
 	fuse_opt_free_args(&args);
 	return (ret);
