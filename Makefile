@@ -9,7 +9,8 @@
 #   make stress     a long stress run (DURATION seconds)
 #   make fuzz       the fuzzers, FUZZ_SECONDS each
 #   make valgrind   a memcheck run of the daemon
-#   make install    install under $(DESTDIR)$(PREFIX)
+#   make install    install under $(DESTDIR)$(PREFIX); make uninstall
+#                   removes it again
 
 PREFIX	?= /usr/local
 MNT	?= /mnt/ipc
@@ -64,8 +65,8 @@ FUZZ_OBJS = $(PURE:%.c=build/fuzz/obj/%.o)
 HELPERS	 = $(patsubst tests/integration/%.c,build/%,$(wildcard tests/integration/*.c))
 EXAMPLES = $(patsubst docs/examples/%.c,build/examples/%,$(wildcard docs/examples/*.c))
 
-.PHONY: all run stop check unit integration deps install clean fuzz \
-	stress valgrind bench pkgcheck
+.PHONY: all run stop check unit integration deps install uninstall \
+	clean fuzz stress valgrind bench pkgcheck
 # Objects that a chain of rules makes are kept, so that one changed file
 # rebuilds only what depends on it.
 .SECONDARY: $(FUZZ_OBJS) $(FUZZERS:=.o) $(UNIT_BINS:=.o)
@@ -175,10 +176,51 @@ fuzz: deps
 unit: $(UNIT_BINS)
 	@tests/run-all --unit-only $(UNIT_BINS)
 
-install: ipcfs ipcfs-stat
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 ipcfs $(DESTDIR)$(PREFIX)/bin/ipcfs
-	install -m 755 ipcfs-stat $(DESTDIR)$(PREFIX)/bin/ipcfs-stat
+# What make install puts where, under $(DESTDIR)$(PREFIX).  ipcfs is in
+# section 1, as sshfs(1) is: users run it themselves (docs/ipcfs.1 says
+# more).  The unit goes where systemd looks for the local administrator's
+# units; the fstab lines are an example to copy, so they go with the docs.
+# Each file is named: one that is missing fails the install.
+BINDIR	 = $(PREFIX)/bin
+MANDIR	 = $(PREFIX)/share/man
+UNITDIR	 = $(PREFIX)/lib/systemd/system
+DOCDIR	 = $(PREFIX)/share/doc/ipcfs
+MAN1	 = docs/ipcfs.1 docs/ipcfs-stat.1
+MAN7	 = docs/ipcfs.7
+UNITS_SYSTEMD = mount/mnt-ipc.mount
+FSTAB	 = mount/ipcfs.fstab
+
+install: ipcfs ipcfs-stat $(MAN1) $(MAN7) $(UNITS_SYSTEMD) $(FSTAB)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 ipcfs ipcfs-stat $(DESTDIR)$(BINDIR)
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7
+	install -m 644 $(UNITS_SYSTEMD) $(DESTDIR)$(UNITDIR)
+	install -m 644 $(FSTAB) $(DESTDIR)$(DOCDIR)
+
+# Remove what make install installed, then the directories it made, if
+# they are empty: always ipcfs's own and systemd's, which a system has
+# only when something put a unit there; and under a DESTDIR, where
+# install made them all, every one up to $(DESTDIR).  The directories of
+# a live system's hierarchy (bin, share/man/man1...) stay.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ipcfs $(DESTDIR)$(BINDIR)/ipcfs-stat \
+	    $(MAN1:docs/%=$(DESTDIR)$(MANDIR)/man1/%) \
+	    $(MAN7:docs/%=$(DESTDIR)$(MANDIR)/man7/%) \
+	    $(UNITS_SYSTEMD:mount/%=$(DESTDIR)$(UNITDIR)/%) \
+	    $(FSTAB:mount/%=$(DESTDIR)$(DOCDIR)/%)
+	@for d in $(DOCDIR) $(UNITDIR) $(PREFIX)/lib/systemd; do \
+		rmdir "$(DESTDIR)$$d" 2>/dev/null || true; \
+	done
+	@[ -z "$(DESTDIR)" ] || for d in $(BINDIR) $(MANDIR)/man1 \
+	    $(MANDIR)/man7 $(MANDIR) $(PREFIX)/share/doc $(PREFIX)/share \
+	    $(PREFIX)/lib $(PREFIX); do \
+		while [ "$$d" != / ] && [ "$$d" != . ] && \
+		    rmdir "$(DESTDIR)$$d" 2>/dev/null; do \
+			d=$$(dirname "$$d"); \
+		done; \
+	done
 
 clean:
 	rm -rf build ipcfs ipcfs-stat
