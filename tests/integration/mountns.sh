@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by test_mount.sh and test_user.sh, which mount ipcfs the way the
 # system does.  They change things only the whole machine has (what
 # /usr/local/sbin holds, /etc/fstab, /etc/fuse.conf, the mode of
