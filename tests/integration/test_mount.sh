@@ -110,6 +110,21 @@ if mount_ok "mount -t fuse.ipcfs ipcfs DIR -o capacity=1M" "$M" \
 	unmount_ok "umount takes it down, and the daemon leaves" "$M"
 fi
 
+# The same form typed by hand, and one positional argument too many.
+rc=0
+timeout 30 "$IPCFS" none "$M" -o capacity=8K >"$TMP/out" 2>&1 </dev/null || rc=$?
+if [ $rc -eq 0 ] && grep -q "^none $M fuse.ipcfs " /proc/self/mounts &&
+    [ "$(capacity_of "$M")" = 8192 ]; then
+	ok "ipcfs SOURCE MOUNTPOINT -o OPTIONS, typed"
+	unmount_ok "umount" "$M"
+else
+	notok "ipcfs none DIR -o capacity=8K: exit $rc: $(cat "$TMP/out")"
+	umount -l "$M" 2>/dev/null
+fi
+mount_bad "three positional arguments" \
+    "ipcfs: '$M': one argument too many: [SOURCE] MOUNTPOINT (see --help)" \
+    "$M" "$IPCFS" ipcfs "$TMP/a" "$M"
+
 # Bad options: ipcfs's own line, passed through mount.fuse3 and mount(8)
 # untouched, and nothing mounted.
 mount_bad "a value that is no number" \
