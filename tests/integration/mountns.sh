@@ -53,11 +53,14 @@ ns_init() {
 }
 
 ns_bind() {
+	# What stands for a system file is readable by all, as that file is,
+	# whatever the umask.
+	[ ! -f "$1" ] || chmod 644 "$1"
 	mount --bind "$1" "$2" || fail "cannot bind $1 over $2"
 }
 
 ns_path_ipcfs() {
-	mkdir "$TMP/sbin"
+	mkdir -m 755 "$TMP/sbin"
 	ln -s "$(readlink -f "$IPCFS")" "$TMP/sbin/ipcfs"
 	ns_bind "$TMP/sbin" /usr/local/sbin
 	[ "$(env -u PATH /bin/sh -c 'command -v ipcfs')" = \
@@ -67,7 +70,7 @@ ns_path_ipcfs() {
 
 ns_open_fuse() {
 	[ "$(stat -c %a /dev/fuse)" = 666 ] && return 0
-	mkdir "$TMP/dev"
+	mkdir -m 755 "$TMP/dev"
 	mount -t tmpfs -o mode=755 ipcfs-test-dev "$TMP/dev" ||
 	    fail "cannot mount a tmpfs on $TMP/dev"
 	mknod -m 666 "$TMP/dev/fuse" c "$((0x$(stat -c %t /dev/fuse)))" \

@@ -190,7 +190,8 @@ if fuse_conf with; then
 	if [ $rc -ne 0 ] || ! ns_mounted "$MNT"; then
 		notok "allow_other with user_allow_other: exit $rc: $(cat "$TMP/out")"
 	else
-		echo "from root" >"$MNT/r" &&
+		touch "$MNT/r" && chmod 644 "$MNT/r" &&
+		    echo "from root" >"$MNT/r" &&
 		    [ "$(as_user timeout 10 cat "$MNT/r")" = "from root" ] &&
 		    ok "with user_allow_other, allow_other lets root in" ||
 		    notok "allow_other: root and the user share no channel"
