@@ -37,16 +37,19 @@ struct main_args {
 	int		 npos;
 	char		*extra;		/* a third positional argument */
 	const char	*allow;		/* "allow_other" or "allow_root" */
+	int		 default_permissions;
 };
 
 enum {
 	KEY_ALLOW_OTHER,
 	KEY_ALLOW_ROOT,
+	KEY_DEFAULT_PERMISSIONS,
 };
 
 static const struct fuse_opt main_args_spec[] = {
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("allow_root", KEY_ALLOW_ROOT),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	FUSE_OPT_END
 };
 
@@ -216,6 +219,9 @@ main_args_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	case KEY_ALLOW_ROOT:
 		ma->allow = "allow_root";
 		return (1);
+	case KEY_DEFAULT_PERMISSIONS:
+		ma->default_permissions = 1;
+		return (1);
 	}
 	return (1);
 }
@@ -320,12 +326,40 @@ main_user_allow_other(void)
 	return (yes);
 }
 
+/*
+ * True if path is /dev/fd/N: mount.fuse3 -o drop_privileges has mounted
+ * already and passes the /dev/fuse descriptor, as libfuse reads it.
+ */
+static int
+main_fd_mountpoint(const char *path)
+{
+	unsigned	 fd;
+	int		 len = -1;
+
+	return (sscanf(path, "/dev/fd/%u%n", &fd, &len) == 1 &&
+	    len == (int)strlen(path));
+}
+
 /* Refuse a mountpoint that cannot work, with one line saying why. */
 static int
-main_check_mountpoint(const char *path)
+main_check_mountpoint(const char *path, const struct main_args *ma)
 {
 	struct statvfs	 sv;
 	struct stat	 st;
+
+	/*
+	 * The mount was made with the options ipcfs was given, without the
+	 * default_permissions ipcfs adds: only with it does the kernel
+	 * check modes and owners, which ipcfs relies on.
+	 */
+	if (main_fd_mountpoint(path)) {
+		if (ma->default_permissions)
+			return (0);
+		fprintf(stderr, "ipcfs: %s: mounted by mount.fuse3 "
+		    "(drop_privileges) without default_permissions; unmount "
+		    "it and add default_permissions to the options\n", path);
+		return (-1);
+	}
 
 	/*
 	 * statvfs always asks the file system, where stat may be answered
@@ -389,7 +423,7 @@ main(int argc, char **argv)
 		    FUSE_CONF " has a line user_allow_other\n", ma.allow);
 		goto out;
 	}
-	if (main_check_mountpoint(copts.mountpoint) != 0)
+	if (main_check_mountpoint(copts.mountpoint, &ma) != 0)
 		goto out;
 
 	/* Mode bits are the kernel's to enforce, always. */
