@@ -156,6 +156,34 @@ if mount_ok "noauto, nofail, _netdev, users and x-systemd.* are dropped" "$M" \
 	unmount_ok "umount" "$M"
 fi
 
+# drop_privileges: mount.fuse3 mounts with the options as given and hands
+# the daemon the /dev/fuse descriptor as /dev/fd/N, with no capability
+# left.  The kernel checks permissions only if default_permissions is
+# among those options: without it ipcfs refuses, and the mount
+# mount.fuse3 made is left dead, as for any FUSE file system.
+if mount_ok "drop_privileges with default_permissions" "$M" \
+    mount -t fuse.ipcfs ipcfs "$M" -o drop_privileges,default_permissions,capacity=8K
+then
+	pid=$(ns_daemons)
+	caps=$(awk '/^CapEff:/ { print $2 }' "/proc/$pid/status")
+	mode=$(getfattr --absolute-names --only-values -n user.ipcfs.region "$M")
+	[ "$caps" = 0000000000000000 ] && [ "$mode" != passthrough ] &&
+	    [ "$(capacity_of "$M")" = 8192 ] && carry "$M" &&
+	    ok "the daemon has no capability, region mode $mode, and serves" ||
+	    notok "drop_privileges: CapEff $caps, region mode $mode"
+	unmount_ok "umount" "$M"
+fi
+rc=0
+timeout 30 mount -t fuse.ipcfs ipcfs "$M" -o drop_privileges,capacity=8K \
+    >"$TMP/out" 2>&1 </dev/null || rc=$?
+case $rc:$(cat "$TMP/out") in
+1:"ipcfs: /dev/fd/"[0-9]*": mounted by mount.fuse3 (drop_privileges) without default_permissions; unmount it and add default_permissions to the options")
+	ok "drop_privileges without default_permissions: $(cat "$TMP/out")" ;;
+*)
+	notok "drop_privileges without default_permissions: exit $rc: $(cat "$TMP/out")" ;;
+esac
+umount -l "$M" 2>/dev/null
+
 # An fstab file: mount -a mounts what is not noauto, once; mount DIR
 # mounts a noauto line with its options; a bad option in a line fails
 # with ipcfs's message.

@@ -205,6 +205,27 @@ else
 	    "user_allow_other not tried"
 fi
 
+# Root mounts for a user: mount.fuse3 -o setuid=USER runs the daemon as
+# USER, which mounts as in the background case above.
+S=$TMP/su
+mkdir -m 755 "$S"
+chown 65534:65534 "$S"
+rc=0
+timeout 30 mount -t fuse.ipcfs ipcfs "$S" -o setuid=nobody,capacity=8K \
+    >"$TMP/out" 2>&1 </dev/null || rc=$?
+pid=$(ns_daemons)
+if [ $rc -ne 0 ] || ! ns_mounted "$S" || [ -z "$pid" ]; then
+	notok "mount -o setuid=nobody: exit $rc: $(cat "$TMP/out")"
+else
+	[ "$(stat -c %u "/proc/$pid")" = 65534 ] &&
+	    [ "$(as_user getfattr --absolute-names --only-values \
+	    -n user.ipcfs.capacity "$S")" = 8192 ] &&
+	    ok "mount -o setuid=nobody: the daemon runs as uid 65534" ||
+	    notok "setuid=nobody: daemon uid $(stat -c %u "/proc/$pid")"
+	umount "$S" && ns_wait_gone $pid && ok "and root unmounts it" ||
+	    notok "umount after setuid=nobody"
+fi
+
 # An fstab line with noauto,user, the one mount/ipcfs.fstab shows: mount -a
 # leaves it, the user mounts and unmounts it with mount(8) and umount(8).
 # /run/mount, where mount(8) notes who mounted what, is the test's too.
