@@ -1,13 +1,16 @@
 """Per-channel settings and the owner's attributes, as extended
-attributes (issue 11): user.ipcfs.capacity on channels and directories,
-with inheritance; user.ipcfs.framing and delivery as far as this version
-goes; any other user.* attribute kept within its limits and counted
+attributes (issue 11, docs/modes.md "Settings"): user.ipcfs.capacity,
+user.ipcfs.framing and user.ipcfs.delivery on channels and directories,
+with inheritance and the mount options that set the root's; EINVAL and
+EBUSY; any other user.* attribute kept within its limits and counted
 against max_memory; and the same from the shell's setfattr/getfattr."""
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import unittest
 
@@ -15,6 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ipcfs_test  # noqa: E402
 
 CAP = "user.ipcfs.capacity"
+FRAMING = "user.ipcfs.framing"
+DELIVERY = "user.ipcfs.delivery"
 NOTSUP = errno.errorcode[errno.EOPNOTSUPP]     # Python names it ENOTSUP
 GUARD = 30
 
@@ -22,6 +27,16 @@ GUARD = 30
 def stat(mount, key):
     text = os.getxattr(mount.path, "user.ipcfs.stats").decode()
     return int(dict(line.split() for line in text.splitlines())[key])
+
+
+def figures(path):
+    """A channel's user.ipcfs.stats as a dict."""
+    text = os.getxattr(path, "user.ipcfs.stats").decode()
+    out = {}
+    for line in text.splitlines():
+        k, v = line.split(" ", 1)
+        out[k] = int(v) if v.isdigit() else v
+    return out
 
 
 class Settings(ipcfs_test.MountedTestCase):
@@ -82,16 +97,20 @@ class Settings(ipcfs_test.MountedTestCase):
         for v in (b"", b"1", b"100M", b"lots", b"64K64"):
             self.assertEqual(self.errno_of(os.setxattr, p, CAP, v),
                              "EINVAL", v)
-        self.assertEqual(self.errno_of(os.setxattr, p, "user.ipcfs.framing",
-                                       b"lines"), "EINVAL")
-        self.assertEqual(self.errno_of(os.setxattr, p, "user.ipcfs.framing",
-                                       b"messages"), NOTSUP)
-        self.assertEqual(self.errno_of(os.setxattr, p, "user.ipcfs.delivery",
-                                       b"broadcast"), NOTSUP)
-        os.setxattr(p, "user.ipcfs.framing", b"bytes")
-        os.setxattr(p, "user.ipcfs.delivery", b"queue")
-        self.assertEqual(os.getxattr(p, "user.ipcfs.framing"), b"bytes")
-        self.assertEqual(os.getxattr(p, "user.ipcfs.delivery"), b"queue")
+        for name, v in ((FRAMING, b"lines"), (FRAMING, b"Messages"),
+                        (FRAMING, b"queue"), (FRAMING, b""),
+                        (FRAMING, b"messages\n\n"), (FRAMING, b" bytes"),
+                        (FRAMING, b"messages\0"), (DELIVERY, b"fanout"),
+                        (DELIVERY, b"bytes"), (DELIVERY, b"broadcast "),
+                        (DELIVERY, b"")):
+            self.assertEqual(self.errno_of(os.setxattr, p, name, v),
+                             "EINVAL", (name, v))
+        self.assertEqual(os.getxattr(p, FRAMING), b"bytes")
+        self.assertEqual(os.getxattr(p, DELIVERY), b"queue")
+        os.setxattr(p, FRAMING, b"bytes")
+        os.setxattr(p, DELIVERY, b"queue")
+        self.assertEqual(os.getxattr(p, FRAMING), b"bytes")
+        self.assertEqual(os.getxattr(p, DELIVERY), b"queue")
         for name in ("user.ipcfs.region", "user.ipcfs.stats"):
             self.assertEqual(self.errno_of(os.setxattr, p, name, b"x"),
                              "EPERM")
@@ -100,6 +119,143 @@ class Settings(ipcfs_test.MountedTestCase):
         self.assertEqual(self.errno_of(os.removexattr, p, CAP), "EPERM")
         self.assertEqual(self.errno_of(os.setxattr, p, "trusted.x", b"1"),
                          NOTSUP)
+
+    def test_framing_and_delivery(self):
+        p = self.chan("modes")
+        self.assertEqual((os.getxattr(p, FRAMING), os.getxattr(p, DELIVERY)),
+                         (b"bytes", b"queue"))
+        os.setxattr(p, FRAMING, b"messages")
+        os.setxattr(p, DELIVERY, b"broadcast")
+        self.assertEqual((os.getxattr(p, FRAMING), os.getxattr(p, DELIVERY)),
+                         (b"messages", b"broadcast"))
+        st = figures(p)
+        self.assertEqual((st["framing"], st["delivery"], st["max_message"]),
+                         ("messages", "broadcast", 16384))
+        # One newline may end a value (echo messages | ...).
+        os.setxattr(p, FRAMING, b"bytes\n")
+        os.setxattr(p, DELIVERY, b"queue\n")
+        self.assertEqual((os.getxattr(p, FRAMING), os.getxattr(p, DELIVERY)),
+                         (b"bytes", b"queue"))
+        st = figures(p)
+        self.assertEqual((st["framing"], st["delivery"], st["max_message"]),
+                         ("bytes", "queue", 4096))
+        os.setxattr(p, FRAMING, b"messages\n")
+        self.assertEqual(os.getxattr(p, FRAMING), b"messages")
+        # They take effect: one message per read.
+        w = os.open(p, os.O_WRONLY)
+        r = os.open(p, os.O_RDONLY)
+        try:
+            os.write(w, b"one")
+            os.write(w, b"two")
+            self.assertEqual(os.read(r, 100), b"one")
+            self.assertEqual(os.read(r, 100), b"two")
+        finally:
+            os.close(w)
+            os.close(r)
+
+    def test_busy(self):
+        p = self.chan("busy")
+        for flags in (os.O_RDONLY, os.O_WRONLY, os.O_RDWR):
+            fd = os.open(p, flags)
+            try:
+                for name, v in ((FRAMING, b"messages"),
+                                (DELIVERY, b"broadcast")):
+                    self.assertEqual(self.errno_of(os.setxattr, p, name, v),
+                                     "EBUSY", (flags, name))
+                # The value it has already: always fine.
+                os.setxattr(p, FRAMING, b"bytes")
+                os.setxattr(p, DELIVERY, b"queue\n")
+                # A bad value is EINVAL still.
+                self.assertEqual(self.errno_of(os.setxattr, p, FRAMING,
+                                               b"nonsense"), "EINVAL")
+            finally:
+                os.close(fd)
+        # Closed, but holding data.
+        fd = os.open(p, os.O_WRONLY)
+        os.write(fd, b"held")
+        os.close(fd)
+        self.assertEqual(figures(p)["buffered_bytes"], 4)
+        for name, v in ((FRAMING, b"messages"), (DELIVERY, b"broadcast")):
+            self.assertEqual(self.errno_of(os.setxattr, p, name, v),
+                             "EBUSY", name)
+        os.setxattr(p, FRAMING, b"bytes")
+        fd = os.open(p, os.O_RDONLY)
+        self.assertEqual(os.read(fd, 100), b"held")
+        os.close(fd)
+        # Idle again: both change, and back, and an open one keeps them.
+        os.setxattr(p, FRAMING, b"messages")
+        os.setxattr(p, DELIVERY, b"broadcast")
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            self.assertEqual(self.errno_of(os.setxattr, p, FRAMING,
+                                           b"bytes"), "EBUSY")
+            self.assertEqual(self.errno_of(os.setxattr, p, DELIVERY,
+                                           b"queue"), "EBUSY")
+            os.setxattr(p, FRAMING, b"messages")
+            os.setxattr(p, DELIVERY, b"broadcast")
+        finally:
+            os.close(fd)
+        self.assertEqual((os.getxattr(p, FRAMING), os.getxattr(p, DELIVERY)),
+                         (b"messages", b"broadcast"))
+        os.setxattr(p, FRAMING, b"bytes")
+        os.setxattr(p, DELIVERY, b"queue")
+
+    def test_modes_from_directories(self):
+        d = self.mnt("md")
+        os.mkdir(d)
+        self.addCleanup(os.rmdir, d)
+        old = self.chan("md/old")
+        os.mkdir(self.mnt("md/olddir"))
+        self.addCleanup(os.rmdir, self.mnt("md/olddir"))
+        # A directory's settings, even while a channel in it is open.
+        fd = os.open(old, os.O_RDWR)
+        try:
+            os.setxattr(d, FRAMING, b"messages")
+            os.setxattr(d, DELIVERY, b"broadcast\n")
+        finally:
+            os.close(fd)
+        self.assertEqual((os.getxattr(d, FRAMING), os.getxattr(d, DELIVERY)),
+                         (b"messages", b"broadcast"))
+        for name in (FRAMING, DELIVERY):
+            self.assertIn(name, os.listxattr(d))
+        # Names made before keep theirs.
+        for q in (old, self.mnt("md/olddir")):
+            self.assertEqual((os.getxattr(q, FRAMING),
+                              os.getxattr(q, DELIVERY)), (b"bytes", b"queue"))
+        self.assertEqual(figures(old)["framing"], "bytes")
+        # Names made after take them; a new directory passes them on.
+        new = self.chan("md/new")
+        self.assertEqual((os.getxattr(new, FRAMING),
+                          os.getxattr(new, DELIVERY)),
+                         (b"messages", b"broadcast"))
+        st = figures(new)
+        self.assertEqual((st["framing"], st["delivery"]),
+                         ("messages", "broadcast"))
+        sub = self.mnt("md/sub")
+        os.mkdir(sub)
+        self.addCleanup(os.rmdir, sub)
+        self.assertEqual((os.getxattr(sub, FRAMING),
+                          os.getxattr(sub, DELIVERY)),
+                         (b"messages", b"broadcast"))
+        deep = self.chan("md/sub/deep")
+        self.assertEqual((os.getxattr(deep, FRAMING),
+                          os.getxattr(deep, DELIVERY)),
+                         (b"messages", b"broadcast"))
+        self.assertEqual(os.getxattr(self.chan("md/olddir/c"), FRAMING),
+                         b"bytes")
+        # A later change of the directory is for names made after it.
+        os.setxattr(d, FRAMING, b"bytes")
+        self.assertEqual(os.getxattr(new, FRAMING), b"messages")
+        self.assertEqual(os.getxattr(self.chan("md/later"), FRAMING),
+                         b"bytes")
+        self.assertEqual(os.getxattr(self.chan("md/later2"), DELIVERY),
+                         b"broadcast")
+        # The root keeps the mount's.
+        self.assertEqual((os.getxattr(self.mnt.path, FRAMING),
+                          os.getxattr(self.mnt.path, DELIVERY)),
+                         (b"bytes", b"queue"))
+        self.assertEqual(os.getxattr(self.chan("rootchan"), FRAMING),
+                         b"bytes")
 
     def test_user_attributes(self):
         p = self.chan("labels")
@@ -141,6 +297,94 @@ class Settings(ipcfs_test.MountedTestCase):
                              capture_output=True, text=True, check=True,
                              timeout=GUARD)
         self.assertEqual(out.stdout, "32768")
+        # setfattr sends the value as given; with a newline at its end.
+        subprocess.run(["setfattr", "-n", FRAMING, "-v", "messages\n", p],
+                       check=True, timeout=GUARD)
+        out = subprocess.run(["getfattr", "-d", "-m", "-", p],
+                             capture_output=True, text=True, check=True,
+                             timeout=GUARD)
+        self.assertIn('user.ipcfs.framing="messages"\n', out.stdout)
+        self.assertIn('user.ipcfs.delivery="queue"\n', out.stdout)
+        out = subprocess.run(["setfattr", "-n", DELIVERY, "-v", "radio", p],
+                             capture_output=True, text=True, timeout=GUARD)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("Invalid argument", out.stderr)
+
+
+class MountOptions(unittest.TestCase):
+    """framing= and delivery= set the root's, as capacity= does."""
+
+    def test_root_and_new_names_take_them(self):
+        m = ipcfs_test.Mount("-o", "framing=messages,delivery=broadcast,"
+                             "capacity=8K")
+        self.addCleanup(m.close)
+        self.assertEqual((os.getxattr(m.path, FRAMING),
+                          os.getxattr(m.path, DELIVERY)),
+                         (b"messages", b"broadcast"))
+        p = m("c")
+        os.close(os.open(p, os.O_CREAT | os.O_RDWR, 0o600))
+        st = figures(p)
+        self.assertEqual((st["framing"], st["delivery"], st["capacity"],
+                          st["max_message"]),
+                         ("messages", "broadcast", 8192, 8192))
+        os.mkdir(m("d"))
+        self.assertEqual(os.getxattr(m("d"), DELIVERY), b"broadcast")
+        # And they work: two readers get each message.
+        a = os.open(p, os.O_RDONLY)
+        b = os.open(p, os.O_RDONLY)
+        w = os.open(p, os.O_WRONLY)
+        try:
+            os.write(w, b"hi")
+            os.write(w, b"all")
+            for fd in (a, b):
+                self.assertEqual(os.read(fd, 100), b"hi")
+                self.assertEqual(os.read(fd, 100), b"all")
+        finally:
+            for fd in (a, b, w):
+                os.close(fd)
+        # The root's can be changed like a directory's.
+        os.setxattr(m.path, FRAMING, b"bytes")
+        q = m("q")
+        os.close(os.open(q, os.O_CREAT | os.O_RDWR, 0o600))
+        self.assertEqual((os.getxattr(q, FRAMING), os.getxattr(q, DELIVERY)),
+                         (b"bytes", b"broadcast"))
+
+    def test_one_of_them(self):
+        m = ipcfs_test.Mount("-o", "delivery=broadcast")
+        self.addCleanup(m.close)
+        self.assertEqual((os.getxattr(m.path, FRAMING),
+                          os.getxattr(m.path, DELIVERY)),
+                         (b"bytes", b"broadcast"))
+
+    def test_bad_values_refuse_to_mount(self):
+        if not os.path.exists("/dev/fuse"):
+            self.skipTest("no /dev/fuse")
+        tmp = tempfile.mkdtemp(prefix="ipcfs-test.")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        mp = os.path.join(tmp, "mnt")
+        os.mkdir(mp)
+        for opt, word in (("framing=lines", "framing"),
+                          ("framing=", "framing"),
+                          ("framing=Messages", "framing"),
+                          ("delivery=fanout", "delivery"),
+                          ("delivery=", "delivery"),
+                          ("framing=messages,delivery=queues", "delivery")):
+            try:
+                out = subprocess.run([ipcfs_test.IPCFS, "-f", "-o", opt, mp],
+                                     capture_output=True, text=True,
+                                     timeout=GUARD)
+            finally:
+                if ipcfs_test.mounted(mp):
+                    subprocess.call(["fusermount3", "-u", "-z", mp])
+                    self.fail(f"-o {opt} mounted")
+            self.assertEqual(out.returncode, 1, (opt, out.stderr))
+            self.assertEqual(out.stdout, "", opt)
+            lines = out.stderr.splitlines()
+            self.assertEqual(len(lines), 1, (opt, out.stderr))
+            self.assertIn(word, lines[0], opt)
+            bad = opt.rsplit("=", 1)[1]
+            if bad:
+                self.assertIn(bad, lines[0], f"-o {opt}: the bad value")
 
 
 class MemoryBound(unittest.TestCase):
