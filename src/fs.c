@@ -1121,6 +1121,10 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		error = EINVAL;
 	if (error == 0)
 		node_touch(n, NODE_CTIME);
+	/* st_blksize follows the settings: drop every cached copy. */
+	if (error == 0 && n->chan != NULL &&
+	    strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) == 0)
+		fs_attrs_changed(n, NULL);
 	fuse_reply_err(req, error);
 }
 

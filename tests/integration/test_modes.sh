@@ -122,8 +122,9 @@ case $out in
 *) notok "a message past max_message: $out" ;;
 esac
 [ "$(fig q buffered_messages)" = 0 ] || notok "it left a message"
-# (Plain stat: "stat -c %o" asks the kernel for no field, and it answers
-# from its cache even after a setfattr.)
+# (Plain stat: "stat -c %o" asks the kernel for no field, and Linux then
+# answers from its cache whatever the daemon says: fuse_update_get_attr
+# never refreshes for an empty request mask.)
 expect "st_blksize is the largest message" \
     sh -c "stat q | grep -o 'IO Block: [0-9]*'" <<-'EOF'
 IO Block: 65536

@@ -92,6 +92,21 @@ class Settings(ipcfs_test.MountedTestCase):
             os.close(w)
             os.close(r)
 
+    def test_block_size_follows_capacity_on_every_inode(self):
+        # A writer's open may leave the channel's name on a new inode of
+        # the kernel's; a capacity set through the name must still reach
+        # what fstat() of the older open says.
+        p = self.chan("blk")
+        os.setxattr(p, "user.ipcfs.framing", b"messages")
+        w = os.open(p, os.O_WRONLY)
+        try:
+            self.assertEqual(os.fstat(w).st_blksize, 16384)
+            os.setxattr(p, CAP, b"64K")
+            self.assertEqual(os.stat(p).st_blksize, 65536)
+            self.assertEqual(os.fstat(w).st_blksize, 65536)
+        finally:
+            os.close(w)
+
     def test_bad_values(self):
         p = self.chan("bad")
         for v in (b"", b"1", b"100M", b"lots", b"64K64"):
