@@ -82,10 +82,10 @@ usage(const char *prog)
 	    "                           sleeping, at most (default %d,"
 	    " 0..%d, 0 off)\n"
 	    "    -o allow_other         let other users in"
-	    " (default_permissions is always on);\n"
-	    "                           a user other than root needs"
-	    " user_allow_other\n"
-	    "                           in " FUSE_CONF "\n"
+	    " (default_permissions is always\n"
+	    "                           on); a user other than root needs"
+	    " a line\n"
+	    "                           user_allow_other in " FUSE_CONF "\n"
 	    "Sizes take a K, M or G suffix.\n\n", prog, MAX_CHANNELS_DEFAULT,
 	    SPIN_DEFAULT_US, SPIN_MAX_US);
 }

@@ -148,7 +148,8 @@ mount_bad "a mount point that does not exist" \
 # which would refuse them; the others do.
 if mount_ok "noauto, nofail, _netdev, users and x-systemd.* are dropped" "$M" \
     mount -t fuse.ipcfs ipcfs "$M" \
-    -o noauto,nofail,_netdev,users,x-systemd.requires=a.service,x-systemd.device-timeout=5,capacity=16K,ro; then
+    -o noauto,nofail,_netdev,users,x-systemd.requires=a.service$(
+    ),x-systemd.device-timeout=5,capacity=16K,ro; then
 	[ "$(capacity_of "$M")" = 16384 ] &&
 	    case ,$(mount_opts "$M"), in *,ro,*) true ;; *) false ;; esac &&
 	    ok "capacity and ro reach the mount beside them" ||
@@ -176,11 +177,14 @@ fi
 rc=0
 timeout 30 mount -t fuse.ipcfs ipcfs "$M" -o drop_privileges,capacity=8K \
     >"$TMP/out" 2>&1 </dev/null || rc=$?
+want="mounted by mount.fuse3 (drop_privileges) without default_permissions;"
+want="$want unmount it and add default_permissions to the options"
 case $rc:$(cat "$TMP/out") in
-1:"ipcfs: /dev/fd/"[0-9]*": mounted by mount.fuse3 (drop_privileges) without default_permissions; unmount it and add default_permissions to the options")
+1:"ipcfs: /dev/fd/"[0-9]*": $want")
 	ok "drop_privileges without default_permissions: $(cat "$TMP/out")" ;;
 *)
-	notok "drop_privileges without default_permissions: exit $rc: $(cat "$TMP/out")" ;;
+	notok "drop_privileges without default_permissions: exit $rc:" \
+	    "$(cat "$TMP/out")" ;;
 esac
 umount -l "$M" 2>/dev/null
 

@@ -174,7 +174,8 @@ fi
 # allow_other: refused without user_allow_other, with ipcfs's line, and by
 # mount(8) too; let in with it.
 fuse_conf without
-want="ipcfs: allow_other: only root may use it, unless /etc/fuse.conf has a line user_allow_other"
+want="ipcfs: allow_other: only root may use it, unless /etc/fuse.conf has"
+want="$want a line user_allow_other"
 rc=0
 as_user ipcfs -o allow_other "$MNT" >"$TMP/out" 2>&1 </dev/null || rc=$?
 if [ $rc -eq 1 ] && [ "$(cat "$TMP/out")" = "$want" ] &&
