@@ -262,9 +262,8 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	 * O_TRUNC must reach open, not become a truncate: a channel ignores
 	 * it, as a FIFO does, and the shell's '>' sends it.
 	 */
-	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
-		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+	kfeat_want(conn, FUSE_CAP_ATOMIC_O_TRUNC);
+	kfeat_unwant(conn, FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
 	    FUSE_CAP_SPLICE_MOVE);
 	log_debug("%s: protocol %u.%u, max_write %u", __func__,
 	    conn->proto_major, conn->proto_minor, conn->max_write);

@@ -25,6 +25,8 @@ void	 loop_spin_stats(uint64_t *, uint64_t *, uint64_t *);
 /* kfeat.c */
 int	 kfeat_install(struct fuse_session *, enum region_mode);
 int	 kfeat_init(struct fuse_conn_info *);
+int	 kfeat_want(struct fuse_conn_info *, uint64_t);
+void	 kfeat_unwant(struct fuse_conn_info *, uint64_t);
 enum region_mode kfeat_mode(void);
 int	 kfeat_epoch(void);
 int	 kfeat_inc_epoch(void);

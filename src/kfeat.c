@@ -20,6 +20,9 @@
  * Where libfuse has its own API for passthrough and direct-I/O mmap (3.17
  * and later, told by the FUSE_CAP_PASSTHROUGH macro; 3.16 has neither),
  * that API is used for them instead and only FOPEN_STREAM is added here.
+ * The same libfuse keeps capabilities in 64-bit fields behind
+ * fuse_set_feature_flag() and deprecates the 32-bit want and capable that
+ * 3.14 has only: kfeat_want() and kfeat_unwant() hide which.
  * Measurements behind all this are in ../shared/notes/kernel-fuse.md.  This
  * is the only place that knows the wire format.
  */
@@ -292,6 +295,34 @@ kfeat_install(struct fuse_session *se, enum region_mode want)
 }
 
 /*
+ * Ask libfuse for capability cap, if the kernel offers it; true if it
+ * does.  This and kfeat_unwant() are the only users of conn->want.
+ */
+int
+kfeat_want(struct fuse_conn_info *conn, uint64_t cap)
+{
+#if KF_NATIVE
+	return (fuse_set_feature_flag(conn, cap));
+#else
+	if (!(conn->capable & cap))
+		return (0);
+	conn->want |= cap;
+	return (1);
+#endif
+}
+
+/* Tell libfuse not to use capability cap. */
+void
+kfeat_unwant(struct fuse_conn_info *conn, uint64_t cap)
+{
+#if KF_NATIVE
+	fuse_unset_feature_flag(conn, cap);
+#else
+	conn->want &= ~cap;
+#endif
+}
+
+/*
  * Called from the INIT handler, after kfeat_read saw the request: ask for
  * the chosen feature through libfuse where it can, and say whether the mode
  * asked for is available.
@@ -300,16 +331,15 @@ int
 kfeat_init(struct fuse_conn_info *conn)
 {
 #if KF_NATIVE
+	/* libfuse saw the offer kfeat_read saw; if it disagrees, no region. */
 	if (kf.mode == REGION_PASSTHROUGH) {
-		conn->want |= FUSE_CAP_PASSTHROUGH;
-		conn->max_backing_stack_depth = 1;
-	}
-#if defined(FUSE_CAP_DIRECT_IO_ALLOW_MMAP)
-	else if (kf.mode == REGION_PAGECACHE)
-		conn->want |= FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
-#endif
-#else
-	(void)conn;
+		if (kfeat_want(conn, FUSE_CAP_PASSTHROUGH))
+			conn->max_backing_stack_depth = 1;
+		else
+			kf.mode = REGION_OFF;
+	} else if (kf.mode == REGION_PAGECACHE &&
+	    !kfeat_want(conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP))
+		kf.mode = REGION_OFF;
 #endif
 	kf.epoch = conn->proto_major == 7 && conn->proto_minor >= KF_EPOCH_MINOR;
 	if (kf.want != REGION_AUTO && kf.want != kf.mode)
