@@ -1207,6 +1207,8 @@ static const struct fuse_lowlevel_ops fs_ops = {
 struct fuse_session *
 fs_new(struct fuse_args *args, const struct opts *o)
 {
+	if (kfeat_refuse_uring(args) != 0)
+		return (NULL);
 	fs_opts = *o;
 	chan_pool_init(&pool, &fs_cbs, o->capacity, o->max_memory);
 	pool.framing = o->framing;

@@ -27,6 +27,7 @@ int	 kfeat_install(struct fuse_session *, enum region_mode);
 int	 kfeat_init(struct fuse_conn_info *);
 int	 kfeat_want(struct fuse_conn_info *, uint64_t);
 void	 kfeat_unwant(struct fuse_conn_info *, uint64_t);
+int	 kfeat_refuse_uring(const struct fuse_args *);
 enum region_mode kfeat_mode(void);
 int	 kfeat_epoch(void);
 int	 kfeat_inc_epoch(void);

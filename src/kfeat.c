@@ -23,6 +23,10 @@
  * The same libfuse keeps capabilities in 64-bit fields behind
  * fuse_set_feature_flag() and deprecates the 32-bit want and capable that
  * 3.14 has only: kfeat_want() and kfeat_unwant() hide which.
+ *
+ * libfuse 3.18 can also serve requests over io_uring, from threads of its
+ * own that go past these hooks and loop.c: kfeat_refuse_uring() turns
+ * that down at start-up.  docs/libfuse.md has the versions tested.
  * Measurements behind all this are in ../shared/notes/kernel-fuse.md.  This
  * is the only place that knows the wire format.
  */
@@ -35,6 +39,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -284,6 +289,62 @@ static const struct fuse_custom_io kfeat_io = {
 	.writev = kfeat_writev,
 };
 
+#define KF_KEY_URING	1
+#define KF_NO_URING	"io_uring is not supported (ipcfs serves /dev/fuse " \
+			"from one thread)"
+
+static int
+kfeat_uring_opt(void *data, const char *arg, int key,
+    struct fuse_args *outargs)
+{
+	(void)arg;
+	(void)outargs;
+	if (key == KF_KEY_URING)
+		*(int *)data = 1;
+	return (1);
+}
+
+/*
+ * libfuse 3.18 serves requests over io_uring when asked to (-o io_uring,
+ * or FUSE_URING_ENABLE set to a number other than 0, which libfuse reads
+ * with atoi) and the kernel offers it.  Its ring threads then take the
+ * requests past the hooks here and the loop in loop.c, and call fs.c from
+ * several threads at once, where ipcfs serves every request from one.  So
+ * ipcfs refuses both, with any libfuse, before anything is mounted.
+ * Returns 0, or -1 having said why on stderr.
+ */
+int
+kfeat_refuse_uring(const struct fuse_args *args)
+{
+	static const struct fuse_opt	 spec[] = {
+		FUSE_OPT_KEY("io_uring", KF_KEY_URING),
+		FUSE_OPT_END
+	};
+	struct fuse_args		 copy = FUSE_ARGS_INIT(0, NULL);
+	const char			*env;
+	int				 i, asked = 0;
+
+	/* Parse a copy: fuse_opt_parse rewrites what it is given. */
+	for (i = 0; i < args->argc; i++)
+		if (fuse_opt_add_arg(&copy, args->argv[i]) != 0) {
+			fuse_opt_free_args(&copy);
+			return (-1);
+		}
+	if (fuse_opt_parse(&copy, &asked, spec, kfeat_uring_opt) != 0)
+		asked = 0;	/* libfuse says what is wrong with the rest */
+	fuse_opt_free_args(&copy);
+	env = getenv("FUSE_URING_ENABLE");
+	if (asked)
+		fprintf(stderr, "ipcfs: -o io_uring: %s; remove the option\n",
+		    KF_NO_URING);
+	else if (env != NULL && atoi(env) != 0)
+		fprintf(stderr, "ipcfs: FUSE_URING_ENABLE=%.16s: %s; "
+		    "unset it\n", env, KF_NO_URING);
+	else
+		return (0);
+	return (-1);
+}
+
 /* Put the hooks on a mounted session's /dev/fuse descriptor. */
 int
 kfeat_install(struct fuse_session *se, enum region_mode want)
@@ -340,6 +401,13 @@ kfeat_init(struct fuse_conn_info *conn)
 	} else if (kf.mode == REGION_PAGECACHE &&
 	    !kfeat_want(conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP))
 		kf.mode = REGION_OFF;
+#endif
+#if defined(FUSE_CAP_OVER_IO_URING)
+	/*
+	 * kfeat_refuse_uring() turned the options down; this keeps a libfuse
+	 * that might one day use io_uring by default on /dev/fuse.
+	 */
+	kfeat_unwant(conn, FUSE_CAP_OVER_IO_URING);
 #endif
 	kf.epoch = conn->proto_major == 7 && conn->proto_minor >= KF_EPOCH_MINOR;
 	if (kf.want != REGION_AUTO && kf.want != kf.mode)
