@@ -30,6 +30,7 @@
 #include "ipcfs.h"
 
 #define RING_MIN	4096
+#define LENS_MIN	(64 * sizeof (uint32_t))
 
 static void	chan_pump(struct chan *);
 static void	chan_notify(struct chan *);
@@ -238,16 +239,30 @@ seen_reader(const struct chan_handle *h)
 	return (h->seen_reader || h->chan->ropens != h->ropens);
 }
 
+/* What the lengths ring must grow by before it takes one more, or 0. */
+static size_t
+chan_lens_grow(const struct chan *c)
+{
+	if (c->framing != CHAN_MESSAGES ||
+	    c->lens.size - c->lens.len >= sizeof (uint32_t))
+		return (0);
+	return (c->lens.size == 0 ? LENS_MIN : c->lens.size);
+}
+
 /*
  * The most the ring could hold now: capacity, less what memory forbids.
- * Stream buffers share max_memory with the regions.
+ * Stream buffers share max_memory with the regions; a message's length
+ * needs its room too, so that a message the ring has room for goes in.
  */
 static size_t
 chan_limit(const struct chan *c)
 {
-	size_t	 limit;
+	size_t	 limit, left, grow;
 
-	limit = c->ring.size + budget_left(&c->pool->budget);
+	left = budget_left(&c->pool->budget);
+	grow = chan_lens_grow(c);
+	left = left > grow ? left - grow : 0;
+	limit = c->ring.size + left;
 	if (limit > c->capacity || limit < c->ring.size)
 		limit = c->capacity;
 	return (limit);
@@ -305,7 +320,7 @@ chan_reserve_len(struct chan *c)
 
 	if (c->lens.size - c->lens.len >= sizeof (uint32_t))
 		return (0);
-	size = old == 0 ? 64 * sizeof (uint32_t) : old * 2;
+	size = old + chan_lens_grow(c);
 	if (budget_left(&c->pool->budget) < size - old ||
 	    ring_resize(&c->lens, size) == -1)
 		return (-1);
