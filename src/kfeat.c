@@ -492,6 +492,30 @@ kfeat_backing_close(int id)
 }
 
 /*
+ * For LeakSanitizer, in the sanitized build: libfuse 3.17.3, 3.17.4 and
+ * 3.18.0 to 3.18.2 lose the copy fuse_session_mount() makes of a
+ * /dev/fd/N mount point, as mount.fuse3's drop_privileges gives (libfuse
+ * commit 87388820 fixed it after 3.18.2).  A few bytes, once, and not
+ * ipcfs's to free: suppressed, without the summary LeakSanitizer prints of
+ * suppressions used, which the tests would take for a report.  Never
+ * called without the sanitizer.
+ */
+const char	*__lsan_default_suppressions(void);
+const char	*__lsan_default_options(void);
+
+const char *
+__lsan_default_suppressions(void)
+{
+	return ("leak:fuse_session_mount\n");
+}
+
+const char *
+__lsan_default_options(void)
+{
+	return ("print_suppressions=0");
+}
+
+/*
  * Set the open flags of a channel open in fi for the current mode, with
  * backing_id for passthrough.  Call just before replying.
  */
