@@ -246,6 +246,21 @@ req_new(int op, size_t size, int nonblock)
 static void
 ck_not_stuck(const struct chan *ch)
 {
+	const struct waiter	*w;
+
+	/*
+	 * A broadcast's reads wait each for its own open, and may be held
+	 * beside a write that waits for a slower reader.
+	 */
+	if (ch->delivery == CHAN_BROADCAST) {
+		TAILQ_FOREACH(w, &ch->rq, entry)
+			if (w->h->cur.pos != ch->head.pos + ch->ring.len)
+				ck_abort_msg("a read is held with data for its "
+				    "open");
+		if (!TAILQ_EMPTY(&ch->wq) && ch->ring.len == 0)
+			ck_abort_msg("a write is held with the ring empty");
+		return;
+	}
 	if (!TAILQ_EMPTY(&ch->rq) && !TAILQ_EMPTY(&ch->wq))
 		ck_abort_msg("a read and a write are held together");
 	if (!TAILQ_EMPTY(&ch->wq) && ch->ring.len == 0)
@@ -1967,6 +1982,1086 @@ START_TEST(test_history_memory)
 }
 END_TEST
 
+/* Framing and delivery (docs/modes.md). */
+
+/* Put c in the given framing and delivery. */
+static void
+set_mode(int framing, int delivery)
+{
+	ck_assert_int_eq(chan_set_mode(c, framing, delivery), 0);
+	ck_assert_int_eq(c->framing, framing);
+	ck_assert_int_eq(c->delivery, delivery);
+}
+
+/*
+ * Everything is closed and read: c holds no memory, its ring of message
+ * lengths included, before the channel itself is freed.
+ */
+static void
+ck_mem_zero(void)
+{
+	ck_assert(chan_idle(c));
+	ck_assert_uint_eq(c->ring.size, 0);
+	ck_assert_uint_eq(c->lens.size, 0);
+	ck_assert_uint_eq(pool.budget.mem_used, 0);
+	ck_assert_uint_eq(pool.budget.held, 0);
+	ck_assert_uint_eq(pool.nwaiters, 0);
+}
+
+/* c's figures: buffered bytes and messages. */
+static void
+ck_buffered(size_t bytes, size_t messages)
+{
+	struct chan_stats	 st;
+
+	chan_stats(c, &st);
+	ck_assert_uint_eq(st.buffered, bytes);
+	ck_assert_uint_eq(st.messages, messages);
+	ck_assert_uint_eq(c->ring.len, bytes);
+	ck_assert_uint_eq(c->lens.len, messages * sizeof (uint32_t));
+	/* The ring of lengths counts against max_memory with the bytes. */
+	ck_assert_uint_eq(pool.budget.mem_used, c->ring.size + c->lens.size);
+}
+
+/* Messages, queue: each write is one message, each read gets one. */
+START_TEST(test_msg_boundaries)
+{
+	struct chan_handle	*w, *r;
+	struct chan_stats	 st;
+
+	set_mode(CHAN_MESSAGES, CHAN_QUEUE);
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ck_count(wrs(w, "ab", 0), 2);
+	ck_count(wrs(w, "cde", 0), 3);
+	ck_count(wrs(w, "f", 1), 1);
+	ck_buffered(6, 3);
+	ck_assert_uint_gt(c->lens.size, 0);
+	chan_stats(c, &st);
+	ck_assert_int_eq(st.framing, CHAN_MESSAGES);
+	ck_assert_int_eq(st.delivery, CHAN_QUEUE);
+	ck_assert_uint_eq(st.max_message, c->capacity);
+	ck_assert_uint_eq(st.writes, 3);
+	ck_assert_uint_eq(st.bytes_written, 6);
+	/* A stream would give all six bytes to the first read. */
+	ck_data(rd(r, 100, 0), "ab");
+	ck_data(rd(r, 100, 1), "cde");
+	ck_buffered(1, 1);
+	/* A read of exactly the message's size takes it. */
+	ck_data(rd(r, 1, 0), "f");
+	ck_buffered(0, 0);
+	chan_stats(c, &st);
+	ck_assert_uint_eq(st.reads, 3);
+	ck_assert_uint_eq(st.bytes_read, 6);
+	ck_err(rd(r, 100, 1), EAGAIN);
+	/* A write of nothing makes no message. */
+	ck_count(wrs(w, "", 0), 0);
+	ck_buffered(0, 0);
+	ck_err(rd(r, 100, 1), EAGAIN);
+	chan_close(w);
+	ck_eof(rd(r, 100, 0));
+	chan_close(r);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Messages: a write over the largest message fails with EMSGSIZE and
+ * leaves nothing; the largest is the capacity, capped by the mount's
+ * max_message when that is set and smaller.
+ */
+START_TEST(test_msg_write_too_big)
+{
+	struct chan_handle	*w, *r;
+	struct chan_stats	 st;
+	struct chan		*c2;
+
+	chan_free(c);
+	pool_setup(CAPACITY_MIN, MAX_MEMORY_DEFAULT);
+	/* A stream's largest write kept whole is CHAN_ATOMIC. */
+	ck_assert_uint_eq(chan_max_message(c), CHAN_ATOMIC);
+	set_mode(CHAN_MESSAGES, CHAN_QUEUE);
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ck_assert_uint_eq(chan_max_message(c), CAPACITY_MIN);
+	ck_err(wr(w, 1, CAPACITY_MIN + 1, 0), EMSGSIZE);
+	ck_err(wr(w, 1, CAPACITY_MIN + 1, 1), EMSGSIZE);
+	ck_buffered(0, 0);
+	ck_count(wr(w, 2, CAPACITY_MIN, 0), CAPACITY_MIN);
+	ck_buffered(CAPACITY_MIN, 1);
+	/* Too big is too big even when the channel is full. */
+	ck_err(wr(w, 3, CAPACITY_MIN + 1, 0), EMSGSIZE);
+	ck_assert_uint_eq(pool.nwaiters, 0);
+	ck_data_pat(rd(r, CAPACITY_MIN, 0), 2, 0, CAPACITY_MIN);
+
+	/* The mount's max_message caps it below the capacity... */
+	pool.max_message = 1000;
+	ck_assert_uint_eq(chan_max_message(c), 1000);
+	chan_stats(c, &st);
+	ck_assert_uint_eq(st.max_message, 1000);
+	ck_err(wr(w, 4, 1001, 0), EMSGSIZE);
+	ck_buffered(0, 0);
+	ck_count(wr(w, 5, 1000, 0), 1000);
+	ck_data_pat(rd(r, 4096, 0), 5, 0, 1000);
+	/* ...but never raises it above the capacity. */
+	pool.max_message = 2 * CAPACITY_MIN;
+	ck_assert_uint_eq(chan_max_message(c), CAPACITY_MIN);
+	ck_err(wr(w, 6, CAPACITY_MIN + 1, 0), EMSGSIZE);
+	/* A stream ignores it. */
+	c2 = chan_new(&pool);
+	ck_assert_uint_eq(chan_max_message(c2), CHAN_ATOMIC);
+	chan_free(c2);
+	chan_close(w);
+	chan_close(r);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Messages: a read smaller than the next message fails with EMSGSIZE,
+ * and the message stays for a read big enough, even once the writers
+ * are gone.
+ */
+START_TEST(test_msg_read_too_small)
+{
+	struct chan_handle	*w, *r;
+	struct chan_stats	 st;
+
+	set_mode(CHAN_MESSAGES, CHAN_QUEUE);
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ck_count(wrs(w, "hello", 0), 5);
+	ck_err(rd(r, 4, 0), EMSGSIZE);
+	ck_err(rd(r, 1, 1), EMSGSIZE);
+	ck_buffered(5, 1);
+	chan_stats(c, &st);
+	ck_assert_uint_eq(st.reads, 0);
+	ck_assert_uint_eq(pool.nwaiters, 0);
+	ck_data(rd(r, 5, 0), "hello");
+	ck_count(wrs(w, "world!", 0), 6);
+	chan_close(w);
+	ck_err(rd(r, 3, 0), EMSGSIZE);
+	ck_data(rd(r, 6, 0), "world!");
+	ck_eof(rd(r, 3, 0));
+	chan_close(r);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Messages: a held read too small for a message that arrives fails with
+ * EMSGSIZE; the message goes to the next held read big enough, or stays.
+ */
+START_TEST(test_msg_held_read_too_small)
+{
+	struct chan_handle	*w, *r1, *r2;
+	struct req		*a, *b, *d, *e, *q;
+
+	set_mode(CHAN_MESSAGES, CHAN_QUEUE);
+	w = chan_open(c, CHAN_WR);
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	a = rd(r1, 3, 0);
+	ck_held(a);
+	ck_count(wrs(w, "hello", 0), 5);
+	ck_err(a, EMSGSIZE);
+	ck_buffered(5, 1);
+	ck_data(rd(r2, 10, 0), "hello");
+
+	/* The small one fails, the next one takes the message whole. */
+	a = rd(r1, 3, 0);
+	b = rd(r2, 10, 0);
+	d = rd(r1, 10, 0);
+	ck_held(a);
+	ck_held(b);
+	ck_held(d);
+	q = wrs(w, "hello", 0);
+	ck_count(q, 5);
+	ck_err(a, EMSGSIZE);
+	ck_data(b, "hello");
+	ck_before(a, b);
+	/* The writer hears first, as for a stream's handoff. */
+	ck_before(q, b);
+	ck_held(d);
+	ck_buffered(0, 0);
+
+	/* A message that fits goes to the oldest held read. */
+	e = rd(r2, 3, 0);
+	ck_held(e);
+	ck_count(wrs(w, "hi", 0), 2);
+	ck_data(d, "hi");
+	ck_held(e);
+	ck_count(wrs(w, "abc", 0), 3);
+	ck_data(e, "abc");
+	ck_buffered(0, 0);
+	ck_assert_uint_eq(pool.nwaiters, 0);
+
+	/* Every held read too small: all fail, and the message stays. */
+	a = rd(r1, 2, 0);
+	b = rd(r2, 3, 0);
+	ck_count(wrs(w, "four", 0), 4);
+	ck_err(a, EMSGSIZE);
+	ck_err(b, EMSGSIZE);
+	ck_buffered(4, 1);
+	ck_data(rd(r1, 4, 0), "four");
+	chan_close(w);
+	chan_close(r1);
+	chan_close(r2);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Messages: a message goes in whole or not at all.  With too little room
+ * a blocking write is held with nothing in, one with O_NONBLOCK gets
+ * EAGAIN, and the held write completes once the whole message fits; a
+ * smaller message from another writer waits behind it.
+ */
+START_TEST(test_msg_whole_or_nothing)
+{
+	struct chan_handle	*w1, *w2, *r;
+	struct req		*q, *q2;
+
+	chan_free(c);
+	pool_setup(2 * CAPACITY_MIN, MAX_MEMORY_DEFAULT);
+	set_mode(CHAN_MESSAGES, CHAN_QUEUE);
+	w1 = chan_open(c, CHAN_WR);
+	w2 = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ck_count(wr(w1, 1, 8100, 0), 8100);
+	/* 92 bytes of room: none of a message of 200 goes in. */
+	ck_err(wr(w1, 2, 200, 1), EAGAIN);
+	ck_buffered(8100, 1);
+	q = wr(w1, 2, 200, 0);
+	ck_held(q);
+	ck_assert_uint_eq(q->w->done, 0);
+	ck_buffered(8100, 1);
+	/* 50 bytes would fit, but they queue behind the held message. */
+	q2 = wr(w2, 3, 50, 0);
+	ck_held(q2);
+	ck_err(wr(w2, 4, 50, 1), EAGAIN);
+	ck_buffered(8100, 1);
+	ck_data_pat(rd(r, 8192, 0), 1, 0, 8100);
+	ck_count(q, 200);
+	ck_count(q2, 50);
+	ck_before(q, q2);
+	ck_buffered(250, 2);
+	ck_data_pat(rd(r, 4096, 0), 2, 0, 200);
+	ck_data_pat(rd(r, 4096, 0), 3, 0, 50);
+
+	/*
+	 * A message over CHAN_ATOMIC bytes is not split either, as a stream
+	 * write of that size would be: it waits for the whole of it.
+	 */
+	ck_count(wr(w1, 5, 100, 0), 100);
+	ck_err(wr(w2, 6, 2 * CAPACITY_MIN, 1), EAGAIN);
+	ck_buffered(100, 1);
+	q = wr(w2, 6, 2 * CAPACITY_MIN, 0);
+	ck_held(q);
+	ck_assert_uint_eq(q->w->done, 0);
+	ck_buffered(100, 1);
+	ck_data_pat(rd(r, 8192, 0), 5, 0, 100);
+	ck_count(q, 2 * CAPACITY_MIN);
+	ck_buffered(2 * CAPACITY_MIN, 1);
+	ck_data_pat(rd(r, 8192, 0), 6, 0, 2 * CAPACITY_MIN);
+	chan_close(w1);
+	chan_close(w2);
+	chan_close(r);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/* Messages: end of file and EPIPE are a stream's. */
+START_TEST(test_msg_eof_epipe)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q;
+
+	chan_free(c);
+	pool_setup(CAPACITY_MIN, MAX_MEMORY_DEFAULT);
+	set_mode(CHAN_MESSAGES, CHAN_QUEUE);
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ck_count(wrs(w, "a", 0), 1);
+	ck_count(wrs(w, "bc", 0), 2);
+	chan_close(w);
+	/* Messages left are read before end of file. */
+	ck_data(rd(r, 10, 0), "a");
+	ck_data(rd(r, 10, 0), "bc");
+	ck_eof(rd(r, 10, 0));
+	/* A held read gets end of file when the last writer goes. */
+	w = chan_open(c, CHAN_WR);
+	q = rd(r, 10, 0);
+	ck_held(q);
+	chan_close(w);
+	ck_eof(q);
+
+	/* A held message fails with EPIPE when the last reader goes. */
+	w = chan_open(c, CHAN_WR);
+	ck_count(wr(w, 1, CAPACITY_MIN, 0), CAPACITY_MIN);
+	q = wr(w, 2, 10, 0);
+	ck_held(q);
+	chan_close(r);
+	ck_err(q, EPIPE);
+	ck_err(wrs(w, "x", 0), EPIPE);
+	ck_err(wrs(w, "x", 1), EPIPE);
+	ck_assert_uint_eq(chan_poll(w, NULL), POLLERR | POLLOUT | POLLWRNORM);
+	/* The message nobody read waits for the next reader. */
+	ck_buffered(CAPACITY_MIN, 1);
+	chan_close(w);
+	r = chan_open(c, CHAN_RD);
+	ck_data_pat(rd(r, CAPACITY_MIN, 0), 1, 0, CAPACITY_MIN);
+	ck_eof(rd(r, 10, 0));
+	chan_close(r);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Messages: POLLIN while a message waits (even one too big for the next
+ * read), POLLOUT while a message of CHAN_ATOMIC bytes would fit.
+ */
+START_TEST(test_msg_poll)
+{
+	struct chan_handle	*w, *r;
+	struct pollh		*p, *p2;
+
+	chan_free(c);
+	pool_setup(2 * CAPACITY_MIN, MAX_MEMORY_DEFAULT);
+	set_mode(CHAN_MESSAGES, CHAN_QUEUE);
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ck_assert_uint_eq(chan_poll(r, NULL), 0);
+	ck_assert_uint_eq(chan_poll(w, NULL), POLLOUT | POLLWRNORM);
+	p = pollh_new();
+	ck_assert_uint_eq(chan_poll(r, p), 0);
+	ck_count(wrs(w, "msg", 0), 3);
+	ck_assert_int_eq(p->notified, 1);
+	ck_assert_uint_eq(chan_poll(r, NULL), POLLIN | POLLRDNORM);
+	ck_err(rd(r, 2, 0), EMSGSIZE);
+	ck_assert_uint_eq(chan_poll(r, NULL), POLLIN | POLLRDNORM);
+
+	/* Exactly CHAN_ATOMIC bytes of room: POLLOUT; one less, none. */
+	ck_count(wr(w, 1, c->capacity - 3 - CHAN_ATOMIC, 0),
+	    c->capacity - 3 - CHAN_ATOMIC);
+	ck_assert_uint_eq(chan_poll(w, NULL), POLLOUT | POLLWRNORM);
+	ck_count(wrs(w, "z", 0), 1);
+	ck_assert_uint_eq(chan_poll(w, NULL), 0);
+	p2 = pollh_new();
+	ck_assert_uint_eq(chan_poll(w, p2), 0);
+	ck_data(rd(r, 3, 0), "msg");
+	ck_assert_int_eq(p2->notified, 1);
+	ck_assert_uint_eq(chan_poll(w, NULL), POLLOUT | POLLWRNORM);
+	ck_buffered(c->capacity - CHAN_ATOMIC - 2, 2);
+	ck_data_pat(rd(r, c->capacity, 0), 1, 0, c->capacity - 3 - CHAN_ATOMIC);
+	ck_data(rd(r, c->capacity, 0), "z");
+	ck_assert_uint_eq(chan_poll(r, NULL), 0);
+	chan_close(w);
+	ck_assert_uint_eq(chan_poll(r, NULL), POLLIN | POLLRDNORM | POLLHUP);
+	chan_close(r);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Broadcast, bytes: every reader gets every byte, each at its own pace;
+ * the ring keeps what the slowest has still to read.
+ */
+START_TEST(test_bcast_every_reader)
+{
+	struct chan_handle	*w, *r1, *r2;
+	struct chan_stats	 st;
+	size_t			 pos;
+
+	set_mode(CHAN_BYTES, CHAN_BROADCAST);
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	ck_count(wrs(w, "hello", 0), 5);
+	ck_assert_uint_eq(chan_poll(r1, NULL), POLLIN | POLLRDNORM);
+	ck_assert_uint_eq(chan_poll(r2, NULL), POLLIN | POLLRDNORM);
+	ck_data(rd(r1, 2, 0), "he");
+	ck_data(rd(r2, 100, 0), "hello");
+	ck_buffered(3, 0);
+	ck_assert_uint_eq(chan_poll(r2, NULL), 0);
+	ck_err(rd(r2, 100, 1), EAGAIN);
+	ck_data(rd(r1, 100, 0), "llo");
+	ck_buffered(0, 0);
+	ck_err(rd(r1, 100, 1), EAGAIN);
+	chan_stats(c, &st);
+	ck_assert_int_eq(st.delivery, CHAN_BROADCAST);
+	ck_assert_int_eq(st.framing, CHAN_BYTES);
+	ck_assert_uint_eq(st.writes, 1);
+	ck_assert_uint_eq(st.bytes_written, 5);
+	ck_assert_uint_eq(st.reads, 3);
+	ck_assert_uint_eq(st.bytes_read, 10);
+
+	/* Three writes, read in different pieces by each reader. */
+	ck_count(wr(w, 1, 3000, 0), 3000);
+	ck_count(wr(w, 2, 3000, 0), 3000);
+	ck_count(wr(w, 3, 3000, 1), 3000);
+	ck_buffered(9000, 0);
+	pos = outlen;
+	drain(r1, 9000, 1000);
+	ck_buffered(9000, 0);
+	drain(r2, 9000, 4096);
+	ck_buffered(0, 0);
+	ck_out_pat(pos, 1, 0, 3000);
+	ck_out_pat(pos + 3000, 2, 0, 3000);
+	ck_out_pat(pos + 6000, 3, 0, 3000);
+	ck_out_pat(pos + 9000, 1, 0, 3000);
+	ck_out_pat(pos + 12000, 2, 0, 3000);
+	ck_out_pat(pos + 15000, 3, 0, 3000);
+	chan_close(w);
+	chan_close(r1);
+	chan_close(r2);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Broadcast: a reader that opens starts where the furthest reader has
+ * got to: it gets what no reader has had, and nothing some reader has.
+ */
+START_TEST(test_bcast_late_joiner)
+{
+	struct chan_handle	*w, *r1, *r2, *r3, *r4;
+
+	set_mode(CHAN_BYTES, CHAN_BROADCAST);
+	w = chan_open(c, CHAN_WR);
+	/* Written with no reader open: kept for the first that comes. */
+	ck_count(wrs(w, "abc", 0), 3);
+	r1 = chan_open(c, CHAN_RD);
+	ck_data(rd(r1, 100, 0), "abc");
+	ck_count(wrs(w, "def", 0), 3);
+	/* r1 had "abc", nobody had "def": r2 gets "def". */
+	r2 = chan_open(c, CHAN_RD);
+	ck_data(rd(r2, 100, 0), "def");
+	/* r2 had "def" too: nothing for r3, though r1 has still to read. */
+	r3 = chan_open(c, CHAN_RD);
+	ck_err(rd(r3, 100, 1), EAGAIN);
+	ck_assert_uint_eq(chan_poll(r3, NULL), 0);
+	ck_buffered(3, 0);
+	ck_data(rd(r1, 100, 0), "def");
+	ck_buffered(0, 0);
+	ck_count(wrs(w, "ghi", 0), 3);
+	ck_data(rd(r3, 100, 0), "ghi");
+	ck_data(rd(r1, 100, 0), "ghi");
+	ck_data(rd(r2, 100, 0), "ghi");
+	/* Part of a write read by one: a newcomer gets the rest. */
+	ck_count(wrs(w, "jklmn", 0), 5);
+	ck_data(rd(r1, 2, 0), "jk");
+	r4 = chan_open(c, CHAN_RD);
+	ck_data(rd(r4, 100, 0), "lmn");
+	ck_buffered(5, 0);
+	/*
+	 * Readers that close let go of what they did not read, but only of
+	 * what some reader had.
+	 */
+	chan_close(r2);
+	chan_close(r3);
+	ck_buffered(3, 0);
+	chan_close(r1);
+	chan_close(r4);
+	ck_buffered(0, 0);
+	/* w saw readers, all gone: EPIPE.  A new writer has seen none. */
+	ck_err(wrs(w, "xyz", 0), EPIPE);
+	chan_close(w);
+	w = chan_open(c, CHAN_WR);
+	ck_count(wrs(w, "xyz", 0), 3);
+	r1 = chan_open(c, CHAN_RD);
+	ck_count(wrs(w, "123", 0), 3);
+	ck_data(rd(r1, 2, 0), "xy");
+	chan_close(r1);
+	ck_buffered(4, 0);
+	r2 = chan_open(c, CHAN_RD);
+	ck_data(rd(r2, 100, 0), "z123");
+	chan_close(r2);
+	chan_close(w);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Broadcast: a writer waits while the slowest reader is capacity bytes
+ * behind, until that reader reads or closes; never silent loss.
+ */
+START_TEST(test_bcast_backpressure)
+{
+	struct chan_handle	*w, *slow, *fast;
+	struct req		*q, *a;
+
+	chan_free(c);
+	pool_setup(CAPACITY_MIN, MAX_MEMORY_DEFAULT);
+	set_mode(CHAN_BYTES, CHAN_BROADCAST);
+	slow = chan_open(c, CHAN_RD);
+	fast = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	fill_to_room(w, 1, 0);
+	drain(fast, CAPACITY_MIN, 1000);
+	ck_buffered(CAPACITY_MIN, 0);
+	ck_assert_uint_eq(chan_poll(w, NULL), 0);
+	ck_err(wr(w, 2, 100, 1), EAGAIN);
+	q = wr(w, 2, 100, 0);
+	ck_held(q);
+	ck_err(rd(fast, 100, 1), EAGAIN);
+	a = rd(fast, 1000, 0);
+	ck_held(a);
+	/* 99 bytes of room are not enough for 100 written together. */
+	drain(slow, 99, 99);
+	ck_held(q);
+	ck_held(a);
+	/* Once they go in, the held read of the fast reader gets them. */
+	drain(slow, 1, 1);
+	ck_count(q, 100);
+	ck_data_pat(a, 2, 0, 100);
+	ck_buffered(CAPACITY_MIN, 0);
+
+	/* The slow reader closing lets the held write go. */
+	q = wr(w, 3, 500, 0);
+	ck_held(q);
+	chan_close(slow);
+	ck_count(q, 500);
+	ck_buffered(500, 0);
+	ck_data_pat(rd(fast, 1000, 0), 3, 0, 500);
+
+	/* A write larger than the ring goes in as the reader reads. */
+	q = wr(w, 4, 3 * CAPACITY_MIN, 0);
+	ck_held(q);
+	ck_buffered(CAPACITY_MIN, 0);
+	drain(fast, 3 * CAPACITY_MIN, 1500);
+	ck_count(q, 3 * CAPACITY_MIN);
+	ck_buffered(0, 0);
+	chan_close(w);
+	ck_eof(rd(fast, 100, 0));
+	chan_close(fast);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/* Broadcast: end of file is each reader's, once it has read everything. */
+START_TEST(test_bcast_eof_per_reader)
+{
+	struct chan_handle	*w, *r1, *r2;
+	struct req		*q;
+
+	set_mode(CHAN_BYTES, CHAN_BROADCAST);
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	ck_count(wrs(w, "abc", 0), 3);
+	ck_data(rd(r1, 10, 0), "abc");
+	q = rd(r1, 10, 0);
+	ck_held(q);
+	ck_assert_uint_eq(chan_poll(r1, NULL), 0);
+	chan_close(w);
+	ck_eof(q);
+	ck_eof(rd(r1, 10, 0));
+	ck_assert_uint_eq(chan_poll(r1, NULL), POLLIN | POLLRDNORM | POLLHUP);
+	/* r2 has still to read "abc". */
+	ck_assert_uint_eq(chan_poll(r2, NULL), POLLIN | POLLRDNORM);
+	ck_data(rd(r2, 2, 0), "ab");
+	ck_data(rd(r2, 10, 1), "c");
+	ck_eof(rd(r2, 10, 0));
+	ck_assert_uint_eq(chan_poll(r2, NULL), POLLIN | POLLRDNORM | POLLHUP);
+	chan_close(r1);
+	chan_close(r2);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Broadcast: a reader that opens with nothing of its own to read, the
+ * writers gone, has seen no writer: it waits for one, as in a pipe, even
+ * while a slower reader still has data (which is not its own).
+ */
+START_TEST(test_bcast_eof_late_reader)
+{
+	struct chan_handle	*w, *r1, *r2, *r3;
+	struct req		*q;
+
+	set_mode(CHAN_BYTES, CHAN_BROADCAST);
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	ck_count(wrs(w, "abc", 0), 3);
+	ck_data(rd(r2, 10, 0), "abc");
+	chan_close(w);
+	ck_buffered(3, 0);
+	r3 = chan_open(c, CHAN_RD);
+	ck_err(rd(r3, 10, 1), EAGAIN);
+	ck_assert_uint_eq(chan_poll(r3, NULL), 0);
+	q = rd(r3, 10, 0);
+	ck_held(q);
+	/* The others: r1 has "abc" to read, r2 is at its end. */
+	ck_data(rd(r1, 10, 0), "abc");
+	ck_eof(rd(r1, 10, 0));
+	ck_eof(rd(r2, 10, 0));
+	ck_held(q);
+	/* A writer that comes and goes is end of file for r3 too. */
+	w = chan_open(c, CHAN_WR);
+	ck_held(q);
+	chan_close(w);
+	ck_eof(q);
+	/* Data left with no writer counts as one seen, for the reader. */
+	w = chan_open(c, CHAN_WR);
+	ck_count(wrs(w, "d", 0), 1);
+	chan_close(w);
+	chan_close(r1);
+	chan_close(r2);
+	chan_close(r3);
+	r1 = chan_open(c, CHAN_RD);
+	ck_data(rd(r1, 10, 0), "d");
+	ck_eof(rd(r1, 10, 0));
+	chan_close(r1);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/* Broadcast: POLLIN per reader, POLLOUT by the slowest reader. */
+START_TEST(test_bcast_poll)
+{
+	struct chan_handle	*w, *r1, *r2;
+	struct pollh		*p1, *p2, *p3;
+
+	chan_free(c);
+	pool_setup(2 * CAPACITY_MIN, MAX_MEMORY_DEFAULT);
+	set_mode(CHAN_BYTES, CHAN_BROADCAST);
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	p1 = pollh_new();
+	p2 = pollh_new();
+	ck_assert_uint_eq(chan_poll(r1, p1), 0);
+	ck_assert_uint_eq(chan_poll(r2, p2), 0);
+	ck_count(wrs(w, "x", 0), 1);
+	ck_assert_int_eq(p1->notified, 1);
+	ck_assert_int_eq(p2->notified, 1);
+	ck_data(rd(r1, 10, 0), "x");
+	ck_assert_uint_eq(chan_poll(r1, NULL), 0);
+	ck_assert_uint_eq(chan_poll(r2, NULL), POLLIN | POLLRDNORM);
+
+	/* r2 is one byte behind: room for CHAN_ATOMIC more, then none. */
+	ck_count(wr(w, 1, c->capacity - 1 - CHAN_ATOMIC, 0),
+	    c->capacity - 1 - CHAN_ATOMIC);
+	ck_assert_uint_eq(chan_poll(w, NULL), POLLOUT | POLLWRNORM);
+	ck_count(wrs(w, "y", 0), 1);
+	ck_assert_uint_eq(chan_poll(w, NULL), 0);
+	drain(r1, c->capacity - CHAN_ATOMIC, 4096);
+	ck_assert_uint_eq(chan_poll(r1, NULL), 0);
+	/* r1 has read all; r2 still holds the writer back. */
+	ck_assert_uint_eq(chan_poll(w, NULL), 0);
+	p3 = pollh_new();
+	ck_assert_uint_eq(chan_poll(w, p3), 0);
+	ck_data(rd(r2, 1, 0), "x");
+	ck_assert_int_eq(p3->notified, 1);
+	ck_assert_uint_eq(chan_poll(w, NULL), POLLOUT | POLLWRNORM);
+	drain(r2, c->capacity - CHAN_ATOMIC, 4096);
+	chan_close(w);
+	ck_assert_uint_eq(chan_poll(r1, NULL), POLLIN | POLLRDNORM | POLLHUP);
+	ck_assert_uint_eq(chan_poll(r2, NULL), POLLIN | POLLRDNORM | POLLHUP);
+	chan_close(r1);
+	chan_close(r2);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/* Broadcast: an O_RDWR open reads its own writes, as every reader does. */
+START_TEST(test_bcast_rdwr)
+{
+	struct chan_handle	*x, *r;
+
+	set_mode(CHAN_BYTES, CHAN_BROADCAST);
+	x = chan_open(c, CHAN_RD | CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ck_count(wrs(x, "ping", 0), 4);
+	ck_data(rd(x, 10, 0), "ping");
+	ck_data(rd(r, 10, 0), "ping");
+	/* Alone, it is still a reader: no EPIPE. */
+	chan_close(r);
+	ck_count(wrs(x, "pong", 0), 4);
+	ck_data(rd(x, 10, 1), "pong");
+	ck_err(rd(x, 10, 1), EAGAIN);
+	chan_close(x);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/* Broadcast: EPIPE once the last reader is gone. */
+START_TEST(test_bcast_epipe)
+{
+	struct chan_handle	*w, *r1, *r2;
+	struct req		*q;
+
+	chan_free(c);
+	pool_setup(CAPACITY_MIN, MAX_MEMORY_DEFAULT);
+	set_mode(CHAN_BYTES, CHAN_BROADCAST);
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	fill_to_room(w, 1, 0);
+	drain(r1, CAPACITY_MIN, CAPACITY_MIN);
+	q = wr(w, 2, 10, 0);
+	ck_held(q);
+	chan_close(r1);
+	ck_held(q);
+	chan_close(r2);
+	ck_err(q, EPIPE);
+	/* What r1 had is let go with the last reader. */
+	ck_buffered(0, 0);
+	ck_err(wrs(w, "x", 0), EPIPE);
+	ck_assert_uint_eq(chan_poll(w, NULL), POLLERR | POLLOUT | POLLWRNORM);
+	chan_close(w);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Broadcast messages: each reader gets each message whole; a read too
+ * small fails for that reader only, and the message stays for it.
+ */
+START_TEST(test_msgbcast_each_reader)
+{
+	struct chan_handle	*w, *r1, *r2, *r3;
+
+	set_mode(CHAN_MESSAGES, CHAN_BROADCAST);
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	ck_count(wrs(w, "a", 0), 1);
+	ck_count(wrs(w, "bcd", 0), 3);
+	ck_buffered(4, 2);
+	ck_data(rd(r1, 10, 0), "a");
+	ck_data(rd(r1, 10, 0), "bcd");
+	ck_buffered(4, 2);
+	ck_data(rd(r2, 1, 0), "a");
+	ck_buffered(3, 1);
+	ck_err(rd(r2, 2, 0), EMSGSIZE);
+	ck_err(rd(r2, 2, 1), EMSGSIZE);
+	ck_buffered(3, 1);
+	ck_data(rd(r2, 3, 0), "bcd");
+	ck_buffered(0, 0);
+
+	/* Late joiners, by messages. */
+	ck_count(wrs(w, "e", 0), 1);
+	ck_data(rd(r1, 10, 0), "e");
+	r3 = chan_open(c, CHAN_RD);
+	ck_err(rd(r3, 10, 1), EAGAIN);
+	ck_count(wrs(w, "fg", 0), 2);
+	ck_data(rd(r3, 10, 0), "fg");
+	ck_data(rd(r2, 10, 0), "e");
+	ck_data(rd(r2, 10, 0), "fg");
+	ck_buffered(2, 1);
+	ck_data(rd(r1, 10, 0), "fg");
+	ck_buffered(0, 0);
+	chan_close(w);
+	ck_eof(rd(r1, 10, 0));
+	ck_eof(rd(r2, 10, 0));
+	ck_eof(rd(r3, 10, 0));
+	chan_close(r1);
+	chan_close(r2);
+	chan_close(r3);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Broadcast messages: a message waits whole for room the slowest reader
+ * has still to free; when it goes in, a held read too small for it fails
+ * with EMSGSIZE and the message stays for that reader.
+ */
+START_TEST(test_msgbcast_backpressure)
+{
+	struct chan_handle	*w, *slow, *fast;
+	struct req		*q, *a;
+
+	chan_free(c);
+	pool_setup(CAPACITY_MIN, MAX_MEMORY_DEFAULT);
+	set_mode(CHAN_MESSAGES, CHAN_BROADCAST);
+	slow = chan_open(c, CHAN_RD);
+	fast = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	ck_count(wr(w, 1, 3000, 0), 3000);
+	ck_data_pat(rd(fast, CAPACITY_MIN, 0), 1, 0, 3000);
+	ck_err(wr(w, 2, 2000, 1), EAGAIN);
+	q = wr(w, 2, 2000, 0);
+	ck_held(q);
+	ck_assert_uint_eq(q->w->done, 0);
+	ck_buffered(3000, 1);
+	ck_assert_uint_eq(chan_poll(w, NULL), 0);
+	a = rd(fast, 1000, 0);
+	ck_held(a);
+	ck_data_pat(rd(slow, CAPACITY_MIN, 0), 1, 0, 3000);
+	ck_count(q, 2000);
+	ck_err(a, EMSGSIZE);
+	ck_buffered(2000, 1);
+	ck_data_pat(rd(slow, CAPACITY_MIN, 0), 2, 0, 2000);
+	ck_data_pat(rd(fast, CAPACITY_MIN, 0), 2, 0, 2000);
+	/* A whole capacity's message, with one reader closing. */
+	q = wr(w, 3, CAPACITY_MIN, 0);
+	ck_count(q, CAPACITY_MIN);
+	q = wr(w, 4, 1, 0);
+	ck_held(q);
+	ck_data_pat(rd(fast, CAPACITY_MIN, 0), 3, 0, CAPACITY_MIN);
+	ck_held(q);
+	chan_close(slow);
+	ck_count(q, 1);
+	ck_data_pat(rd(fast, CAPACITY_MIN, 0), 4, 0, 1);
+	chan_close(w);
+	ck_eof(rd(fast, 10, 0));
+	chan_close(fast);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * chan_set_mode: any change on a channel neither open nor holding data;
+ * EBUSY otherwise; setting what it has always succeeds.
+ */
+START_TEST(test_set_mode_rules)
+{
+	struct chan_handle	*w, *r;
+	struct chan_stats	 st;
+	struct chan		*c2;
+	int			 f, d;
+
+	/* A new channel takes the pool's settings. */
+	pool.framing = CHAN_MESSAGES;
+	pool.delivery = CHAN_BROADCAST;
+	c2 = chan_new(&pool);
+	ck_assert_int_eq(c2->framing, CHAN_MESSAGES);
+	ck_assert_int_eq(c2->delivery, CHAN_BROADCAST);
+	chan_free(c2);
+	pool.framing = CHAN_BYTES;
+	pool.delivery = CHAN_QUEUE;
+
+	/* Idle: every change is allowed. */
+	for (f = CHAN_BYTES; f <= CHAN_MESSAGES; f++)
+		for (d = CHAN_QUEUE; d <= CHAN_BROADCAST; d++)
+			set_mode(f, d);
+	set_mode(CHAN_BYTES, CHAN_QUEUE);
+
+	/* Open: only what it has. */
+	w = chan_open(c, CHAN_WR);
+	for (f = CHAN_BYTES; f <= CHAN_MESSAGES; f++)
+		for (d = CHAN_QUEUE; d <= CHAN_BROADCAST; d++)
+			ck_assert_int_eq(chan_set_mode(c, f, d),
+			    f == CHAN_BYTES && d == CHAN_QUEUE ? 0 : EBUSY);
+	ck_assert_int_eq(c->framing, CHAN_BYTES);
+	ck_assert_int_eq(c->delivery, CHAN_QUEUE);
+
+	/* Holding data with nothing open: the same. */
+	ck_count(wrs(w, "abc", 0), 3);
+	chan_close(w);
+	ck_assert(!chan_idle(c));
+	for (f = CHAN_BYTES; f <= CHAN_MESSAGES; f++)
+		for (d = CHAN_QUEUE; d <= CHAN_BROADCAST; d++)
+			ck_assert_int_eq(chan_set_mode(c, f, d),
+			    f == CHAN_BYTES && d == CHAN_QUEUE ? 0 : EBUSY);
+	r = chan_open(c, CHAN_RD);
+	ck_data(rd(r, 10, 0), "abc");
+	ck_assert_int_eq(chan_set_mode(c, CHAN_MESSAGES, CHAN_QUEUE), EBUSY);
+	chan_close(r);
+	ck_assert(chan_idle(c));
+
+	/* Idle again: a new mode, and the stream starts from nothing. */
+	set_mode(CHAN_MESSAGES, CHAN_BROADCAST);
+	chan_stats(c, &st);
+	ck_assert_int_eq(st.framing, CHAN_MESSAGES);
+	ck_assert_int_eq(st.delivery, CHAN_BROADCAST);
+	r = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	ck_assert_int_eq(chan_set_mode(c, CHAN_MESSAGES, CHAN_BROADCAST), 0);
+	ck_assert_int_eq(chan_set_mode(c, CHAN_BYTES, CHAN_BROADCAST), EBUSY);
+	ck_assert_int_eq(chan_set_mode(c, CHAN_MESSAGES, CHAN_QUEUE), EBUSY);
+	ck_count(wrs(w, "one", 0), 3);
+	ck_count(wrs(w, "two", 0), 3);
+	ck_data(rd(r, 10, 0), "one");
+	ck_data(rd(r, 10, 0), "two");
+	chan_close(w);
+	ck_eof(rd(r, 10, 0));
+	chan_close(r);
+	/* After a broadcast's traffic, a queue again. */
+	set_mode(CHAN_BYTES, CHAN_QUEUE);
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ck_count(wrs(w, "one", 0), 3);
+	ck_count(wrs(w, "two", 0), 3);
+	ck_data(rd(r, 10, 0), "onetwo");
+	chan_close(w);
+	chan_close(r);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Memory: message lengths count in mem_used, and with the bytes come
+ * back once everything is read and closed, in every mode.
+ */
+START_TEST(test_mode_memory)
+{
+	struct chan_handle	*w, *r1, *r2;
+	int			 f, d, i;
+	char			 b[2] = "x";
+
+	for (f = CHAN_BYTES; f <= CHAN_MESSAGES; f++) {
+		for (d = CHAN_QUEUE; d <= CHAN_BROADCAST; d++) {
+			set_mode(f, d);
+			w = chan_open(c, CHAN_WR);
+			r1 = chan_open(c, CHAN_RD);
+			r2 = chan_open(c, CHAN_RD);
+			/* More messages than a first ring of lengths holds. */
+			for (i = 0; i < 100; i++) {
+				b[0] = (char)('a' + i % 26);
+				ck_count(wrs(w, b, 0), 1);
+			}
+			ck_buffered(100, f == CHAN_MESSAGES ? 100 : 0);
+			ck_assert_uint_eq(c->lens.size > 0,
+			    f == CHAN_MESSAGES);
+			ck_assert_uint_ge(c->lens.size,
+			    f == CHAN_MESSAGES ? 400 : 0);
+			for (i = 0; i < 100; i++) {
+				drain(r1, 1, f == CHAN_MESSAGES ? 10 : 1);
+				if (d == CHAN_BROADCAST)
+					drain(r2, 1, f == CHAN_MESSAGES ?
+					    10 : 1);
+			}
+			ck_buffered(0, 0);
+			/* Open, the buffers stay. */
+			ck_assert_uint_gt(pool.budget.mem_used, 0);
+			chan_close(r2);
+			/* Data nobody read, at the last close, is kept. */
+			ck_count(wrs(w, "left", 0), 4);
+			chan_close(r1);
+			chan_close(w);
+			ck_assert_uint_gt(pool.budget.mem_used, 0);
+			r1 = chan_open(c, CHAN_RD);
+			ck_data(rd(r1, 10, 0), "left");
+			ck_eof(rd(r1, 10, 0));
+			chan_close(r1);
+			ck_mem_zero();
+		}
+	}
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Broadcast: a write serves the held reads of every open at once (a
+ * subscriber blocked in read() wakes with the data, not at the next call
+ * that happens to pump the channel).
+ */
+START_TEST(test_bcast_write_wakes_held_read)
+{
+	struct chan_handle	*w, *r1, *r2;
+	struct req		*a, *b;
+
+	set_mode(CHAN_BYTES, CHAN_BROADCAST);
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	a = rd(r1, 10, 0);
+	b = rd(r2, 10, 0);
+	ck_held(a);
+	ck_held(b);
+	ck_count(wrs(w, "news", 0), 4);
+	ck_data(a, "news");
+	ck_data(b, "news");
+	chan_close(w);
+	chan_close(r1);
+	chan_close(r2);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * The same with messages: a held read big enough gets the message, one
+ * too small fails with EMSGSIZE and the message stays for its open.
+ */
+START_TEST(test_msgbcast_write_wakes_held_read)
+{
+	struct chan_handle	*w, *r1, *r2;
+	struct req		*a, *b;
+
+	set_mode(CHAN_MESSAGES, CHAN_BROADCAST);
+	r1 = chan_open(c, CHAN_RD);
+	r2 = chan_open(c, CHAN_RD);
+	w = chan_open(c, CHAN_WR);
+	a = rd(r1, 10, 0);
+	b = rd(r2, 2, 0);
+	ck_held(a);
+	ck_held(b);
+	ck_count(wrs(w, "news", 0), 4);
+	ck_data(a, "news");
+	ck_err(b, EMSGSIZE);
+	ck_data(rd(r2, 10, 0), "news");
+	chan_close(w);
+	chan_close(r1);
+	chan_close(r2);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * KNOWN BUG in src/chan.c, reported, not fixed here (this test fails
+ * until it is): a message's length needs room in c->lens, which chan_push
+ * reserves only after chan_reserve has grown the ring, and neither
+ * chan_room, chan_never_fits nor chan_poll count it.  With max_memory
+ * nearly spent (here by the ring itself), a message that fits the ring
+ * gets no length: with O_NONBLOCK it fails with EAGAIN while poll says
+ * POLLOUT (a busy loop), and a blocking one is held with the ring empty,
+ * beside the held read it should feed: stuck until a close.  A write to an
+ * empty channel should go in, or fail (ENOSPC), never wait.
+ */
+START_TEST(test_bug_msg_length_memory)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q;
+	unsigned		 ev;
+
+	chan_free(c);
+	pool_setup(CAPACITY_MIN, CAPACITY_MIN + 100);
+	set_mode(CHAN_MESSAGES, CHAN_QUEUE);
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	ev = chan_poll(w, NULL);
+	q = wr(w, 1, CHAN_ATOMIC, 1);
+	if (ev & POLLOUT)
+		ck_assert_msg(q->kind != R_ERR || q->err != EAGAIN,
+		    "EAGAIN from an empty channel that polls POLLOUT");
+	ck_assert_uint_eq(c->ring.len, 0);
+	/* req_issued fails here: "a write is held with the ring empty". */
+	q = wr(w, 2, CHAN_ATOMIC, 0);
+	ck_assert(q->kind == R_COUNT || (q->kind == R_ERR && q->err == ENOSPC));
+	if (q->kind == R_COUNT)
+		ck_data_pat(rd(r, CHAN_ATOMIC, 1), 2, 0, CHAN_ATOMIC);
+	chan_close(w);
+	chan_close(r);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
 /* The suite of chan.c tests. */
 static Suite *
 chan_suite(void)
@@ -2047,6 +3142,48 @@ chan_suite(void)
 	tcase_add_test(tc, test_max_memory_small);
 	tcase_add_test(tc, test_max_memory_shared);
 	tcase_add_test(tc, test_held_copy_frees_memory);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("messages");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_msg_boundaries);
+	tcase_add_test(tc, test_msg_write_too_big);
+	tcase_add_test(tc, test_msg_read_too_small);
+	tcase_add_test(tc, test_msg_held_read_too_small);
+	tcase_add_test(tc, test_msg_whole_or_nothing);
+	tcase_add_test(tc, test_msg_eof_epipe);
+	tcase_add_test(tc, test_msg_poll);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("broadcast");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_bcast_every_reader);
+	tcase_add_test(tc, test_bcast_late_joiner);
+	tcase_add_test(tc, test_bcast_backpressure);
+	tcase_add_test(tc, test_bcast_eof_per_reader);
+	tcase_add_test(tc, test_bcast_poll);
+	tcase_add_test(tc, test_bcast_rdwr);
+	tcase_add_test(tc, test_bcast_epipe);
+	tcase_add_test(tc, test_bcast_eof_late_reader);
+	tcase_add_test(tc, test_bcast_write_wakes_held_read);
+	tcase_add_test(tc, test_msgbcast_each_reader);
+	tcase_add_test(tc, test_msgbcast_backpressure);
+	tcase_add_test(tc, test_msgbcast_write_wakes_held_read);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("mode");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_set_mode_rules);
+	tcase_add_test(tc, test_mode_memory);
+	suite_add_tcase(s, tc);
+
+	/*
+	 * A bug in chan.c found by these tests and reported: this case fails
+	 * until it is fixed (see the comment above the test).
+	 */
+	tc = tcase_create("known_bugs");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_bug_msg_length_memory);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");

@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include <check.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -400,6 +401,141 @@ START_TEST(test_resize_same)
 }
 END_TEST
 
+/* ring_peek_at: a skip inside one piece, and n past the end clamped. */
+START_TEST(test_peek_at_inside)
+{
+	struct ring	 r;
+	struct iovec	 iov[2], iov2[2];
+	size_t		 total, total2;
+
+	/* 30 bytes from offset 10 of 64: one piece. */
+	ring_setup(&r, 64, 10, 30);
+	ck_assert_int_eq(ring_peek_at(&r, 5, 10, iov, &total), 1);
+	ck_assert_uint_eq(total, 10);
+	ck_assert_ptr_eq(iov[0].iov_base, r.buf + 15);
+	ck_assert_uint_eq(iov[0].iov_len, 10);
+	ck_pattern(iov[0].iov_base, 5, 10);
+	/* Asking past the end gives what there is after the skip. */
+	ck_assert_int_eq(ring_peek_at(&r, 20, 100, iov, &total), 1);
+	ck_assert_uint_eq(total, 10);
+	ck_assert_ptr_eq(iov[0].iov_base, r.buf + 30);
+	ck_pattern(iov[0].iov_base, 20, 10);
+	/* Nothing asked, nothing given. */
+	total = 99;
+	ck_assert_int_eq(ring_peek_at(&r, 5, 0, iov, &total), 0);
+	ck_assert_uint_eq(total, 0);
+	/* A skip of 0 is ring_peek. */
+	ck_assert_int_eq(ring_peek_at(&r, 0, 100, iov, &total), 1);
+	ck_assert_int_eq(ring_peek(&r, 100, iov2, &total2), 1);
+	ck_assert_uint_eq(total, total2);
+	ck_assert_ptr_eq(iov[0].iov_base, iov2[0].iov_base);
+	ck_assert_uint_eq(iov[0].iov_len, iov2[0].iov_len);
+	/* Peeking consumes nothing. */
+	ck_assert_uint_eq(r.len, 30);
+	ck_assert_uint_eq(r.head, 10);
+	ring_free(&r);
+}
+END_TEST
+
+/* ring_peek_at across the end of the buffer. */
+START_TEST(test_peek_at_wrap)
+{
+	struct ring	 r;
+	struct iovec	 iov[2];
+	size_t		 total;
+
+	/* 20 bytes from offset 50 of 64: 14 at the end, 6 at the start. */
+	ring_setup(&r, 64, 50, 20);
+	/* From inside the first piece across the wrap: two pieces. */
+	ck_assert_int_eq(ring_peek_at(&r, 4, 100, iov, &total), 2);
+	ck_assert_uint_eq(total, 16);
+	ck_assert_ptr_eq(iov[0].iov_base, r.buf + 54);
+	ck_assert_uint_eq(iov[0].iov_len, 10);
+	ck_assert_ptr_eq(iov[1].iov_base, r.buf);
+	ck_assert_uint_eq(iov[1].iov_len, 6);
+	ck_pattern(iov[0].iov_base, 4, 10);
+	ck_pattern(iov[1].iov_base, 14, 6);
+	/* Up to the end of the buffer exactly: one piece; one more: two. */
+	ck_assert_int_eq(ring_peek_at(&r, 4, 10, iov, &total), 1);
+	ck_assert_uint_eq(total, 10);
+	ck_assert_uint_eq(iov[0].iov_len, 10);
+	ck_assert_int_eq(ring_peek_at(&r, 4, 11, iov, &total), 2);
+	ck_assert_uint_eq(total, 11);
+	ck_assert_uint_eq(iov[0].iov_len, 10);
+	ck_assert_uint_eq(iov[1].iov_len, 1);
+	ck_pattern(iov[1].iov_base, 14, 1);
+	/* A skip that ends at the end of the buffer: one piece at 0. */
+	ck_assert_int_eq(ring_peek_at(&r, 14, 100, iov, &total), 1);
+	ck_assert_uint_eq(total, 6);
+	ck_assert_ptr_eq(iov[0].iov_base, r.buf);
+	ck_pattern(iov[0].iov_base, 14, 6);
+	/* A skip past the wrap. */
+	ck_assert_int_eq(ring_peek_at(&r, 16, 100, iov, &total), 1);
+	ck_assert_uint_eq(total, 4);
+	ck_assert_ptr_eq(iov[0].iov_base, r.buf + 2);
+	ck_pattern(iov[0].iov_base, 16, 4);
+	ck_assert_int_eq(ring_peek_at(&r, 19, 100, iov, &total), 1);
+	ck_assert_uint_eq(total, 1);
+	ck_assert_ptr_eq(iov[0].iov_base, r.buf + 5);
+	ck_pattern(iov[0].iov_base, 19, 1);
+	ring_free(&r);
+
+	/* Full and wrapped: 32 bytes from offset 20 of 32. */
+	ring_setup(&r, 32, 20, 32);
+	ck_assert_int_eq(ring_peek_at(&r, 11, 100, iov, &total), 2);
+	ck_assert_uint_eq(total, 21);
+	ck_assert_ptr_eq(iov[0].iov_base, r.buf + 31);
+	ck_assert_uint_eq(iov[0].iov_len, 1);
+	ck_assert_ptr_eq(iov[1].iov_base, r.buf);
+	ck_assert_uint_eq(iov[1].iov_len, 20);
+	ck_pattern(iov[0].iov_base, 11, 1);
+	ck_pattern(iov[1].iov_base, 12, 20);
+	ck_assert_int_eq(ring_peek_at(&r, 12, 100, iov, &total), 1);
+	ck_assert_uint_eq(total, 20);
+	ck_assert_ptr_eq(iov[0].iov_base, r.buf);
+	ck_pattern(iov[0].iov_base, 12, 20);
+	ring_free(&r);
+}
+END_TEST
+
+/* ring_peek_at with a skip at or beyond what is stored gives nothing. */
+START_TEST(test_peek_at_beyond)
+{
+	struct ring	 r;
+	struct iovec	 iov[2];
+	size_t		 total;
+
+	ring_setup(&r, 64, 50, 20);
+	total = 99;
+	ck_assert_int_eq(ring_peek_at(&r, 20, 5, iov, &total), 0);
+	ck_assert_uint_eq(total, 0);
+	total = 99;
+	ck_assert_int_eq(ring_peek_at(&r, 21, 5, iov, &total), 0);
+	ck_assert_uint_eq(total, 0);
+	total = 99;
+	ck_assert_int_eq(ring_peek_at(&r, SIZE_MAX, SIZE_MAX, iov, &total), 0);
+	ck_assert_uint_eq(total, 0);
+	/* A huge n from inside is clamped, without overflow. */
+	ck_assert_int_eq(ring_peek_at(&r, 19, SIZE_MAX, iov, &total), 1);
+	ck_assert_uint_eq(total, 1);
+	ck_pattern(iov[0].iov_base, 19, 1);
+	ck_assert_uint_eq(r.len, 20);
+	ring_free(&r);
+
+	/* An empty ring, with or without a buffer. */
+	ring_init(&r);
+	total = 99;
+	ck_assert_int_eq(ring_peek_at(&r, 0, 10, iov, &total), 0);
+	ck_assert_uint_eq(total, 0);
+	ck_assert_int_eq(ring_peek_at(&r, 5, 10, iov, &total), 0);
+	ck_assert_uint_eq(total, 0);
+	ck_assert_int_eq(ring_resize(&r, 16), 0);
+	ck_assert_int_eq(ring_peek_at(&r, 3, 10, iov, &total), 0);
+	ck_assert_uint_eq(total, 0);
+	ring_free(&r);
+}
+END_TEST
+
 /* The suite of ring.c tests. */
 static Suite *
 ring_suite(void)
@@ -417,6 +553,9 @@ ring_suite(void)
 	tcase_add_test(tc, test_peek_one_piece);
 	tcase_add_test(tc, test_peek_full_unwrapped);
 	tcase_add_test(tc, test_peek_two_pieces);
+	tcase_add_test(tc, test_peek_at_inside);
+	tcase_add_test(tc, test_peek_at_wrap);
+	tcase_add_test(tc, test_peek_at_beyond);
 	tcase_add_test(tc, test_drop_across_wrap);
 	tcase_add_test(tc, test_pop_across_wrap);
 	tcase_add_test(tc, test_resize_grow_wrapped);
