@@ -21,7 +21,8 @@
  *   readers are gone (for opens that saw one), EAGAIN only without O_NONBLOCK
  *   room, writes of at most CHAN_ATOMIC bytes whole or not at all;
  * - nothing is left held that could go on (a held read means nothing for
- *   its open and no end of file, a held write means no room for it);
+ *   its open and no end of file, a held write means no room for it; the
+ *   room for a message leaves max_memory for its length);
  * - a broadcast's ring keeps exactly what its slowest reader (or, with
  *   none, the furthest) has still to read, and its ring of message lengths
  *   one length for each message there;
@@ -35,12 +36,6 @@
  * the last close, or a held write's copy let go) may give another channel
  * room to grow, and that channel's held writes then wait until its own
  * reader moves data (its pollers must be woken, and are checked).
- *
- * One known bug of chan.c is let pass unless FUZZ_STRICT=1 is in the
- * environment (tests/unit/check_chan.c, case "known_bugs", shows it): a
- * message whose bytes fit may find no memory for its length (c->lens); it
- * is then refused (EAGAIN) or held, even on an empty channel.  With
- * FUZZ_STRICT the model counts that memory as the fix would.
  *
  * FUZZ_TRACE=1 in the environment prints each call, to follow a crash.
  */
@@ -137,7 +132,6 @@ struct mchan {
 	uint64_t	 end;		/* bytes that went in, all told */
 	uint64_t	 nmsg;		/* messages that went in */
 	size_t		 sync;		/* first record not in end */
-	int		 lensbug;	/* a write held by the known bug */
 	/* Its figures, for chan_stats. */
 	uint64_t	 bytes_written;
 	uint64_t	 bytes_read;
@@ -167,7 +161,6 @@ struct model {
 
 static struct model	 M;
 static int		 trace;	/* FUZZ_TRACE=1 prints each call */
-static int		 strict;	/* FUZZ_STRICT=1: no known bugs */
 static uint8_t		 iobuf[MAX_IO];
 
 static void	check_stats(int);
@@ -192,11 +185,10 @@ limit_of(int ch)
 	used = b->mem_used + b->held + b->hist_used + b->region_used;
 	budget = b->max_memory > used ? b->max_memory - used : 0;
 	/*
-	 * With FUZZ_STRICT, as the fix of a known bug would have it: the
-	 * length of a message needs max_memory too when the ring of lengths
-	 * must grow for it.
+	 * A message's length needs max_memory too when the ring of lengths
+	 * must grow for it (64 lengths at first, then doubling).
 	 */
-	if (strict && M.ch[ch].framing == CHAN_MESSAGES &&
+	if (M.ch[ch].framing == CHAN_MESSAGES &&
 	    c->lens.size - c->lens.len < sizeof (uint32_t)) {
 		lens = c->lens.size == 0 ? 64 * sizeof (uint32_t) :
 		    c->lens.size;
@@ -240,23 +232,6 @@ max_msg_of(int ch)
 	if (M.ch[ch].framing == CHAN_BYTES)
 		return (CHAN_ATOMIC);
 	return (max != 0 && max < cap ? max : cap);
-}
-
-/*
- * Known bug: a message fits the ring but its length finds no room in the
- * ring of lengths, which must grow and max_memory cannot give it.
- */
-static int
-lens_starved(int ch)
-{
-	const struct chan	*c = M.ch[ch].c;
-	size_t			 grow;
-
-	if (M.ch[ch].framing != CHAN_MESSAGES ||
-	    c->lens.size - c->lens.len >= sizeof (uint32_t))
-		return (0);
-	grow = c->lens.size == 0 ? 64 * sizeof (uint32_t) : c->lens.size;
-	return (budget_left(&M.pool.budget) < grow);
 }
 
 /* Unread bytes of answered writes; exact while no write is held. */
@@ -951,22 +926,15 @@ check_state(int alert_ok)
 			FZ_CHECK(mc->c->ring.len == buffered(ch));
 		if (mc->framing == CHAN_BYTES)
 			FZ_CHECK(mc->c->lens.size == 0);
-		if (mc->nheldw == 0)
-			mc->lensbug = 0;
-		else {
+		if (mc->nheldw > 0) {
 			/*
 			 * The oldest held write waits for room it lacks,
 			 * unless memory freed by another channel gave it
-			 * room since this one last moved data (or, the
-			 * known bug, its message found no room for its
-			 * length: it then waits for the channel to move,
-			 * even once the memory is back).
+			 * room since this one last moved data.
 			 */
 			w = TAILQ_FIRST(&mc->c->wq);
 			FZ_CHECK(w != NULL);
-			if (!strict && lens_starved(ch))
-				mc->lensbug = 1;
-			if (!mc->stale && !mc->lensbug)
+			if (!mc->stale)
 				FZ_CHECK(room_of(ch) <
 				    need_of(ch, w->size - w->done, w->size));
 		}
@@ -1302,19 +1270,14 @@ op_write_modes(int hidx, size_t size, int nonblock)
 		if (handoff)
 			FZ_CHECK(mc->nheldr == 0);
 		got = w != NULL ? w->done : q->ans == ANS_COUNT ? q->count : 0;
-		if (got > pushed && readers_held) {
-			/*
-			 * A broadcast's held reads, served as the write goes
-			 * in, may free room for more of it.
-			 */
-			FZ_CHECK(mc->delivery == CHAN_BROADCAST);
-		} else if (got != pushed) {
-			/* Known bug: no memory for the message's length. */
-			FZ_CHECK(!strict && mc->framing == CHAN_MESSAGES &&
-			    got == 0 && lens_starved(ch));
-			TRACE("  known bug: no room for the length\n");
-			mc->lensbug = 1;
-		}
+		/*
+		 * A broadcast's held reads, served as the write goes in,
+		 * may free room for more of it.
+		 */
+		if (readers_held && mc->delivery == CHAN_BROADCAST)
+			FZ_CHECK(got >= pushed);
+		else
+			FZ_CHECK(got == pushed);
 		if (got == size) {
 			FZ_CHECK(w == NULL && q->ans == ANS_COUNT);
 		} else if (got > 0 && nonblock) {
@@ -1391,7 +1354,6 @@ op_mode(struct fz *f)
 		mc->delivery = delivery;
 		mc->cur = mc->sync = mc->nrecs;
 		mc->end = mc->nmsg = 0;
-		mc->lensbug = 0;
 		memset(&mc->q, 0, sizeof mc->q);
 		mc->q.rec = mc->nrecs;
 		mc->taken = mc->q;
@@ -1675,7 +1637,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	trace = getenv("FUZZ_TRACE") != NULL;
-	strict = getenv("FUZZ_STRICT") != NULL;
 	return (0);
 }
 

@@ -3023,38 +3023,30 @@ START_TEST(test_msgbcast_write_wakes_held_read)
 END_TEST
 
 /*
- * KNOWN BUG in src/chan.c, reported, not fixed here (this test fails
- * until it is): a message's length needs room in c->lens, which chan_push
- * reserves only after chan_reserve has grown the ring, and neither
- * chan_room, chan_never_fits nor chan_poll count it.  With max_memory
- * nearly spent (here by the ring itself), a message that fits the ring
- * gets no length: with O_NONBLOCK it fails with EAGAIN while poll says
- * POLLOUT (a busy loop), and a blocking one is held with the ring empty,
- * beside the held read it should feed: stuck until a close.  A write to an
- * empty channel should go in, or fail (ENOSPC), never wait.
+ * Messages: a message's length needs memory in the ring of lengths, and
+ * the room a channel reports leaves it (found by this test).  With
+ * max_memory nearly spent, a message that does not fit with its length
+ * is not polled POLLOUT, gets EAGAIN, or ENOSPC when blocking: a write to
+ * an empty channel is never held with nothing to wake it.
  */
-START_TEST(test_bug_msg_length_memory)
+START_TEST(test_msg_length_memory)
 {
 	struct chan_handle	*w, *r;
-	struct req		*q;
-	unsigned		 ev;
 
 	chan_free(c);
 	pool_setup(CAPACITY_MIN, CAPACITY_MIN + 100);
 	set_mode(CHAN_MESSAGES, CHAN_QUEUE);
 	w = chan_open(c, CHAN_WR);
 	r = chan_open(c, CHAN_RD);
-	ev = chan_poll(w, NULL);
-	q = wr(w, 1, CHAN_ATOMIC, 1);
-	if (ev & POLLOUT)
-		ck_assert_msg(q->kind != R_ERR || q->err != EAGAIN,
-		    "EAGAIN from an empty channel that polls POLLOUT");
-	ck_assert_uint_eq(c->ring.len, 0);
-	/* req_issued fails here: "a write is held with the ring empty". */
-	q = wr(w, 2, CHAN_ATOMIC, 0);
-	ck_assert(q->kind == R_COUNT || (q->kind == R_ERR && q->err == ENOSPC));
-	if (q->kind == R_COUNT)
-		ck_data_pat(rd(r, CHAN_ATOMIC, 1), 2, 0, CHAN_ATOMIC);
+	ck_assert_uint_eq(chan_poll(w, NULL), 0);
+	ck_err(wr(w, 1, CHAN_ATOMIC, 1), EAGAIN);
+	ck_err(wr(w, 2, CHAN_ATOMIC, 0), ENOSPC);
+	ck_assert_uint_eq(pool.nwaiters, 0);
+	/* A smaller message goes in, with its length. */
+	ck_count(wr(w, 3, 1000, 0), 1000);
+	ck_buffered(1000, 1);
+	ck_assert_uint_le(pool.budget.mem_used, CAPACITY_MIN + 100);
+	ck_data_pat(rd(r, CAPACITY_MIN, 1), 3, 0, 1000);
 	chan_close(w);
 	chan_close(r);
 	ck_mem_zero();
@@ -3153,6 +3145,7 @@ chan_suite(void)
 	tcase_add_test(tc, test_msg_whole_or_nothing);
 	tcase_add_test(tc, test_msg_eof_epipe);
 	tcase_add_test(tc, test_msg_poll);
+	tcase_add_test(tc, test_msg_length_memory);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("broadcast");
@@ -3175,15 +3168,6 @@ chan_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_set_mode_rules);
 	tcase_add_test(tc, test_mode_memory);
-	suite_add_tcase(s, tc);
-
-	/*
-	 * A bug in chan.c found by these tests and reported: this case fails
-	 * until it is fixed (see the comment above the test).
-	 */
-	tc = tcase_create("known_bugs");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_bug_msg_length_memory);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");
