@@ -16,6 +16,17 @@ CHANIO = os.environ.get("CHANIO", os.path.join(TOP, "build", "chanio"))
 SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 
 
+def figures(path):
+    """The user.ipcfs.stats of a channel, or of the mount on a directory,
+    as a dict: numbers as ints, words as strings."""
+    text = os.getxattr(path, "user.ipcfs.stats").decode()
+    out = {}
+    for line in text.splitlines():
+        k, v = line.split(" ", 1)
+        out[k] = int(v) if v.isdigit() else v
+    return out
+
+
 def mounted(path):
     with open("/proc/mounts") as f:
         return any(line.split()[1] == path and line.split()[2] == "fuse.ipcfs"

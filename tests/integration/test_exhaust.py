@@ -25,15 +25,14 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ipcfs_test import TOP, Mount  # noqa: E402
+from ipcfs_test import TOP, Mount, figures  # noqa: E402
 
 MIB = 1024 * 1024
 GUARD = 120     # seconds any wait below may take before the test fails
 
 
 def stats(mount):
-    text = os.getxattr(mount.path, "user.ipcfs.stats").decode()
-    return {k: int(v) for k, v in (line.split() for line in text.splitlines())}
+    return figures(mount.path)
 
 
 def rss_kib(pid):

@@ -34,7 +34,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ipcfs_test import IPCFS, SANITIZER, Mount, mounted  # noqa: E402
+from ipcfs_test import IPCFS, SANITIZER, Mount, figures, mounted  # noqa: E402
 
 PY = "/usr/bin/python3"
 GUARD = 15.0
@@ -179,8 +179,7 @@ def conn_of(path):
 def stats(path):
     """The daemon's level counters (user.ipcfs.stats), as a dict of ints;
     the requests_* counters only ever grow and are left out."""
-    raw = os.getxattr(path, "user.ipcfs.stats").decode()
-    return {k: int(v) for k, v in (l.split() for l in raw.splitlines())
+    return {k: v for k, v in figures(path).items()
             if not k.startswith("requests_")}
 
 

@@ -24,19 +24,11 @@ NOTSUP = errno.errorcode[errno.EOPNOTSUPP]     # Python names it ENOTSUP
 GUARD = 30
 
 
+figures = ipcfs_test.figures
+
+
 def stat(mount, key):
-    text = os.getxattr(mount.path, "user.ipcfs.stats").decode()
-    return int(dict(line.split() for line in text.splitlines())[key])
-
-
-def figures(path):
-    """A channel's user.ipcfs.stats as a dict."""
-    text = os.getxattr(path, "user.ipcfs.stats").decode()
-    out = {}
-    for line in text.splitlines():
-        k, v = line.split(" ", 1)
-        out[k] = int(v) if v.isdigit() else v
-    return out
+    return figures(mount.path)[key]
 
 
 class Settings(ipcfs_test.MountedTestCase):

@@ -16,13 +16,7 @@ STAT = os.path.join(TOP, "ipcfs-stat")
 GUARD = 30
 
 
-def figures(path):
-    text = os.getxattr(path, "user.ipcfs.stats").decode()
-    out = {}
-    for line in text.splitlines():
-        k, v = line.split(" ", 1)
-        out[k] = int(v) if v.isdigit() else v
-    return out
+figures = ipcfs_test.figures
 
 
 class Stats(ipcfs_test.MountedTestCase):
