@@ -4,7 +4,10 @@
 # them, not fail in the compiler on a missing header (issue 10).  A
 # pkg-config of our own stands in for a machine that lacks some: it knows
 # only the libraries it is told to.  Nothing is built: the check comes
-# first, and the tree is left as it was.
+# first, and the tree is left as it was.  Then, in a copy of the tree: a
+# built tree has nothing left to build, a changed header rebuilds what
+# includes it (issue 12), and CPPFLAGS, CFLAGS and LDFLAGS go where users
+# expect them.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 TMP=$(mktemp -d /tmp/ipcfs-build.XXXXXX)
@@ -61,4 +64,38 @@ else
 	echo "not ok - with the packages the check said: $out"
 	failed=1
 fi
+
+# The usual variables, in the usual places, and header dependencies: in a
+# copy of the tree, so the one under test is left as it was.
+check() {
+	if eval "$2"; then
+		echo "ok - $1"
+	else
+		echo "not ok - $1"
+		failed=1
+	fi
+}
+tree=$TMP/tree
+mkdir "$tree"
+(cd "$TOP" && tar cf - --exclude=./build --exclude=./.git --exclude=./ipcfs \
+    --exclude=./ipcfs-stat .) | (cd "$tree" && tar xf -) ||
+    { echo "not ok - a copy of the tree"; exit 1; }
+out=$(make -C "$tree" -s ipcfs build/san/check_ring 2>&1) ||
+    { echo "not ok - make in a clone: $out"; exit 1; }
+out=$(make -C "$tree" -n ipcfs build/san/check_ring 2>&1)
+check "a built tree has nothing to build" \
+    "! printf '%s\n' \"\$out\" | grep -q -- ' -o '"
+touch "$tree/src/ipcfs.h"
+out=$(make -C "$tree" -n ipcfs build/san/check_ring 2>&1)
+check "src/ipcfs.h changed: the daemon's objects are rebuilt" \
+    "printf '%s\n' \"\$out\" | grep -q -- '-o build/chan.o src/chan.c'"
+check "src/ipcfs.h changed: a unit test is rebuilt" \
+    "printf '%s\n' \"\$out\" | grep -q -- 'tests/unit/check_ring.c'"
+out=$(make -C "$tree" -n -B ipcfs CPPFLAGS=-DCPPMARK CFLAGS=-DCMARK \
+    LDFLAGS=-LLDMARK 2>&1)
+check "CPPFLAGS and CFLAGS reach the compiler, CFLAGS after ours" \
+    "printf '%s\n' \"\$out\" | grep -- '-c -o build/chan.o' |
+    grep -q -- '-Wall.*-DCPPMARK.*-DCMARK\\|-Wall.*-DCMARK.*-DCPPMARK'"
+check "LDFLAGS before the objects, libraries after them" \
+    "printf '%s\n' \"\$out\" | grep -q -- '-LLDMARK.* build/chan.o.* -lfuse3'"
 exit $failed
