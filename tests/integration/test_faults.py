@@ -307,10 +307,13 @@ class HungDaemon(FaultTest):
         self.m.proc.send_signal(signal.SIGSTOP)
         r.proc.kill()
         # The kernel waits for the daemon's answer to the interrupt; the
-        # caller sleeps uninterruptibly until then.
+        # caller sleeps uninterruptibly until then.  Its state says D a
+        # moment before it is asleep and /proc shows where (wchan 0 while
+        # it still runs on its way there): wait for both.
         deadline = time.monotonic() + GUARD
-        while state(r.pid) not in ("D", None) and \
-                time.monotonic() < deadline:
+        while (state(r.pid) != "D" or
+               "request_wait_answer" not in wchan(r.pid)) and \
+                state(r.pid) is not None and time.monotonic() < deadline:
             time.sleep(0.02)
         self.assertEqual(state(r.pid), "D",
                          "a caller of a hung daemon died of SIGKILL?")
