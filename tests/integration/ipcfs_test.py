@@ -102,3 +102,43 @@ class MountedTestCase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.mnt.close()
+
+
+class HangGuard(Exception):
+    pass
+
+
+class GuardedTestCase(MountedTestCase):
+    """A mounted test class whose tests end within guard seconds (a hang
+    guard, never a measurement) and always close the descriptors in
+    self.fds and kill the processes in self.procs; self.count numbers the
+    channels a test makes."""
+
+    guard = 60
+
+    def setUp(self):
+        self.fds = set()
+        self.procs = []
+        self.count = 0
+        signal.signal(signal.SIGALRM, self._hang)
+        signal.alarm(self.guard)
+
+    def tearDown(self):
+        signal.alarm(0)
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            for f in (p.stdin, p.stdout, p.stderr):
+                if f is not None:
+                    f.close()
+        for fd in self.fds:
+            os.close(fd)
+
+    @staticmethod
+    def _hang(signum, frame):
+        raise HangGuard("hang guard: the test did not finish")
+
+    def close(self, fd):
+        self.fds.remove(fd)
+        os.close(fd)

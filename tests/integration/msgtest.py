@@ -26,7 +26,6 @@ import json
 import os
 import random
 import select
-import signal
 import struct
 import subprocess
 import sys
@@ -236,32 +235,13 @@ def poll_until(fd, events):
 
 # --- a mount, and channels with settings ----------------------------------
 
-class HangGuard(Exception):
-    pass
+HangGuard = ipcfs_test.HangGuard
 
 
-class ChannelCase(ipcfs_test.MountedTestCase):
+class ChannelCase(ipcfs_test.GuardedTestCase):
     """A default mount, and helpers that always clean up."""
 
-    def setUp(self):
-        self.fds = set()
-        self.procs = []
-        self.count = 0
-        signal.signal(signal.SIGALRM, self.alarm)
-        signal.alarm(GUARD * 2)
-
-    def tearDown(self):
-        signal.alarm(0)
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate()
-        for fd in self.fds:
-            os.close(fd)
-
-    @staticmethod
-    def alarm(signum, frame):
-        raise HangGuard("hang guard: the test did not finish")
+    guard = GUARD * 2
 
     def chan(self, framing="messages", capacity=None, delivery=None):
         """A new channel no other test uses, with these settings."""
@@ -281,10 +261,6 @@ class ChannelCase(ipcfs_test.MountedTestCase):
         fd = os.open(path, flags)
         self.fds.add(fd)
         return fd
-
-    def close(self, fd):
-        self.fds.remove(fd)
-        os.close(fd)
 
     def spawn(self, *argv, text=True):
         p = subprocess.Popen(argv, stdout=subprocess.PIPE,

@@ -28,8 +28,7 @@ CAPACITY = 16384	# the mount's capacity=, small so filling is cheap
 ATOMIC = 4096		# PIPE_BUF
 
 
-class HangGuard(Exception):
-    pass
+HangGuard = ipcfs_test.HangGuard
 
 
 def pattern(n, seed=0):
@@ -116,33 +115,11 @@ class Call(threading.Thread):
         return self.result
 
 
-class StreamCase(ipcfs_test.MountedTestCase):
+class StreamCase(ipcfs_test.GuardedTestCase):
     """A mount with a small capacity, and helpers that always clean up."""
 
     options = ("-o", f"capacity={CAPACITY}")
-
-    def setUp(self):
-        self.fds = set()
-        self.procs = []
-        self.count = 0
-        signal.signal(signal.SIGALRM, self.alarm)
-        signal.alarm(GUARD * 2)
-
-    def tearDown(self):
-        signal.alarm(0)
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-            for f in (p.stdin, p.stdout):
-                if f is not None:
-                    f.close()
-        for fd in self.fds:
-            os.close(fd)
-
-    @staticmethod
-    def alarm(signum, frame):
-        raise HangGuard("hang guard: the test did not finish")
+    guard = GUARD * 2
 
     def chan(self):
         """A path for a channel no other test uses."""
@@ -153,10 +130,6 @@ class StreamCase(ipcfs_test.MountedTestCase):
         fd = os.open(path, flags | os.O_CREAT, 0o600)
         self.fds.add(fd)
         return fd
-
-    def close(self, fd):
-        self.fds.remove(fd)
-        os.close(fd)
 
     def sync(self):
         """Return once the daemon has handled every earlier request of ours
