@@ -36,10 +36,11 @@ def mounted(path):
 class Mount:
     """An ipcfs daemon on a fresh temporary mount point."""
 
-    def __init__(self, *options, binary=None, preexec_fn=None):
+    def __init__(self, *options, binary=None, preexec_fn=None, wrapper=()):
         """Mount with the given options.  binary names another daemon
         than the sanitized one; preexec_fn runs in the daemon's process
-        before it starts (to set limits on it, say)."""
+        before it starts (to set limits on it, say); wrapper is an argv
+        prefix that execs the daemon (nsenter --net=..., say)."""
         if not os.path.exists("/dev/fuse"):
             raise unittest.SkipTest("no /dev/fuse")
         self.tmp = tempfile.mkdtemp(prefix="ipcfs-test.")
@@ -50,17 +51,18 @@ class Mount:
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([binary or IPCFS, "-f", *options,
-                                          self.path], stderr=log, env=env,
-                                         preexec_fn=preexec_fn)
+            self.proc = subprocess.Popen([*wrapper, binary or IPCFS, "-f",
+                                          *options, self.path], stderr=log,
+                                         env=env, preexec_fn=preexec_fn)
         for _ in range(100):
             if mounted(self.path):
                 return
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
+        log = self.daemon_log()
         self.close()
-        raise AssertionError("ipcfs did not mount: " + self.daemon_log())
+        raise AssertionError("ipcfs did not mount: " + log)
 
     def __call__(self, *names):
         return os.path.join(self.path, *names)
