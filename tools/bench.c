@@ -1,15 +1,20 @@
 /*
  * bench: ipcfs side by side with kernel pipes, FIFOs, Unix sockets, tmpfs
- * and /dev/shm (issue 5), and its message and broadcast modes with POSIX
- * message queues, SOCK_SEQPACKET sockets and ZeroMQ (issue 11).
+ * and /dev/shm (issue 5), its message and broadcast modes with POSIX
+ * message queues, SOCK_SEQPACKET sockets and ZeroMQ (issue 11), and its
+ * NATS JetStream bridge between two hosts with libnats (issue 13).
  *
  *	bench -m MNT -p PID [-M MNT2 -P PID2] [-F MNT3 -f PID3 -L LABEL]
+ *	    [-a DIR_A -b DIR_B -N BENCH_NATS -u URL]
  *	    -t TMPDIR -S SHMDIR [-o FILE] [-r REPS] [-s] [-x SCENARIOS]
  *
  * MNT is an ipcfs mount served by the daemon PID (used for every stream
  * scenario); MNT2, if given, is a second mount in another region mode.
  * MNT3, if given, is one more mount run with other options, measured in
  * the frame exchange only, as subject ipcfs-LABEL.
+ * DIR_A and DIR_B, if given, are one bridged directory on two mounts
+ * (two hosts) sharing the NATS server URL; BENCH_NATS is tools/bench-nats,
+ * which sends the same traffic with libnats directly.
  * TMPDIR holds FIFOs, SHMDIR (on /dev/shm) the tmpfs and shared-memory
  * baselines.  tools/bench-run mounts, runs this and cleans up.
  *
@@ -27,7 +32,7 @@
  * REPS defaults to 7.  -s is the smoke mode: tiny sizes, one repetition,
  * a few seconds.
  * -x runs only the named scenarios (comma separated): memory, stream, rtt,
- * region, frame, files, wake, msg, bcast.
+ * region, frame, files, wake, msg, bcast, bridge (only with -a).
  */
 
 #define _GNU_SOURCE
@@ -71,6 +76,10 @@
 #define FRAME_BYTES	(FRAME_VALUES * sizeof(float))
 #define FRAME_HDR	4096
 
+#define BRIDGE_WAIT	10	/* s for a name to show on the other host */
+#define BRIDGE_SLACK	1024	/* a bridged stream's bytes over capacity,
+				   as in src/bridge.c */
+
 enum kind {
 	K_IPCFS,
 	K_PIPE,
@@ -83,6 +92,8 @@ enum kind {
 	K_MQUEUE,	/* a POSIX message queue */
 	K_SEQPACKET,	/* a Unix SOCK_SEQPACKET socket pair */
 	K_ZMQ,		/* ZeroMQ PUB/SUB over ipc:// */
+	K_NATS_JS,	/* tools/bench-nats, JetStream */
+	K_NATS_CORE,	/* tools/bench-nats, core NATS */
 };
 
 /* One thing measured: an ipcfs mount or a baseline. */
@@ -117,6 +128,10 @@ static struct {
 	const char	*only;
 	unsigned	 seq;
 	long		 mq_maxmsg;
+	const char	*xa;		/* bridged directories, hosts A, B */
+	const char	*xb;
+	const char	*nats;		/* tools/bench-nats */
+	const char	*url;		/* its NATS server */
 } cfg;
 
 /* Seconds on the monotonic clock. */
@@ -2008,6 +2023,360 @@ scen_bcast(void)
 	}
 }
 
+/*
+ * Scenario 8: across hosts, through NATS JetStream (issue 13).  Two ipcfs
+ * daemons, standing for two hosts, are connected to one NATS server and
+ * have bridged a directory each (cfg.xa on host A, cfg.xb on host B): a
+ * name under one is the same channel under the other.  Throughput: this
+ * process writes count messages of size bytes to a channel on A, one
+ * write each, and a child reads them on B; round trips: two channels with
+ * framing=messages, one each way, and a child on B echoes each message.
+ *
+ * The baselines are the same traffic sent with libnats directly, by
+ * tools/bench-nats, run once per repetition so that its runs interleave
+ * with the bridge's: over JetStream with the bridge's guarantees (a
+ * stream of the channel's capacity, each message stored before the next
+ * is sent, each taken by one fetch and one synchronous acknowledgement),
+ * and over core NATS, which keeps and promises nothing.
+ */
+struct bridge_arg {
+	const struct metric	*m;
+	int			 nm;
+	const char		*test;	/* for bench-nats: throughput, rtt */
+	size_t			 size;
+	int			 count;	/* messages, or timed round trips */
+	long			 maxbytes;	/* of the baseline's streams */
+};
+
+/* Host B's name (under cfg.xb) of host A's path apath (under cfg.xa). */
+static void
+bridge_path(char *buf, size_t len, const char *apath)
+{
+	snprintf(buf, len, "%s%s", cfg.xb, apath + strlen(cfg.xa));
+}
+
+/*
+ * Whether the directory of path lists its last name.  Read from the
+ * directory, not looked up: a lookup that fails leaves the kernel a
+ * negative entry, which hides the name until it times out unless the
+ * daemon takes it back when the name comes.
+ */
+static int
+bridge_listed(const char *path)
+{
+	char		 dir[PATH_MAX], *name;
+	struct dirent	*de;
+	DIR		*d;
+	int		 found = 0;
+
+	snprintf(dir, sizeof dir, "%s", path);
+	if ((name = strrchr(dir, '/')) == NULL)
+		errx(1, "%s: not a path", path);
+	*name++ = '\0';
+	if ((d = opendir(dir)) == NULL)
+		err(1, "%s", dir);
+	while (!found && (de = readdir(d)) != NULL)
+		found = strcmp(de->d_name, name) == 0;
+	closedir(d);
+	return (found);
+}
+
+/*
+ * Wait until path, on host B, is there, with the framing given unless
+ * NULL.  The bridge shows a name made on another host within a second,
+ * and its settings after it.
+ */
+static void
+bridge_wait(const char *path, const char *framing)
+{
+	char	 v[32];
+	ssize_t	 n;
+	double	 t0 = now();
+
+	for (;;) {
+		if (bridge_listed(path)) {
+			if (framing == NULL)
+				return;
+			if ((n = getxattr(path, "user.ipcfs.framing", v,
+			    sizeof v - 1)) > 0) {
+				v[n] = '\0';
+				if (strcmp(v, framing) == 0)
+					return;
+			}
+		}
+		if (now() - t0 > BRIDGE_WAIT)
+			errx(1, "%s: not on the other host after %d s%s%s "
+			    "(is the bridge up?)", path, BRIDGE_WAIT,
+			    framing ? " with framing=" : "",
+			    framing ? framing : "");
+		usleep(1000);
+	}
+}
+
+/*
+ * One run of tools/bench-nats for baseline s: its figures for the
+ * metrics of a, read from the result lines it prints.
+ */
+static void
+bridge_nats(const struct subj *s, const struct bridge_arg *a, double *vals)
+{
+	char	 size[32], count[32], cap[32], *line = NULL, *f[12], *p;
+	char	*argv[20];
+	size_t	 len = 0;
+	int	 fds[2], found = 0, i, j, nf;
+	FILE	*in;
+	pid_t	 pid;
+
+	snprintf(size, sizeof size, "%zu", a->size);
+	snprintf(count, sizeof count, "%d", a->count);
+	snprintf(cap, sizeof cap, "%ld", a->maxbytes);
+	i = 0;
+	argv[i++] = (char *)cfg.nats;
+	argv[i++] = "-u";
+	argv[i++] = (char *)cfg.url;
+	argv[i++] = "-r";
+	argv[i++] = "1";
+	argv[i++] = "-k";
+	argv[i++] = s->kind == K_NATS_JS ? "js" : "core";
+	argv[i++] = "-w";
+	argv[i++] = (char *)a->test;
+	argv[i++] = "-c";
+	argv[i++] = cap;
+	argv[i++] = strcmp(a->test, "rtt") == 0 ? "-Z" : "-z";
+	argv[i++] = size;
+	argv[i++] = strcmp(a->test, "rtt") == 0 ? "-i" : "-n";
+	argv[i++] = count;
+	if (cfg.smoke)
+		argv[i++] = "-s";
+	argv[i] = NULL;
+
+	if (pipe(fds) == -1)
+		err(1, "pipe");
+	if ((pid = xfork()) == 0) {
+		close(fds[0]);
+		if (dup2(fds[1], STDOUT_FILENO) == -1)
+			_exit(1);
+		execv(cfg.nats, argv);
+		warn("%s", cfg.nats);
+		_exit(1);
+	}
+	close(fds[1]);
+	if ((in = fdopen(fds[0], "r")) == NULL)
+		err(1, "fdopen");
+	while (getline(&line, &len, in) != -1) {
+		line[strcspn(line, "\n")] = '\0';
+		for (nf = 0, p = line; nf < 12 && p != NULL; nf++)
+			f[nf] = strsep(&p, "\t");
+		if (nf != 12 || strcmp(f[0], "result") != 0 ||
+		    strcmp(f[3], s->name) != 0)
+			continue;
+		for (j = 0; j < a->nm; j++)
+			if (strcmp(f[2], a->m[j].name) == 0) {
+				vals[j] = strtod(f[7], NULL);
+				found |= 1 << j;
+			}
+	}
+	free(line);
+	fclose(in);
+	xwaitpid(pid);
+	if (found != (1 << a->nm) - 1)
+		errx(1, "%s: %s gave no figure for %s", s->name, cfg.nats,
+		    a->m[0].name);
+}
+
+static void
+bridge_xput_fn(const struct subj *s, void *varg, double *vals)
+{
+	struct bridge_arg	*a = varg;
+	char			 pa[PATH_MAX], pb[PATH_MAX], *buf, c;
+	uint64_t		 i, got;
+	int			 ctl[2], wfd, rfd;
+	double			 t0, t1;
+	pid_t			 pid;
+
+	if (s->kind != K_IPCFS) {
+		bridge_nats(s, a, vals);
+		return;
+	}
+	newpath(pa, sizeof pa, cfg.xa, "xput");
+	bridge_path(pb, sizeof pb, pa);
+	buf = xmalloc(a->size);
+	memset(buf, 'x', a->size);
+	if (pipe(ctl) == -1)
+		err(1, "pipe");
+	wfd = xopen(pa, O_WRONLY | O_CREAT | O_EXCL);
+	pid = xfork();
+	if (pid == 0) {
+		close(ctl[0]);
+		close(wfd);
+		bridge_wait(pb, NULL);
+		rfd = xopen(pb, O_RDONLY);
+		writen(ctl[1], "r", 1);
+		for (i = 0; i < (uint64_t)a->count; i++) {
+			if (readn(rfd, buf, a->size) != (ssize_t)a->size)
+				errx(1, "%s: message %llu: short read or end "
+				    "of file", pb, (unsigned long long)i);
+			memcpy(&got, buf, sizeof got);
+			if (got != i)
+				errx(1, "%s: message %llu came as number "
+				    "%llu", pb, (unsigned long long)i,
+				    (unsigned long long)got);
+		}
+		writen(ctl[1], "d", 1);
+		_exit(0);
+	}
+	close(ctl[1]);
+	if (readn(ctl[0], &c, 1) != 1)
+		errx(1, "%s: the reader on host B did not start", s->name);
+
+	t0 = now();
+	for (i = 0; i < (uint64_t)a->count; i++) {
+		memcpy(buf, &i, sizeof i);
+		writen(wfd, buf, a->size);
+	}
+	if (readn(ctl[0], &c, 1) != 1)
+		errx(1, "%s: the reader on host B died", s->name);
+	t1 = now();
+
+	close(wfd);
+	xwaitpid(pid);
+	close(ctl[0]);
+	if (unlink(pa) == -1)
+		err(1, "unlink %s", pa);
+	free(buf);
+	vals[0] = (double)a->count * (double)a->size / (t1 - t0) / 1e6;
+	vals[1] = a->count / (t1 - t0);
+}
+
+static void
+bridge_rtt_fn(const struct subj *s, void *varg, double *vals)
+{
+	struct bridge_arg	*a = varg;
+	struct mend		 out, in;
+	char			 ping[PATH_MAX], pong[PATH_MAX];
+	char			 bping[PATH_MAX], bpong[PATH_MAX], *buf, c;
+	uint64_t		 i, warm = (uint64_t)a->count / 10;
+	uint64_t		 total = warm + (uint64_t)a->count;
+	size_t			 len = 2 * a->size;
+	double			*t, t0;
+	int			 ctl[2];
+	pid_t			 pid;
+
+	if (s->kind != K_IPCFS) {
+		bridge_nats(s, a, vals);
+		return;
+	}
+	newpath(ping, sizeof ping, cfg.xa, "ping");
+	newpath(pong, sizeof pong, cfg.xa, "pong");
+	bridge_path(bping, sizeof bping, ping);
+	bridge_path(bpong, sizeof bpong, pong);
+	mkchan(ping, "messages", NULL);
+	mkchan(pong, "messages", NULL);
+	buf = xmalloc(len);
+	memset(buf, 'p', len);
+	t = xmalloc(sizeof *t * (size_t)a->count);
+	out.kind = in.kind = K_IPCFS;
+	if (pipe(ctl) == -1)
+		err(1, "pipe");
+	pid = xfork();
+	if (pid == 0) {
+		close(ctl[0]);
+		bridge_wait(bping, "messages");
+		bridge_wait(bpong, "messages");
+		in.fd = xopen(bping, O_RDONLY);
+		out.fd = xopen(bpong, O_WRONLY);
+		writen(ctl[1], "r", 1);
+		for (i = 0; i < total; i++) {
+			mrecv(&in, buf, len, a->size, i);
+			msend(&out, buf, a->size);
+		}
+		_exit(0);
+	}
+	close(ctl[1]);
+	out.fd = xopen(ping, O_WRONLY);
+	in.fd = xopen(pong, O_RDONLY);
+	if (readn(ctl[0], &c, 1) != 1)
+		errx(1, "%s: the echo on host B did not start", s->name);
+
+	for (i = 0; i < total; i++) {
+		t0 = now();
+		memcpy(buf, &i, sizeof i);
+		msend(&out, buf, a->size);
+		mrecv(&in, buf, len, a->size, i);
+		if (i >= warm)
+			t[i - warm] = (now() - t0) * 1e6;
+	}
+
+	xwaitpid(pid);
+	close(ctl[0]);
+	mdrop(&out);
+	mdrop(&in);
+	if (unlink(ping) == -1 || unlink(pong) == -1)
+		err(1, "unlink %s", ping);
+	vals[0] = quantile(t, (size_t)a->count, 0.5);
+	free(t);
+	free(buf);
+}
+
+static void
+scen_bridge(void)
+{
+	static const size_t	 sizes[] = { 64, 4 * KIB };
+	const struct subj	 s[] = {
+		{ "ipcfs-bridge", K_IPCFS, 0 },
+		{ "libnats-jetstream", K_NATS_JS, 0 },
+		{ "libnats-core", K_NATS_CORE, 0 },
+	};
+	struct bridge_arg	 a;
+	struct metric		 m[2] = {
+		{ "bridge", "", "MB/s", 1 },
+		{ "bridge", "", "messages/s", 1 },
+	};
+	struct metric		 mr = { "bridge", "", "us", 0 };
+	char			 sz[32], v[32];
+	ssize_t			 n;
+	size_t			 i;
+	long			 capacity;
+
+	/*
+	 * The capacity the bridged directory gives its channels, and what
+	 * the bridge makes of it: the baseline's streams hold as much.
+	 */
+	if ((n = getxattr(cfg.xa, "user.ipcfs.capacity", v,
+	    sizeof v - 1)) < 0)
+		err(1, "%s: user.ipcfs.capacity", cfg.xa);
+	v[n] = '\0';
+	if ((capacity = atol(v)) <= 0)
+		errx(1, "%s: user.ipcfs.capacity is %s", cfg.xa, v);
+	memset(&a, 0, sizeof a);
+	a.maxbytes = capacity + BRIDGE_SLACK;
+	fprintf(cfg.out, "meta\tbridge_capacity\t%ld\n", capacity);
+	fprintf(cfg.out, "meta\tbridge_maxbytes\t%ld\n", a.maxbytes);
+
+	a.test = "throughput";
+	a.m = m;
+	a.nm = 2;
+	a.count = cfg.smoke ? 100 : 5000;
+	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		a.size = sizes[i];
+		sizename(sz, sizeof sz, a.size);
+		snprintf(m[0].name, sizeof m[0].name, "throughput, %s "
+		    "messages", sz);
+		snprintf(m[1].name, sizeof m[1].name, "message rate, %s "
+		    "messages", sz);
+		bench_run(m, 2, s, 3, bridge_xput_fn, &a);
+	}
+
+	a.test = "rtt";
+	a.m = &mr;
+	a.nm = 1;
+	a.size = 64;
+	a.count = cfg.smoke ? 20 : 2000;
+	sizename(sz, sizeof sz, a.size);
+	snprintf(mr.name, sizeof mr.name, "%s round trip, median", sz);
+	bench_run(&mr, 1, s, 3, bridge_rtt_fn, &a);
+}
+
 /* The region mode a mount reports, or "off". */
 static void
 mount_mode(int i)
@@ -2029,6 +2398,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: bench -m MNT -p PID [-M MNT2 -P PID2] "
 	    "[-F MNT3 -f PID3 -L LABEL]\n"
+	    "    [-a DIR_A -b DIR_B -N BENCH_NATS -u URL]\n"
 	    "    -t TMPDIR -S SHMDIR [-o FILE] [-r REPS] [-s] [-x SCENARIOS]\n");
 	exit(2);
 }
@@ -2040,8 +2410,15 @@ main(int argc, char **argv)
 	const char	*outpath = NULL;
 	int		 ch, i;
 
-	while ((ch = getopt(argc, argv, "f:F:L:m:M:o:p:P:r:sS:t:x:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:b:f:F:L:m:M:N:o:p:P:r:sS:t:u:x:"))
+	    != -1) {
 		switch (ch) {
+		case 'a':
+			cfg.xa = optarg;
+			break;
+		case 'b':
+			cfg.xb = optarg;
+			break;
 		case 'f':
 			cfg.dpid[2] = atoi(optarg);
 			break;
@@ -2056,6 +2433,9 @@ main(int argc, char **argv)
 			break;
 		case 'M':
 			cfg.mnt[1] = optarg;
+			break;
+		case 'N':
+			cfg.nats = optarg;
 			break;
 		case 'o':
 			outpath = optarg;
@@ -2078,6 +2458,9 @@ main(int argc, char **argv)
 		case 't':
 			cfg.tmp = optarg;
 			break;
+		case 'u':
+			cfg.url = optarg;
+			break;
 		case 'x':
 			cfg.only = optarg;
 			break;
@@ -2088,7 +2471,10 @@ main(int argc, char **argv)
 	if (cfg.mnt[0] == NULL || cfg.dpid[0] <= 0 || cfg.tmp == NULL ||
 	    cfg.shm == NULL || cfg.reps < 0 ||
 	    (cfg.mnt[1] != NULL && cfg.dpid[1] <= 0) ||
-	    (cfg.mnt[2] != NULL && (cfg.dpid[2] <= 0 || cfg.label == NULL)))
+	    (cfg.mnt[2] != NULL && (cfg.dpid[2] <= 0 || cfg.label == NULL)) ||
+	    (cfg.xa == NULL) != (cfg.xb == NULL) ||
+	    (cfg.xa == NULL) != (cfg.nats == NULL) ||
+	    (cfg.xa == NULL) != (cfg.url == NULL))
 		usage();
 	if (cfg.reps == 0)
 		cfg.reps = cfg.smoke ? 1 : 7;
@@ -2136,6 +2522,8 @@ main(int argc, char **argv)
 		scen_msg();
 	if (wanted("bcast"))
 		scen_bcast();
+	if (wanted("bridge") && cfg.xa != NULL)
+		scen_bridge();
 	if (cfg.out != stdout && fclose(cfg.out) != 0)
 		err(1, "%s", outpath);
 	return (0);
