@@ -17,7 +17,12 @@ MNT	?= /mnt/ipc
 CC	?= cc
 PKG_CONFIG ?= pkg-config
 
-PKGS	 = fuse3 libbsd-overlay
+# The bridge to NATS (bridge.c) is built when pkg-config knows libnats
+# (Debian's libnats-dev); without it bridge_none.c refuses -o nats.
+# NATS=no builds without it even so.
+NATS	?= $(shell $(PKG_CONFIG) --exists libnats 2>/dev/null && echo yes)
+PKGS	 = fuse3 libbsd-overlay $(if $(filter yes,$(NATS)),libnats)
+BRIDGE	 = $(if $(filter yes,$(NATS)),bridge.c,bridge_none.c)
 WARN	 = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wno-unused-parameter
 CFLAGS	?= -O2 -g
@@ -35,11 +40,11 @@ CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 ALL_CFLAGS = -std=gnu11 $(WARN) -Isrc $(PKG_CFLAGS) $(CPPFLAGS) -MMD -MP \
 	   $(CFLAGS)
-LDLIBS	 = $(PKG_LIBS)
+LDLIBS	 = $(PKG_LIBS) -lpthread
 SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
-SRCS	 = budget.c chan.c fs.c hist.c kfeat.c log.c loop.c main.c node.c opts.c \
+SRCS	 = $(BRIDGE) budget.c chan.c fs.c hist.c kfeat.c log.c loop.c main.c node.c opts.c \
 	   region.c ring.c spin.c xattr.c xmalloc.c
 PURE	 = budget.c chan.c hist.c log.c node.c opts.c region.c ring.c spin.c \
 	   xattr.c xmalloc.c

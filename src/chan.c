@@ -33,6 +33,9 @@
 #define LENS_MIN	(64 * sizeof (uint32_t))
 
 static void	chan_pump(struct chan *);
+static void	chan_ends(struct chan *);
+static struct waiter *chan_link_write(struct chan_handle *, void *,
+	    const void *, size_t, uint64_t, int);
 static void	chan_notify(struct chan *);
 static void	chan_pool_freed(void *);
 
@@ -106,6 +109,8 @@ chan_free(struct chan *c)
 		return;
 	if (!TAILQ_EMPTY(&c->rq) || !TAILQ_EMPTY(&c->wq))
 		fatalx("%s: requests still held", __func__);
+	if (c->link != NULL)
+		c->pool->link->gone(c);
 	while ((h = LIST_FIRST(&c->handles)) != NULL) {
 		if (h->ph != NULL)
 			c->pool->cbs->poll_free(h->ph);
@@ -225,6 +230,24 @@ int
 chan_idle(const struct chan *c)
 {
 	return (LIST_EMPTY(&c->handles) && c->ring.len == 0);
+}
+
+/*
+ * True if no writer is left anywhere: none here, none on other hosts, and
+ * for a bridged channel, nothing left on its way.
+ */
+static int
+chan_nowriters(const struct chan *c)
+{
+	return (c->writers == 0 && c->rwriters == 0 &&
+	    (c->link == NULL || c->rdrained));
+}
+
+/* True if no reader is left here or on other hosts. */
+static int
+chan_noreaders(const struct chan *c)
+{
+	return (c->readers == 0 && c->rreaders == 0);
 }
 
 static int
@@ -667,7 +690,8 @@ chan_take(const struct chan *c, size_t size, size_t ringbytes)
 	const struct waiter	*w = TAILQ_FIRST(&c->wq);
 	size_t			 take, left;
 
-	if (w == NULL || ringbytes != c->ring.len || ringbytes >= size ||
+	if (w == NULL || c->link != NULL || ringbytes != c->ring.len ||
+	    ringbytes >= size ||
 	    c->framing != CHAN_BYTES || c->delivery != CHAN_QUEUE)
 		return (0);
 	left = w->size - w->done;
@@ -861,14 +885,39 @@ chan_open(struct chan *c, int mode)
 		c->writers++;
 		c->wopens++;
 	}
-	h->seen_writer = c->writers > 0 ||
+	h->seen_writer = c->writers + c->rwriters > 0 ||
 	    ((mode & CHAN_RD) && chan_avail(h) > 0);
-	h->seen_reader = c->readers > 0;
+	h->seen_reader = c->readers + c->rreaders > 0;
 	h->wopens = c->wopens;
 	h->ropens = c->ropens;
 	LIST_INSERT_HEAD(&c->handles, h, entry);
 	chan_notify(c);
 	return (h);
+}
+
+/*
+ * With no writer left anywhere, held reads that have seen one and have
+ * nothing to read get end of file; with no reader left, held writes that
+ * have seen one fail with EPIPE.
+ */
+static void
+chan_ends(struct chan *c)
+{
+	struct waiter	*w, *tw;
+
+	if (chan_nowriters(c)) {
+		TAILQ_FOREACH_SAFE(w, &c->rq, entry, tw)
+			if (chan_avail(w->h) == 0 && seen_writer(w->h))
+				waiter_end_read(w, 0);
+	}
+	if (chan_noreaders(c)) {
+		TAILQ_FOREACH_SAFE(w, &c->wq, entry, tw)
+			if (seen_reader(w->h) && w->sending == NULL) {
+				if (c->link != NULL)
+					c->pool->link->cancel(c, w);
+				waiter_end_write(w, EPIPE);
+			}
+	}
 }
 
 /*
@@ -888,8 +937,11 @@ chan_close(struct chan_handle *h)
 			if (w->h == h)
 				waiter_end_read(w, EBADF);
 		TAILQ_FOREACH_SAFE(w, &c->wq, entry, tw)
-			if (w->h == h)
+			if (w->h == h) {
+				if (c->link != NULL)
+					c->pool->link->cancel(c, w);
 				waiter_end_write(w, EBADF);
+			}
 	}
 	if (h->ph != NULL) {
 		LIST_REMOVE(h, pentry);
@@ -908,16 +960,7 @@ chan_close(struct chan_handle *h)
 
 	if (c->delivery == CHAN_BROADCAST)
 		chan_settle(c);
-	if (c->writers == 0) {
-		TAILQ_FOREACH_SAFE(w, &c->rq, entry, tw)
-			if (chan_avail(w->h) == 0 && seen_writer(w->h))
-				waiter_end_read(w, 0);
-	}
-	if (c->readers == 0) {
-		TAILQ_FOREACH_SAFE(w, &c->wq, entry, tw)
-			if (seen_reader(w->h))
-				waiter_end_write(w, EPIPE);
-	}
+	chan_ends(c);
 	chan_pump(c);
 	if (chan_idle(c) && c->ring.size + c->lens.size > 0) {
 		c->pool->budget.mem_used -= c->ring.size + c->lens.size;
@@ -964,7 +1007,8 @@ chan_pump(struct chan *c)
 				TAILQ_INSERT_TAIL(&done, w, entry);
 			progress = 1;
 		}
-		while ((w = TAILQ_FIRST(&c->wq)) != NULL) {
+		/* A bridged channel's writes go out, never in the ring. */
+		while (c->link == NULL && (w = TAILQ_FIRST(&c->wq)) != NULL) {
 			/*
 			 * The write's own copy gives way to the ring as its
 			 * bytes go in: it does not stand in their way.
@@ -1038,12 +1082,16 @@ chan_read(struct chan_handle *h, void *req, size_t size, uint64_t off,
 		chan_notify(c);
 		return (NULL);
 	}
-	if (c->writers == 0 && seen_writer(h)) {
+	if (chan_nowriters(c) && seen_writer(h)) {
 		chan_eof(h, req, off);
 		return (NULL);
 	}
 	if (nonblock) {
 		cbs->reply_err(req, EAGAIN);
+		if (c->link != NULL && !c->rwant) {
+			c->rwant = 1;
+			chan_notify(c);
+		}
 		return (NULL);
 	}
 	if ((w = waiter_new(h, req, WAIT_READ, size)) == NULL) {
@@ -1052,6 +1100,9 @@ chan_read(struct chan_handle *h, void *req, size_t size, uint64_t off,
 	}
 	w->off = off;
 	TAILQ_INSERT_TAIL(&c->rq, w, entry);
+	/* A bridged channel's link fetches for it. */
+	if (c->link != NULL)
+		c->pool->link->kick(c);
 	return (w);
 }
 
@@ -1082,10 +1133,12 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 		cbs->reply_err(req, EMSGSIZE);
 		return (NULL);
 	}
-	if (c->readers == 0 && seen_reader(h)) {
+	if (chan_noreaders(c) && seen_reader(h)) {
 		cbs->reply_err(req, EPIPE);
 		return (NULL);
 	}
+	if (c->link != NULL)
+		return (chan_link_write(h, req, buf, size, off, nonblock));
 	if ((n = chan_handoff(h, off, req, buf, size)) == size) {
 		chan_notify(c);
 		return (NULL);
@@ -1180,6 +1233,8 @@ chan_cancel(struct waiter *w, int err)
 {
 	struct chan	*c = w->h->chan;
 
+	if (c->link != NULL && w->op == WAIT_WRITE)
+		c->pool->link->cancel(c, w);
 	if (w->op == WAIT_READ)
 		waiter_end_read(w, err);
 	else {
@@ -1197,8 +1252,11 @@ chan_abort(struct chan *c, int err)
 
 	while ((w = TAILQ_FIRST(&c->rq)) != NULL)
 		waiter_end_read(w, err);
-	while ((w = TAILQ_FIRST(&c->wq)) != NULL)
+	while ((w = TAILQ_FIRST(&c->wq)) != NULL) {
+		if (c->link != NULL)
+			c->pool->link->cancel(c, w);
 		waiter_end_write(w, err);
+	}
 }
 
 /*
@@ -1214,13 +1272,19 @@ chan_poll(struct chan_handle *h, void *ph)
 	if (h->mode & CHAN_RD) {
 		if (chan_avail(h) > 0)
 			ev |= POLLIN | POLLRDNORM;
-		else if (c->writers == 0 && seen_writer(h))
+		else if (chan_nowriters(c) && seen_writer(h))
 			ev |= POLLIN | POLLRDNORM | POLLHUP;
+		else if (c->link != NULL && ph != NULL)
+			c->rwant = 1;
 	}
 	if (h->mode & CHAN_WR) {
-		if (c->readers == 0 && seen_reader(h))
+		if (chan_noreaders(c) && seen_reader(h))
 			ev |= POLLERR | POLLOUT | POLLWRNORM;
-		else if (TAILQ_EMPTY(&c->wq) && chan_room(c) >= CHAN_ATOMIC)
+		else if (c->link != NULL) {
+			/* A bridged write waits for JetStream, not for room. */
+			if (TAILQ_EMPTY(&c->wq))
+				ev |= POLLOUT | POLLWRNORM;
+		} else if (TAILQ_EMPTY(&c->wq) && chan_room(c) >= CHAN_ATOMIC)
 			ev |= POLLOUT | POLLWRNORM;
 		else if (ph != NULL && !c->starved &&
 		    chan_limit(c) < c->capacity) {
@@ -1249,9 +1313,128 @@ chan_notify(struct chan *c)
 {
 	struct chan_handle	*h;
 
+	if (c->link != NULL)
+		c->pool->link->kick(c);
 	while ((h = LIST_FIRST(&c->polled)) != NULL) {
 		LIST_REMOVE(h, pentry);
 		c->pool->cbs->poll_notify(h->ph);
 		h->ph = NULL;
 	}
+}
+
+/*
+ * A write to a bridged channel: it goes to the link whole, and is answered
+ * once the link has stored it elsewhere (chan_link_sent), never from the
+ * ring.  The caller's bytes are copied, counted against max_memory as a
+ * held write's are.
+ */
+static struct waiter *
+chan_link_write(struct chan_handle *h, void *req, const void *buf,
+    size_t size, uint64_t off, int nonblock)
+{
+	struct chan	*c = h->chan;
+	struct waiter	*w;
+	char		*data;
+
+	if (size > CHAN_ATOMIC && size > budget_left(&c->pool->budget)) {
+		c->pool->cbs->reply_err(req, ENOMEM);
+		return (NULL);
+	}
+	if ((data = malloc(size)) == NULL ||
+	    (w = waiter_new(h, req, WAIT_WRITE, size)) == NULL) {
+		free(data);
+		c->pool->cbs->reply_err(req, ENOMEM);
+		return (NULL);
+	}
+	memcpy(data, buf, size);
+	w->off = off;
+	w->data = data;
+	w->nonblock = nonblock;
+	c->pool->budget.held += size;
+	TAILQ_INSERT_TAIL(&c->wq, w, entry);
+	c->pool->link->send(c);
+	return (w);
+}
+
+/*
+ * The link stored n more bytes of the held write w, or failed it with err.
+ * It is answered when it is all stored, fails, or has no reader left;
+ * otherwise the link sends the rest.
+ */
+void
+chan_link_sent(struct waiter *w, size_t n, int err)
+{
+	struct chan	*c = w->h->chan;
+
+	w->done += n;
+	c->pool->budget.held -= n;
+	w->sending = NULL;
+	if (err != 0 || w->done == w->size)
+		waiter_end_write(w, err);
+	else if (chan_noreaders(c) && seen_reader(w->h))
+		waiter_end_write(w, EPIPE);
+	chan_notify(c);
+}
+
+/* The bytes the link could put in the ring now. */
+size_t
+chan_link_room(const struct chan *c)
+{
+	return (chan_room(c));
+}
+
+/*
+ * Put len bytes from another host in the ring: one message, or stream
+ * bytes, which a read may take in any pieces.  Held reads get them at
+ * once.  Returns the bytes taken: all, or for a message none.
+ */
+size_t
+chan_link_push(struct chan *c, const void *data, size_t len)
+{
+	size_t	 n = 0, k;
+
+	while (n < len && (k = chan_push(c, (const char *)data + n, len - n,
+	    c->framing == CHAN_MESSAGES ? len : len - n)) > 0)
+		n += k;
+	if (n > 0) {
+		chan_counted(c, n);
+		c->rwant = 0;
+		/* It came from a writer: readers here have seen one. */
+		c->wopens++;
+		chan_pump(c);
+		chan_notify(c);
+	}
+	return (n);
+}
+
+/*
+ * Readers and writers on other hosts, and whether the link has nothing
+ * more on its way.  Opens that come elsewhere count as opens seen here.
+ */
+void
+chan_link_counts(struct chan *c, unsigned readers, unsigned writers,
+    int drained)
+{
+	if (readers > c->rreaders)
+		c->ropens++;
+	if (writers > c->rwriters)
+		c->wopens++;
+	c->rreaders = readers;
+	c->rwriters = writers;
+	c->rdrained = drained;
+	chan_ends(c);
+	chan_pump(c);
+	chan_notify(c);
+}
+
+/*
+ * What the channel's readers want from the link: 2 if a read is held, 1
+ * if a poll or a non-blocking read found nothing, 0 if nothing.
+ */
+int
+chan_link_demand(const struct chan *c)
+{
+	if (!TAILQ_EMPTY(&c->rq))
+		return (2);
+	return (c->rwant ? 1 : 0);
 }

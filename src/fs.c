@@ -49,6 +49,7 @@ static double		 fs_chan_timeout = ENTRY_TIMEOUT;
 #define XATTR_FRAMING	"user.ipcfs.framing"
 #define XATTR_DELIVERY	"user.ipcfs.delivery"
 #define XATTR_CAPACITY	"user.ipcfs.capacity"
+#define XATTR_BRIDGE	"user.ipcfs.bridge"
 #define XATTR_LIST	XATTR_REGION "\0" XATTR_STATS "\0" XATTR_FRAMING "\0" \
 			XATTR_DELIVERY "\0" XATTR_CAPACITY
 
@@ -440,8 +441,10 @@ fs_reply_made(fuse_req_t req, int error, struct node *n)
 {
 	if (error != 0)
 		fuse_reply_err(req, error);
-	else
+	else {
+		bridge_made(n);
 		fs_reply_entry(req, node_ref(n));
+	}
 }
 
 static void
@@ -487,10 +490,16 @@ fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct node	*dir;
 
+	void		*op;
+	int		 error;
+
 	if ((dir = fs_dir(req, parent)) == NULL)
 		return;
 	fs_unlinking(dir, name);
-	fuse_reply_err(req, node_unlink(dir, name));
+	op = bridge_removing(dir, name);
+	error = node_unlink(dir, name);
+	bridge_removed(op, error);
+	fuse_reply_err(req, error);
 }
 
 static void
@@ -498,9 +507,15 @@ fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct node	*dir;
 
+	void		*op;
+	int		 error;
+
 	if ((dir = fs_dir(req, parent)) == NULL)
 		return;
-	fuse_reply_err(req, node_rmdir(dir, name));
+	op = bridge_removing(dir, name);
+	error = node_rmdir(dir, name);
+	bridge_removed(op, error);
+	fuse_reply_err(req, error);
 }
 
 /* Symbolic and hard links would make names that are not channels. */
@@ -529,13 +544,22 @@ fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
     fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct node	*dir, *newdir;
+	void		*op;
+	int		 error;
 
 	if ((dir = fs_dir(req, parent)) == NULL)
 		return;
 	if ((newdir = fs_dir(req, newparent)) == NULL)
 		return;
+	/* Nothing moves in or out of a bridged directory. */
+	if ((error = bridge_renaming(dir, name, newdir, newname, &op)) != 0) {
+		fuse_reply_err(req, error);
+		return;
+	}
 	fs_unlinking(newdir, newname);
-	fuse_reply_err(req, node_rename(dir, name, newdir, newname, flags));
+	error = node_rename(dir, name, newdir, newname, flags);
+	bridge_renamed(op, error);
+	fuse_reply_err(req, error);
 }
 
 /*
@@ -673,12 +697,15 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct fuse_entry_param	 e;
 	struct node		*dir, *n = NULL;
 	struct knode		*k;
+	void			*op;
 	int			 error, made;
 
 	if ((dir = fs_dir(req, parent)) == NULL)
 		return;
 	error = fs_make(req, parent, name, S_IFREG | (mode & 07777), &n);
 	made = error == 0;
+	if (made)
+		bridge_made(n);
 	if (error == EEXIST && !(fi->flags & O_EXCL))
 		n = node_lookup(dir, name);
 	else if (error != 0) {
@@ -696,8 +723,10 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		node_forget(k, 1);
 	if (error != 0) {
 		/* The kernel will not learn of the name: take it back. */
-		if (made)
-			node_unlink(dir, name);
+		if (made) {
+			op = bridge_removing(dir, name);
+			bridge_removed(op, node_unlink(dir, name));
+		}
 		fuse_reply_err(req, error);
 		return;
 	}
@@ -1004,7 +1033,8 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	const struct xattr	*x;
 	struct node		*n;
 	uint64_t		 ready, caught, slept;
-	char			 buf[512];
+	size_t			 len;
+	char			 buf[1024];
 
 	if ((n = node_get(ino)) == NULL) {
 		fuse_reply_err(req, ENOENT);
@@ -1021,7 +1051,13 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	else if (strcmp(name, XATTR_CAPACITY) == 0)
 		snprintf(buf, sizeof buf, "%zu", n->chan != NULL ?
 		    n->chan->capacity : n->capacity);
-	else if (strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) != 0 &&
+	else if (strcmp(name, XATTR_BRIDGE) == 0) {
+		if (!n->bridged) {
+			fuse_reply_err(req, ENODATA);
+			return;
+		}
+		strlcpy(buf, "nats", sizeof buf);
+	} else if (strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) != 0 &&
 	    (x = xattr_get(&n->xattrs, name)) != NULL) {
 		fs_reply_value(req, x->value, x->len, size);
 		return;
@@ -1042,6 +1078,10 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		    (unsigned long long)cs.writes, (unsigned long long)cs.reads,
 		    cs.held_reads, cs.held_writes,
 		    (unsigned long long)cs.region);
+		if (n->chan->link != NULL) {
+			len = strlen(buf);
+			bridge_stats(n->chan, buf + len, sizeof buf - len);
+		}
 	} else if (strcmp(name, XATTR_STATS) == 0) {
 		node_stats(&ns);
 		loop_spin_stats(&ready, &caught, &slept);
@@ -1055,6 +1095,8 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		    pool.budget.region_used,
 		    fs_count_fds(), (unsigned long long)ready,
 		    (unsigned long long)caught, (unsigned long long)slept);
+		len = strlen(buf);
+		bridge_stats(NULL, buf + len, sizeof buf - len);
 	} else {
 		fuse_reply_err(req, ENODATA);
 		return;
@@ -1113,7 +1155,9 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			error = chan_set_mode(n->chan, n->chan->framing, mode);
 		else if (error == 0)
 			n->delivery = mode;
-	} else if (strcmp(name, XATTR_REGION) == 0 ||
+	} else if (strcmp(name, XATTR_BRIDGE) == 0)
+		error = bridge_mark(n, value, size);
+	else if (strcmp(name, XATTR_REGION) == 0 ||
 	    strcmp(name, XATTR_STATS) == 0)
 		error = EPERM;
 	else
@@ -1122,8 +1166,10 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		node_touch(n, NODE_CTIME);
 	/* st_blksize follows the settings: drop every cached copy. */
 	if (error == 0 && n->chan != NULL &&
-	    strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) == 0)
+	    strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) == 0) {
 		fs_attrs_changed(n, NULL);
+		bridge_settings(n);
+	}
 	fuse_reply_err(req, error);
 }
 
@@ -1223,6 +1269,13 @@ static void
 fs_abort_cb(struct chan *c, void *arg)
 {
 	chan_abort(c, *(int *)arg);
+}
+
+/* The mount's channel pool, for the bridge to link. */
+struct chan_pool *
+fs_pool(void)
+{
+	return (&pool);
 }
 
 /* True if the mount could not give what was asked for. */

@@ -14,6 +14,7 @@ struct fuse_session *fs_new(struct fuse_args *, const struct opts *);
 void	 fs_shutdown(int);
 void	 fs_free(void);
 int	 fs_failed(void);
+struct chan_pool *fs_pool(void);
 
 /* loop.c */
 int	 loop_init(struct fuse_session *, uint64_t);

@@ -83,6 +83,21 @@ struct chan_cbs {
 };
 
 /*
+ * What a channel carried to other hosts (bridge.c) is told by chan.c: its
+ * writes go out through the link, not into the ring, and a change of its
+ * state may make the link fetch, acknowledge or send.  The link calls back
+ * with chan_link_sent, chan_link_push and chan_link_counts.
+ */
+struct chan;
+struct waiter;
+struct chan_link_ops {
+	void	(*send)(struct chan *);		/* a write waits on wq */
+	void	(*kick)(struct chan *);		/* something changed */
+	void	(*cancel)(struct chan *, struct waiter *); /* w goes */
+	void	(*gone)(struct chan *);		/* the channel is freed */
+};
+
+/*
  * The memory a mount's clients may make the daemon hold, all against one
  * limit, max_memory (budget.c).  held counts bytes copied out of blocked
  * writes, which cannot stay in libfuse's receive buffer.
@@ -122,6 +137,7 @@ struct chan_pool {
 						   0: no limit */
 	struct budget		 budget;
 	size_t			 nwaiters;
+	const struct chan_link_ops *link;	/* bridge.c's, or NULL */
 };
 
 #define CHAN_RD		0x1
@@ -147,6 +163,8 @@ struct waiter {
 	char			*data;		/* write: bytes from base on */
 	char			*head;		/* write: the first base bytes,
 						   for a reading open's history */
+	int			 nonblock;	/* linked write: O_NONBLOCK */
+	void			*sending;	/* linked write: the link's */
 };
 TAILQ_HEAD(waitq, waiter);
 
@@ -218,6 +236,12 @@ struct chan {
 	uint64_t		 bytes_read;	/* reads took out */
 	uint64_t		 writes;	/* writes that put bytes in */
 	uint64_t		 reads;		/* reads that took bytes out */
+	void			*link;		/* bridge.c's, or NULL */
+	unsigned		 rreaders;	/* opens on other hosts */
+	unsigned		 rwriters;
+	int			 rdrained;	/* the link has no more */
+	int			 rwant;		/* a poll or O_NONBLOCK read
+						   found nothing */
 };
 
 /* A channel's figures, for user.ipcfs.stats on it (chan_stats). */
@@ -312,6 +336,8 @@ struct node {
 	size_t			 capacity;	/* directories: for new names */
 	int			 framing;
 	int			 delivery;
+	int			 bridged;	/* shared through NATS: a
+						   marked directory, or in one */
 	struct xattrs		 xattrs;	/* user.* attributes */
 };
 
@@ -337,7 +363,17 @@ struct opts {
 	size_t		 max_region;
 	enum region_mode region;
 	uint64_t	 spin_us;	/* most the daemon polls, in us */
+	char		 nats[1024];	/* NATS servers, comma separated */
+	char		 nats_name[32];	/* the namespace on the cluster */
+	char		 nats_host[64];	/* this daemon, "" for the default */
+	uint64_t	 nats_timeout;	/* s until a silent host is gone */
+	uint64_t	 nats_replicas;	/* of each stream and bucket */
 };
+
+#define NATS_NAME_DEFAULT	"ipcfs"
+#define NATS_TIMEOUT_DEFAULT	5
+#define NATS_TIMEOUT_MAX	3600
+#define NATS_REPLICAS_MAX	5
 
 /*
  * spin.c: how long the daemon polls /dev/fuse before it sleeps.  The
@@ -392,6 +428,11 @@ size_t	 chan_max_message(const struct chan *);
 uint64_t chan_eof_mark(const struct chan *);
 void	 chan_stats(const struct chan *, struct chan_stats *);
 void	 chan_pool_wake(struct chan_pool *);
+size_t	 chan_link_push(struct chan *, const void *, size_t);
+size_t	 chan_link_room(const struct chan *);
+void	 chan_link_sent(struct waiter *, size_t, int);
+void	 chan_link_counts(struct chan *, unsigned, unsigned, int);
+int	 chan_link_demand(const struct chan *);
 
 /* hist.c */
 void	 hist_init(struct hist *);
@@ -458,6 +499,23 @@ void	 spin_init(struct spin *, uint64_t);
 void	 spin_ready(struct spin *);
 void	 spin_caught(struct spin *);
 void	 spin_woke(struct spin *, uint64_t);
+
+/* bridge.c, or bridge_none.c when built without libnats */
+int	 bridge_start(struct chan_pool *, const struct opts *);
+void	 bridge_stop(void);
+int	 bridge_enabled(void);
+int	 bridge_fd(void);
+void	 bridge_dispatch(void);
+void	 bridge_flush(void);
+int	 bridge_mark(struct node *, const char *, size_t);
+void	 bridge_made(struct node *);
+void	*bridge_removing(struct node *, const char *);
+void	 bridge_removed(void *, int);
+int	 bridge_renaming(struct node *, const char *, struct node *,
+	     const char *, void **);
+void	 bridge_renamed(void *, int);
+void	 bridge_settings(struct node *);
+int	 bridge_stats(const struct chan *, char *, size_t);
 
 /* opts.c */
 struct fuse_args;

@@ -86,7 +86,7 @@ loop_init(struct fuse_session *se, uint64_t spin_us)
 static int
 loop_sleep(void)
 {
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[2];
 	sigset_t	 old;
 	int		 r, saved;
 
@@ -96,12 +96,17 @@ loop_sleep(void)
 		r = -1;
 		saved = EINTR;
 	} else {
-		pfd.fd = lp.fd;
-		pfd.events = POLLIN;
-		r = ppoll(&pfd, 1, NULL, &lp.waitmask);
+		pfd[0].fd = lp.fd;
+		pfd[0].events = POLLIN;
+		/* The bridge's events, if it runs (bridge.c). */
+		pfd[1].fd = bridge_fd();
+		pfd[1].events = POLLIN;
+		r = ppoll(pfd, pfd[1].fd == -1 ? 1 : 2, NULL, &lp.waitmask);
 		saved = errno;
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (r > 0 && pfd[1].fd != -1 && (pfd[1].revents & POLLIN))
+		bridge_dispatch();
 	errno = saved;
 	return (r == -1 ? -1 : 0);
 }
@@ -157,8 +162,10 @@ loop_run(void)
 	int		 n;
 
 	memset(&buf, 0, sizeof buf);
-	while ((n = loop_next(&buf)) > 0)
+	while ((n = loop_next(&buf)) > 0) {
 		fuse_session_process_buf(lp.se, &buf);
+		bridge_flush();
+	}
 	free(buf.mem);
 	if (n < 0)
 		log_warnx("%s: reading /dev/fuse: %s", __func__, strerror(-n));

@@ -460,6 +460,12 @@ main(int argc, char **argv)
 	if (fuse_daemonize(copts.foreground) != 0)
 		goto out_unmount;
 	log_init(copts.foreground, copts.debug);
+	/* After the fork: libnats runs threads of its own. */
+	if (bridge_start(fs_pool(), &o) != 0) {
+		log_warnx("the bridge to NATS (-o nats=%s) cannot start",
+		    o.nats);
+		goto out_unmount;
+	}
 	log_info("mounted on %s: region mode %s, capacity %zu, "
 	    "max_channels %llu, max_memory %zu, max_region %zu, spin %llu us%s",
 	    copts.mountpoint, opts_region_name(kfeat_mode()), o.capacity,
@@ -472,8 +478,10 @@ main(int argc, char **argv)
 
 	/* Nobody stays blocked on a daemon that is going away. */
 	fs_shutdown(ENOTCONN);
+	bridge_stop();
 	log_info("unmounting %s", copts.mountpoint);
 out_unmount:
+	bridge_stop();
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

@@ -370,6 +370,7 @@ node_make(struct node *dir, const char *name, mode_t mode, uid_t uid,
 	n->capacity = dir->capacity;
 	n->framing = dir->framing;
 	n->delivery = dir->delivery;
+	n->bridged = dir->bridged;
 	if (n->chan != NULL) {
 		n->chan->capacity = dir->capacity;
 		(void)chan_set_mode(n->chan, dir->framing, dir->delivery);

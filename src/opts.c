@@ -22,6 +22,11 @@ enum {
 	KEY_FRAMING,
 	KEY_DELIVERY,
 	KEY_SPIN,
+	KEY_NATS,
+	KEY_NATS_NAME,
+	KEY_NATS_HOST,
+	KEY_NATS_TIMEOUT,
+	KEY_NATS_REPLICAS,
 };
 
 static const char *region_names[] = {
@@ -44,6 +49,11 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("max_region=", KEY_MAX_REGION),
 	FUSE_OPT_KEY("region=", KEY_REGION),
 	FUSE_OPT_KEY("spin=", KEY_SPIN),
+	FUSE_OPT_KEY("nats=", KEY_NATS),
+	FUSE_OPT_KEY("nats_name=", KEY_NATS_NAME),
+	FUSE_OPT_KEY("nats_host=", KEY_NATS_HOST),
+	FUSE_OPT_KEY("nats_timeout=", KEY_NATS_TIMEOUT),
+	FUSE_OPT_KEY("nats_replicas=", KEY_NATS_REPLICAS),
 	FUSE_OPT_END
 };
 
@@ -173,6 +183,56 @@ opts_word(struct opts_state *st, const char *arg, const char *const words[2],
 	return (-1);
 }
 
+/*
+ * nats=URL[,URL...]: the servers, added to any given before, as libnats
+ * takes them (comma separated).  A URL has no spaces.
+ */
+static int
+opts_nats(struct opts_state *st, const char *val)
+{
+	char	 q[128];
+	size_t	 len = strlen(st->o->nats);
+
+	if (*val == '\0' || strpbrk(val, " \t\n") != NULL) {
+		snprintf(st->err, st->errlen, "nats: '%s' is not a server URL",
+		    opts_quote(val, q, sizeof q));
+		return (-1);
+	}
+	if (len > 0 && strlcat(st->o->nats, ",", sizeof st->o->nats) >=
+	    sizeof st->o->nats)
+		goto long_list;
+	if (strlcat(st->o->nats, val, sizeof st->o->nats) >=
+	    sizeof st->o->nats)
+		goto long_list;
+	return (0);
+long_list:
+	snprintf(st->err, st->errlen, "nats: the server list is longer than "
+	    "%zu bytes", sizeof st->o->nats - 1);
+	return (-1);
+}
+
+/*
+ * key=NAME for a name on the cluster: 1 to size-1 letters, digits, '-'
+ * or '_', which NATS takes in stream names, subjects and keys alike.
+ */
+static int
+opts_ident(struct opts_state *st, const char *arg, char *out, size_t size)
+{
+	const char	*val = strchr(arg, '=') + 1;
+	char		 q[128];
+	size_t		 len = strspn(val, "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+
+	if (len == 0 || val[len] != '\0' || len >= size) {
+		snprintf(st->err, st->errlen, "%.*s: '%s' is not 1 to %zu "
+		    "letters, digits, '-' or '_'", (int)(val - arg - 1), arg,
+		    opts_quote(val, q, sizeof q), size - 1);
+		return (-1);
+	}
+	memcpy(out, val, len + 1);
+	return (0);
+}
+
 static int
 opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
@@ -214,6 +274,20 @@ opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	case KEY_SPIN:
 		return (opts_value(st, arg, "spin", 0, SPIN_MAX_US,
 		    &st->o->spin_us));
+	case KEY_NATS:
+		return (opts_nats(st, strchr(arg, '=') + 1));
+	case KEY_NATS_NAME:
+		return (opts_ident(st, arg, st->o->nats_name,
+		    sizeof st->o->nats_name));
+	case KEY_NATS_HOST:
+		return (opts_ident(st, arg, st->o->nats_host,
+		    sizeof st->o->nats_host));
+	case KEY_NATS_TIMEOUT:
+		return (opts_value(st, arg, "nats_timeout", 1,
+		    NATS_TIMEOUT_MAX, &st->o->nats_timeout));
+	case KEY_NATS_REPLICAS:
+		return (opts_value(st, arg, "nats_replicas", 1,
+		    NATS_REPLICAS_MAX, &st->o->nats_replicas));
 	}
 	return (1);
 }
@@ -242,6 +316,11 @@ opts_parse(struct fuse_args *args, struct opts *o, char *err, size_t errlen)
 	o->max_region = MAX_REGION_DEFAULT;
 	o->region = REGION_AUTO;
 	o->spin_us = SPIN_DEFAULT_US;
+	o->nats[0] = '\0';
+	strlcpy(o->nats_name, NATS_NAME_DEFAULT, sizeof o->nats_name);
+	o->nats_host[0] = '\0';
+	o->nats_timeout = NATS_TIMEOUT_DEFAULT;
+	o->nats_replicas = 1;
 	err[0] = '\0';
 	if (fuse_opt_parse(args, &st, opts_spec, opts_proc) != 0) {
 		if (err[0] == '\0')
