@@ -1038,13 +1038,22 @@ bridge_cancel(struct chan *c, struct waiter *w)
 
 /* ---- Sending. ---- */
 
+/*
+ * Publish the next piece of the write being sent, or the same piece again
+ * when its answer did not come.  No Nats-Msg-Id header goes with it:
+ * nats-server 2.9 (Debian 12's) may store a message with headers in a
+ * stream at its byte limit and then drop the oldest message to make room
+ * (nats-io/nats-server#4771), which would lose data every time a channel
+ * is full.  So JetStream cannot tell a piece sent again from a new one,
+ * and a piece whose answer was lost in a fault may be stored twice
+ * (docs/bridge.md says when).
+ */
 static void
 send_piece(struct bchan *bc)
 {
 	struct waiter	*w = bc->pw;
 	struct chan	*c = bc->chan;
-	natsMsg		*m = NULL;
-	char		 subj[64], reply[128], id[128];
+	char		 subj[64], reply[128];
 	size_t		 left = w->size - w->done;
 	natsStatus	 st;
 
@@ -1058,23 +1067,17 @@ send_piece(struct bchan *bc)
 	stream_subject(subj, sizeof subj, bc->id);
 	snprintf(reply, sizeof reply, "%s.p.%" PRIu64 ".%" PRIu64, br.inbox,
 	    bc->num, bc->pseq);
-	snprintf(id, sizeof id, "%s.%" PRIu64 ".%" PRIu64, br.host, bc->num,
-	    bc->pseq);
 	bc->psent = now_ms();
 	bc->pretry = 0;
-	if ((st = natsMsg_Create(&m, subj, reply, w->data + w->done,
-	    (int)bc->plen)) != NATS_OK ||
-	    (st = natsMsgHeader_Set(m, "Nats-Msg-Id", id)) != NATS_OK ||
-	    (st = natsConnection_PublishMsg(br.nc, m)) != NATS_OK) {
-		if (st == NATS_MAX_PAYLOAD) {
-			bc->pw = NULL;
-			bc->psent = 0;
-			bc->pseq++;
-			chan_link_sent(w, 0, EMSGSIZE);
-		}
-		/* Otherwise the resend timer tries again. */
+	st = natsConnection_PublishRequest(br.nc, subj, reply,
+	    w->data + w->done, (int)bc->plen);
+	if (st == NATS_MAX_PAYLOAD) {
+		bc->pw = NULL;
+		bc->psent = 0;
+		bc->pseq++;
+		chan_link_sent(w, 0, EMSGSIZE);
 	}
-	natsMsg_Destroy(m);
+	/* Otherwise, if it failed, the resend timer tries again. */
 }
 
 /* Find the number after "key": in a JSON answer. */

@@ -98,4 +98,22 @@ check "CPPFLAGS and CFLAGS reach the compiler, CFLAGS after ours" \
     grep -q -- '-Wall.*-DCPPMARK.*-DCMARK\\|-Wall.*-DCMARK.*-DCPPMARK'"
 check "LDFLAGS before the objects, libraries after them" \
     "printf '%s\n' \"\$out\" | grep -q -- '-LLDMARK.* build/chan.o.* -lfuse3'"
+
+# The bridge to NATS is built only with libnats (issue 13): NATS=no (as
+# on a machine without libnats-dev) builds a daemon that needs no libnats
+# and refuses -o nats with a clear reason; the usual build links it.
+check "the usual build links libnats" "ldd '$TOP/ipcfs' | grep -q libnats"
+out=$(make -C "$tree" -s -B NATS=no ipcfs 2>&1) ||
+    { echo "not ok - make NATS=no: $out"; exit 1; }
+check "NATS=no: the daemon does without libnats" \
+    "! ldd '$tree/ipcfs' | grep -q libnats"
+check "NATS=no: bridge_none.c stands in for bridge.c" \
+    "[ -f '$tree/build/bridge_none.o' ] &&
+    ! nm -u '$tree/ipcfs' | grep -q natsConnection_Connect"
+mkdir "$TMP/mnt"
+out=$("$tree/ipcfs" -f -o nats=nats://127.0.0.1:1 "$TMP/mnt" 2>&1)
+rc=$?
+grep -qs " $TMP/mnt fuse" /proc/mounts && umount -l "$TMP/mnt"
+check "NATS=no: -o nats is refused at start-up, saying why" \
+    "[ $rc -ne 0 ] && printf '%s\n' \"\$out\" | grep -q 'built without libnats'"
 exit $failed

@@ -237,6 +237,49 @@ START_TEST(test_parse_spin)
 }
 END_TEST
 
+START_TEST(test_parse_nats)
+{
+	char	*a1[] = { "ipcfs", "-o", "nats=nats://a:4222,nats=nats://b:1",
+		    "/mnt" };
+	char	*a2[] = { "ipcfs", "-o", "nats=nats://a:4222\\,nats://b:1",
+		    "/mnt" };
+	char	*a3[] = { "ipcfs", "-o", "nats_name=jobs-1,nats_host=h_2,"
+		    "nats_timeout=2,nats_replicas=3", "/mnt" };
+	char	*a4[] = { "ipcfs", "-o", "nats=", "/mnt" };
+	char	*a5[] = { "ipcfs", "-o", "nats_name=a.b", "/mnt" };
+	char	*a6[] = { "ipcfs", "-o", "nats_timeout=0", "/mnt" };
+	char	*a7[] = { "ipcfs", "-o", "nats_replicas=6", "/mnt" };
+	char	*a8[] = { "ipcfs", "-o", "nats_host=", "/mnt" };
+
+	ck_assert_int_eq(parse(ARGC(a1), a1), 0);
+	ck_assert_str_eq(o.nats, "nats://a:4222,nats://b:1");
+	ck_assert_str_eq(o.nats_name, NATS_NAME_DEFAULT);
+	ck_assert_str_eq(o.nats_host, "");
+	ck_assert_uint_eq(o.nats_timeout, NATS_TIMEOUT_DEFAULT);
+	ck_assert_uint_eq(o.nats_replicas, 1);
+	teardown();
+	ck_assert_int_eq(parse(ARGC(a2), a2), 0);
+	ck_assert_str_eq(o.nats, "nats://a:4222,nats://b:1");
+	teardown();
+	ck_assert_int_eq(parse(ARGC(a3), a3), 0);
+	ck_assert_str_eq(o.nats, "");
+	ck_assert_str_eq(o.nats_name, "jobs-1");
+	ck_assert_str_eq(o.nats_host, "h_2");
+	ck_assert_uint_eq(o.nats_timeout, 2);
+	ck_assert_uint_eq(o.nats_replicas, 3);
+	teardown();
+	ck_parse_fails(ARGC(a4), a4, "nats");
+	teardown();
+	ck_parse_fails(ARGC(a5), a5, "nats_name");
+	teardown();
+	ck_parse_fails(ARGC(a6), a6, "nats_timeout");
+	teardown();
+	ck_parse_fails(ARGC(a7), a7, "nats_replicas");
+	teardown();
+	ck_parse_fails(ARGC(a8), a8, "nats_host");
+}
+END_TEST
+
 START_TEST(test_parse_max_channels)
 {
 	char	*a1[] = { "ipcfs", "-o", "max_channels=10", "/mnt" };
@@ -351,6 +394,7 @@ opts_suite(void)
 	tcase_add_test(tc, test_parse_capacity_bad);
 	tcase_add_test(tc, test_parse_max_channels);
 	tcase_add_test(tc, test_parse_spin);
+	tcase_add_test(tc, test_parse_nats);
 	tcase_add_test(tc, test_parse_max_memory);
 	tcase_add_test(tc, test_parse_keeps_others);
 	tcase_add_test(tc, test_parse_only_others);
