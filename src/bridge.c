@@ -105,6 +105,7 @@ struct bchan {
 	uint64_t		 fseq;
 	uint64_t		 fsent;
 	int			 fnowriters;	/* asked with no writer left */
+	int			 unseen;	/* data from a writer not seen */
 	struct bmsgs		 pending;	/* fetched, not in the ring */
 	uint64_t		 aseq;
 	uint64_t		 asent;
@@ -216,6 +217,7 @@ static struct {
 	int			 stopping;
 	pthread_t		 worker;
 	pthread_t		 watcher;
+	pthread_t		 hwatcher;
 	int			 threads;
 	struct bchan_nums	 nums;
 	struct bchan_ids	 ids;
@@ -690,54 +692,49 @@ watch_post(enum bev_type type, kvEntry *e)
 	bev_post(ev);
 }
 
+/*
+ * A watcher of one bucket: the names (arg 0), which also keeps the clock,
+ * or the hosts (arg 1).  Each has a thread, so that neither waits for
+ * the other: a host's presence must come before the data it then sends.
+ */
 static void *
 watcher_main(void *arg)
 {
-	kvWatcher	*wn = NULL, *wh = NULL;
+	int		 hosts = (int)(intptr_t)arg;
+	kvWatcher	*w = NULL;
 	kvEntry		*e;
 	struct bev	*ev;
 	uint64_t	 tick = 0;
-	int		 stop;
+	int		 stop, setup;
 
 	for (;;) {
 		pthread_mutex_lock(&br.mtx);
 		stop = br.stopping;
+		setup = br.setup;
 		pthread_mutex_unlock(&br.mtx);
 		if (stop)
 			break;
-		if (wn == NULL && br.setup &&
-		    kvStore_WatchAll(&wn, br.names_kv, NULL) != NATS_OK)
-			wn = NULL;
-		if (wh == NULL && br.setup &&
-		    kvStore_WatchAll(&wh, br.hosts_kv, NULL) != NATS_OK)
-			wh = NULL;
-		if (wn == NULL || wh == NULL) {
-			usleep(50000);
-			continue;
-		}
-		e = NULL;
-		if (kvWatcher_Next(&e, wn, 20) == NATS_OK && e != NULL) {
-			watch_post(EV_NAME, e);
-			kvEntry_Destroy(e);
-		}
-		e = NULL;
-		if (kvWatcher_Next(&e, wh, 20) == NATS_OK && e != NULL) {
-			watch_post(EV_HOST, e);
-			kvEntry_Destroy(e);
-		}
-		if (now_ms() - tick >= 50) {
+		if (!hosts && now_ms() - tick >= 50) {
 			tick = now_ms();
 			if ((ev = bev_new(EV_TICK)) != NULL)
 				bev_post(ev);
 		}
+		if (w == NULL && setup && kvStore_WatchAll(&w, hosts ?
+		    br.hosts_kv : br.names_kv, NULL) != NATS_OK)
+			w = NULL;
+		if (w == NULL) {
+			usleep(50000);
+			continue;
+		}
+		e = NULL;
+		if (kvWatcher_Next(&e, w, 50) == NATS_OK && e != NULL) {
+			watch_post(hosts ? EV_HOST : EV_NAME, e);
+			kvEntry_Destroy(e);
+		}
 	}
-	if (wn != NULL) {
-		kvWatcher_Stop(wn);
-		kvWatcher_Destroy(wn);
-	}
-	if (wh != NULL) {
-		kvWatcher_Stop(wh);
-		kvWatcher_Destroy(wh);
+	if (w != NULL) {
+		kvWatcher_Stop(w);
+		kvWatcher_Destroy(w);
 	}
 	return (NULL);
 }
@@ -1168,8 +1165,19 @@ on_freed(const char *id)
 
 /* ---- Receiving. ---- */
 
+/*
+ * Ask the stream for a message: FETCH_WAIT waits on the server for one,
+ * FETCH_NOW asks whether there is one, and FETCH_LAST waits a little, for
+ * when data came from a writer the hosts' bucket had not shown yet.  The
+ * last two, with no writer left, say whether that was all.
+ */
+#define FETCH_WAIT	0
+#define FETCH_NOW	1
+#define FETCH_LAST	2
+#define FETCH_LAST_MS	250
+
 static void
-send_fetch(struct bchan *bc, int nowait)
+send_fetch(struct bchan *bc, int mode)
 {
 	char	 subj[160], reply[128], body[96], name[64];
 
@@ -1179,15 +1187,16 @@ send_fetch(struct bchan *bc, int nowait)
 	    bc->delivery == CHAN_QUEUE ? "" : br.host);
 	snprintf(reply, sizeof reply, "%s.f.%" PRIu64 ".%" PRIu64, br.inbox,
 	    bc->num, ++bc->fseq);
-	if (nowait)
+	if (mode == FETCH_NOW)
 		snprintf(body, sizeof body, "{\"batch\":1,\"no_wait\":true}");
 	else
 		snprintf(body, sizeof body, "{\"batch\":1,\"expires\":%llu}",
-		    (unsigned long long)BRIDGE_FETCH_MS * 1000000);
+		    (unsigned long long)(mode == FETCH_LAST ? FETCH_LAST_MS :
+		    BRIDGE_FETCH_MS) * 1000000);
 	bc->fsent = now_ms();
-	bc->fnowriters = nowait;
-	log_debug("bridge: %s: fetch %" PRIu64 "%s", bc->id, bc->fseq,
-	    nowait ? " now" : "");
+	bc->fnowriters = mode != FETCH_WAIT;
+	log_debug("bridge: %s: fetch %" PRIu64 " mode %d", bc->id, bc->fseq,
+	    mode);
 	natsConnection_PublishRequestString(br.nc, subj, reply, body);
 }
 
@@ -1234,6 +1243,9 @@ on_data(const char *id, natsMsg *nm)
 	bc->fsent = 0;
 	if (bc->chan != NULL)
 		bc->chan->rdrained = 0;
+	/* From a writer the hosts' bucket has not shown: give it time. */
+	if (bc->rwriters == 0)
+		bc->unseen = 1;
 	bchan_dirty(bc);
 }
 
@@ -1252,8 +1264,10 @@ on_fetch_status(struct bchan *bc, uint64_t seq, const char *status)
 	/* 404 and 408: nothing there.  With no writer left, that is all. */
 	if ((strcmp(status, "404") == 0 || strcmp(status, "408") == 0) &&
 	    bc->fnowriters && c->writers == 0 && bc->rwriters == 0 &&
-	    TAILQ_EMPTY(&bc->pending) && !c->rdrained)
+	    TAILQ_EMPTY(&bc->pending) && !c->rdrained) {
+		bc->unseen = 0;
 		chan_link_counts(c, bc->rreaders, bc->rwriters, 1);
+	}
 	else if (strcmp(status, "404") != 0 && strcmp(status, "408") != 0) {
 		/* 409 and others: the consumer is not there (yet). */
 		bc->fsent = now_ms() - BRIDGE_FETCH_MS - 1000 + 100;
@@ -1646,7 +1660,9 @@ on_job(struct job *j)
 	switch (j->type) {
 	case JOB_SETUP:
 		if (j->ok) {
+			pthread_mutex_lock(&br.mtx);
 			br.setup = 1;
+			pthread_mutex_unlock(&br.mtx);
 			br.presence_dirty = 1;
 		}
 		break;
@@ -1696,6 +1712,22 @@ on_job(struct job *j)
 }
 
 /* ---- The loop's side. ---- */
+
+/*
+ * How to ask: with a writer anywhere, wait on the server; with none, ask
+ * once whether that was all, and then wait for a writer still to come.
+ */
+static int
+fetch_mode(struct bchan *bc, struct chan *c)
+{
+	if (c->writers + bc->rwriters > 0) {
+		bc->unseen = 0;
+		return (FETCH_WAIT);
+	}
+	if (c->rdrained)
+		return (FETCH_WAIT);
+	return (bc->unseen ? FETCH_LAST : FETCH_NOW);
+}
 
 static void
 bchan_broadcast(struct bchan *bc, struct chan *c, uint64_t now)
@@ -1752,7 +1784,7 @@ bchan_broadcast(struct bchan *bc, struct chan *c, uint64_t now)
 	}
 	if (TAILQ_EMPTY(&bc->pending) && bc->fsent == 0 && c->readers > 0 &&
 	    chan_link_room(c) > 0)
-		send_fetch(bc, c->writers + bc->rwriters == 0 && !c->rdrained);
+		send_fetch(bc, fetch_mode(bc, c));
 purge:
 	if (bc->purge_at != 0 && now >= bc->purge_at && !bc->purging) {
 		bc->purge_at = 0;
@@ -1768,7 +1800,6 @@ static void
 bchan_queue(struct bchan *bc, struct chan *c)
 {
 	int	 demand = chan_link_demand(c);
-	int	 nowriters = c->writers + bc->rwriters == 0;
 
 	if (demand == 0 || c->ring.len > 0)
 		return;
@@ -1790,7 +1821,7 @@ bchan_queue(struct bchan *bc, struct chan *c)
 	 * server.
 	 */
 	if (bc->fsent == 0)
-		send_fetch(bc, nowriters && !c->rdrained);
+		send_fetch(bc, fetch_mode(bc, c));
 }
 
 /* Move bc along: send, fetch, acknowledge as its state asks. */
@@ -2248,7 +2279,9 @@ bridge_start(struct chan_pool *pool, const struct opts *o)
 		return (-1);
 	}
 	if (pthread_create(&br.worker, NULL, worker_main, NULL) != 0 ||
-	    pthread_create(&br.watcher, NULL, watcher_main, NULL) != 0) {
+	    pthread_create(&br.watcher, NULL, watcher_main, NULL) != 0 ||
+	    pthread_create(&br.hwatcher, NULL, watcher_main,
+	    (void *)(intptr_t)1) != 0) {
 		log_warnx("bridge: cannot start its threads");
 		return (-1);
 	}
@@ -2280,6 +2313,7 @@ bridge_stop(void)
 		pthread_mutex_unlock(&br.mtx);
 		pthread_join(br.worker, NULL);
 		pthread_join(br.watcher, NULL);
+		pthread_join(br.hwatcher, NULL);
 	}
 	if (br.hosts_kv != NULL && br.connected)
 		kvStore_Delete(br.hosts_kv, br.host);
