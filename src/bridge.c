@@ -78,6 +78,7 @@ struct bmsg {
 	size_t			 len;
 	uint64_t		 end;		/* broadcast: ring position
 						   past its last byte */
+	uint64_t		 got;		/* ms, when it came */
 };
 TAILQ_HEAD(bmsgs, bmsg);
 
@@ -1236,6 +1237,7 @@ on_data(const char *id, natsMsg *nm)
 	    natsMsg_GetDataLength(nm), reply);
 	m = xcalloc(1, sizeof *m);
 	m->reply = xstrdup(reply);
+	m->got = now_ms();
 	m->len = (size_t)natsMsg_GetDataLength(nm);
 	m->data = xmalloc(m->len > 0 ? m->len : 1);
 	memcpy(m->data, natsMsg_GetData(nm), m->len);
@@ -1617,6 +1619,7 @@ bridge_unapply(const char *key, const char *old)
 	    strcmp(bc->id, bv.id) != 0)
 		return;
 	bc->dead = 1;
+	bchan_dirty(bc);
 	if (node_unlink(dir, last) == 0)
 		names_changed();
 }
@@ -1672,6 +1675,11 @@ on_job(struct job *j)
 		if (j->adopt[0] != '\0')
 			bchan_set_id(bc, j->adopt);
 		bc->ready = j->ok;
+		if (!j->ok) {
+			log_warnx("bridge: %s: no stream; the channel stays "
+			    "local", j->key);
+			bc->dead = 1;
+		}
 		br.presence_dirty = 1;
 		bchan_dirty(bc);
 		break;
@@ -1801,10 +1809,28 @@ bchan_queue(struct bchan *bc, struct chan *c)
 {
 	int	 demand = chan_link_demand(c);
 
+	struct bmsg	*m;
+
+	/*
+	 * A message fetched for a reader that went away goes back at once,
+	 * for others to take; one kept here past half the consumer's wait
+	 * for its acknowledgement may have gone to another host already,
+	 * and is dropped, never acknowledged.
+	 */
+	while ((m = TAILQ_FIRST(&bc->pending)) != NULL && m->reply[0] != '\0' &&
+	    bc->asent == 0 && (demand == 0 ||
+	    now_ms() - m->got > BRIDGE_ACKWAIT_MS / 2)) {
+		if (demand == 0 && now_ms() - m->got <= BRIDGE_ACKWAIT_MS / 2)
+			natsConnection_PublishString(br.nc, m->reply, "-NAK");
+		TAILQ_REMOVE(&bc->pending, m, entry);
+		free(m->reply);
+		free(m->data);
+		free(m);
+	}
 	if (demand == 0 || c->ring.len > 0)
 		return;
 	if (!TAILQ_EMPTY(&bc->pending)) {
-		struct bmsg	*m = TAILQ_FIRST(&bc->pending);
+		m = TAILQ_FIRST(&bc->pending);
 
 		if (m->reply[0] == '\0') {
 			/* Acknowledged already: the rest of it. */
@@ -1842,7 +1868,17 @@ bchan_run(struct bchan *bc)
 		bchan_free(bc);
 		return;
 	}
-	if (c == NULL || !bc->ready || bc->dead || !br.connected)
+	if (c != NULL && bc->dead) {
+		/* Its stream is gone: what is open here goes on locally. */
+		bc->chan = NULL;
+		bc->node = NULL;
+		bc->pw = NULL;
+		c->link = NULL;
+		chan_link_detach(c);
+		bchan_free(bc);
+		return;
+	}
+	if (c == NULL || !bc->ready || !br.connected)
 		return;
 	if (c->readers != bc->told_readers || c->writers != bc->told_writers)
 		br.presence_dirty = 1;
@@ -2073,6 +2109,7 @@ bridge_removing(struct node *dir, const char *name)
 		strlcpy(op->id, ((struct bchan *)n->chan->link)->id,
 		    sizeof op->id);
 		((struct bchan *)n->chan->link)->dead = 1;
+		bchan_dirty(n->chan->link);
 	}
 	return (op);
 }

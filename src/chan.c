@@ -1428,6 +1428,27 @@ chan_link_counts(struct chan *c, unsigned readers, unsigned writers,
 }
 
 /*
+ * The link is gone (its stream was removed): the channel goes on as a
+ * local one, with its held writes now waiting for room in the ring.
+ */
+void
+chan_link_detach(struct chan *c)
+{
+	struct waiter	*w;
+
+	TAILQ_FOREACH(w, &c->wq, entry)
+		w->sending = NULL;
+	c->link = NULL;
+	c->rreaders = 0;
+	c->rwriters = 0;
+	c->rdrained = 0;
+	c->rwant = 0;
+	chan_ends(c);
+	chan_pump(c);
+	chan_notify(c);
+}
+
+/*
  * What the channel's readers want from the link: 2 if a read is held, 1
  * if a poll or a non-blocking read found nothing, 0 if nothing.
  */

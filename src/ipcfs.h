@@ -433,6 +433,7 @@ size_t	 chan_link_room(const struct chan *);
 void	 chan_link_sent(struct waiter *, size_t, int);
 void	 chan_link_counts(struct chan *, unsigned, unsigned, int);
 int	 chan_link_demand(const struct chan *);
+void	 chan_link_detach(struct chan *);
 
 /* hist.c */
 void	 hist_init(struct hist *);

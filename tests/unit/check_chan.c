@@ -248,6 +248,9 @@ ck_not_stuck(const struct chan *ch)
 {
 	const struct waiter	*w;
 
+	/* A bridged channel's writes wait for the link, not for room. */
+	if (ch->link != NULL)
+		return;
 	/*
 	 * A broadcast's reads wait each for its own open, and may be held
 	 * beside a write that waits for a slower reader.
@@ -3055,6 +3058,224 @@ START_TEST(test_msg_length_memory)
 END_TEST
 
 /* The suite of chan.c tests. */
+
+/*
+ * A bridged channel (bridge.c's link): what chan.c tells the link and what
+ * the link calls back, with a recorder standing in for it.
+ */
+static struct {
+	unsigned	 sends;
+	unsigned	 kicks;
+	struct waiter	*cancelled;
+	int		 gone;
+} lk;
+
+static void
+lk_send(struct chan *ch)
+{
+	ck_assert_ptr_eq(ch, c);
+	lk.sends++;
+}
+
+static void
+lk_kick(struct chan *ch)
+{
+	lk.kicks++;
+}
+
+static void
+lk_cancel(struct chan *ch, struct waiter *w)
+{
+	lk.cancelled = w;
+}
+
+static void
+lk_gone(struct chan *ch)
+{
+	lk.gone = 1;
+	ch->link = NULL;
+}
+
+static const struct chan_link_ops lk_ops = {
+	.send = lk_send,
+	.kick = lk_kick,
+	.cancel = lk_cancel,
+	.gone = lk_gone,
+};
+
+static void
+link_setup(void)
+{
+	memset(&lk, 0, sizeof lk);
+	pool.link = &lk_ops;
+	c->link = &lk;
+}
+
+/* A write goes to the link whole, is held, and is answered once sent. */
+START_TEST(test_link_write)
+{
+	struct chan_handle	*w;
+	struct req		*r;
+
+	link_setup();
+	w = chan_open(c, CHAN_WR);
+	c->rreaders = 1;
+	r = wr(w, 7, 10000, 0);
+	ck_assert_ptr_nonnull(r->w);
+	ck_assert_uint_eq(lk.sends, 1);
+	ck_assert_uint_eq(c->ring.len, 0);
+	ck_assert_uint_eq(pool.budget.held, 10000);
+	/* The copy is the caller's bytes. */
+	ck_assert(pat_match(r->w->data, 7, 0, 10000));
+	chan_link_sent(r->w, 4096, 0);
+	ck_assert_int_eq(r->nreply, 0);
+	chan_link_sent(r->w, 10000 - 4096, 0);
+	ck_count(r, 10000);
+	ck_assert_uint_eq(c->ring.len, 0);
+	/* One that fails reports what went before it. */
+	r = wr(w, 8, 100, 0);
+	chan_link_sent(r->w, 0, EAGAIN);
+	ck_err(r, EAGAIN);
+	chan_close(w);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/* Data from the link wakes held reads; a message stays one. */
+START_TEST(test_link_push)
+{
+	struct chan_handle	*rh;
+	struct req		*r, *r2;
+	unsigned		 kicks;
+
+	link_setup();
+	set_mode(CHAN_MESSAGES, CHAN_QUEUE);
+	rh = chan_open(c, CHAN_RD);
+	kicks = lk.kicks;
+	r = rd(rh, 100, 0);
+	ck_assert_ptr_nonnull(r->w);
+	/* A held read tells the link to fetch. */
+	ck_assert_uint_gt(lk.kicks, kicks);
+	ck_assert_int_eq(chan_link_demand(c), 2);
+	ck_assert_uint_eq(chan_link_push(c, "hello", 5), 5);
+	ck_data(r, "hello");
+	ck_assert_int_eq(chan_link_demand(c), 0);
+	/* A non-blocking read that finds nothing asks for data too. */
+	ck_err(rd(rh, 100, 1), EAGAIN);
+	ck_assert_int_eq(chan_link_demand(c), 1);
+	ck_assert_uint_eq(chan_link_push(c, "abcdef", 6), 6);
+	ck_assert_int_eq(chan_link_demand(c), 0);
+	ck_err(rd(rh, 3, 0), EMSGSIZE);
+	r2 = rd(rh, 6, 0);
+	ck_data(r2, "abcdef");
+	chan_close(rh);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Writers elsewhere count: a reader that saw one gets end of file only
+ * once none is left anywhere and the link says nothing more is coming.
+ */
+START_TEST(test_link_eof)
+{
+	struct chan_handle	*rh;
+	struct req		*r;
+
+	link_setup();
+	rh = chan_open(c, CHAN_RD);
+	r = rd(rh, 100, 0);
+	chan_link_counts(c, 0, 1, 0);
+	ck_assert_int_eq(r->nreply, 0);
+	ck_assert(!(chan_poll(rh, NULL) & POLLHUP));
+	/* Gone elsewhere, but the stream may still hold its data. */
+	chan_link_counts(c, 0, 0, 0);
+	ck_assert_int_eq(r->nreply, 0);
+	chan_link_counts(c, 0, 0, 1);
+	ck_eof(r);
+	ck_assert(chan_poll(rh, NULL) & POLLHUP);
+	chan_close(rh);
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Readers elsewhere count: a write that saw one fails with EPIPE once
+ * none is left, unless it is on its way; then it is the link's to answer.
+ */
+START_TEST(test_link_epipe)
+{
+	struct chan_handle	*w;
+	struct req		*r1, *r2;
+	struct waiter		*w2;
+
+	link_setup();
+	w = chan_open(c, CHAN_WR);
+	chan_link_counts(c, 1, 0, 0);
+	r1 = wr(w, 1, 10, 0);
+	r2 = wr(w, 2, 10, 0);
+	w2 = r2->w;
+	r1->w->sending = &lk;
+	chan_link_counts(c, 0, 0, 0);
+	ck_assert_int_eq(r1->nreply, 0);
+	ck_err(r2, EPIPE);
+	ck_assert_ptr_eq(lk.cancelled, w2);
+	/* Its first part went: the rest is refused, the count reported. */
+	chan_link_sent(r1->w, 4, 0);
+	ck_count(r1, 4);
+	ck_err(wr(w, 3, 10, 0), EPIPE);
+	chan_close(w);
+	ck_finish();
+}
+END_TEST
+
+/* An interrupted write tells the link it is gone. */
+START_TEST(test_link_cancel)
+{
+	struct chan_handle	*w;
+	struct req		*r;
+	struct waiter		*held;
+
+	link_setup();
+	w = chan_open(c, CHAN_WR);
+	r = wr(w, 1, 10, 0);
+	held = r->w;
+	chan_cancel(held, EINTR);
+	ck_assert_ptr_eq(lk.cancelled, held);
+	ck_err(r, EINTR);
+	chan_close(w);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
+
+/* A link that goes leaves a local channel; its held writes go in. */
+START_TEST(test_link_detach)
+{
+	struct chan_handle	*w, *rh;
+	struct req		*r;
+
+	link_setup();
+	w = chan_open(c, CHAN_WR);
+	rh = chan_open(c, CHAN_RD);
+	r = wr(w, 5, 3000, 0);
+	ck_assert_ptr_nonnull(r->w);
+	chan_link_sent(r->w, 1000, 0);
+	ck_assert_int_eq(r->nreply, 0);
+	r->w->sending = &lk;
+	chan_link_detach(c);
+	ck_assert_ptr_null(c->link);
+	ck_count(r, 3000);
+	/* What the link had not sent is in the ring now. */
+	ck_data_pat(rd(rh, 5000, 0), 5, 1000, 2000);
+	chan_close(w);
+	chan_close(rh);
+	ck_mem_zero();
+	ck_finish();
+}
+END_TEST
 static Suite *
 chan_suite(void)
 {
@@ -3168,6 +3389,16 @@ chan_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_set_mode_rules);
 	tcase_add_test(tc, test_mode_memory);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("link");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_link_write);
+	tcase_add_test(tc, test_link_push);
+	tcase_add_test(tc, test_link_eof);
+	tcase_add_test(tc, test_link_epipe);
+	tcase_add_test(tc, test_link_cancel);
+	tcase_add_test(tc, test_link_detach);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");
