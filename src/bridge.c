@@ -67,6 +67,8 @@
 #define BRIDGE_RESEND_MS 2000
 /* How long a queue's consumer waits for an acknowledgement, in ms. */
 #define BRIDGE_ACKWAIT_MS 10000
+/* A fetched message no reader here wants goes back after this. */
+#define BRIDGE_IDLE_MS	1000
 /* Retries of a full stream: from this, doubling, to 100 ms. */
 #define BRIDGE_RETRY_MS	2
 
@@ -107,6 +109,7 @@ struct bchan {
 	uint64_t		 fsent;
 	int			 fnowriters;	/* asked with no writer left */
 	int			 unseen;	/* data from a writer not seen */
+	uint64_t		 idle;		/* ms since no reader waits */
 	struct bmsgs		 pending;	/* fetched, not in the ring */
 	uint64_t		 aseq;
 	uint64_t		 asent;
@@ -1807,47 +1810,52 @@ purge:
 static void
 bchan_queue(struct bchan *bc, struct chan *c)
 {
-	int	 demand = chan_link_demand(c);
-
 	struct bmsg	*m;
+	uint64_t	 now = now_ms();
+	int		 demand = chan_link_demand(c), npending = 0;
 
+	if (demand != 0)
+		bc->idle = 0;
+	else if (bc->idle == 0)
+		bc->idle = now;
 	/*
-	 * A message fetched for a reader that went away goes back at once,
-	 * for others to take; one kept here past half the consumer's wait
-	 * for its acknowledgement may have gone to another host already,
-	 * and is dropped, never acknowledged.
+	 * A message fetched for a reader that went away goes back after a
+	 * while, for others to take; one kept here past half the consumer's
+	 * wait for its acknowledgement may have gone to another host
+	 * already, and is dropped, never acknowledged.
 	 */
-	while ((m = TAILQ_FIRST(&bc->pending)) != NULL && m->reply[0] != '\0' &&
-	    bc->asent == 0 && (demand == 0 ||
-	    now_ms() - m->got > BRIDGE_ACKWAIT_MS / 2)) {
-		if (demand == 0 && now_ms() - m->got <= BRIDGE_ACKWAIT_MS / 2)
+	while ((m = TAILQ_FIRST(&bc->pending)) != NULL &&
+	    m->reply[0] != '\0' && bc->asent == 0 &&
+	    ((bc->idle != 0 && now - bc->idle > BRIDGE_IDLE_MS) ||
+	    now - m->got > BRIDGE_ACKWAIT_MS / 2)) {
+		if (now - m->got <= BRIDGE_ACKWAIT_MS / 2)
 			natsConnection_PublishString(br.nc, m->reply, "-NAK");
 		TAILQ_REMOVE(&bc->pending, m, entry);
 		free(m->reply);
 		free(m->data);
 		free(m);
 	}
-	if (demand == 0 || c->ring.len > 0)
+	if (demand == 0)
 		return;
-	if (!TAILQ_EMPTY(&bc->pending)) {
-		m = TAILQ_FIRST(&bc->pending);
-
-		if (m->reply[0] == '\0') {
-			/* Acknowledged already: the rest of it. */
-			bc->aseq++;
-			bc->asent = now_ms();
-			on_acked(bc, bc->aseq);
-		} else if (bc->asent == 0)
-			send_ack(bc, m, 1);
-		return;
-	}
 	/*
-	 * With no writer left, one quick look says whether that is all;
-	 * then a reader that waits for a writer still to come waits on the
-	 * server.
+	 * While a reader waits, one more message is on its way: it comes
+	 * while this one is acknowledged and read.  With no writer left, one
+	 * quick look says whether that is all; then a reader that waits for
+	 * a writer still to come waits on the server.
 	 */
-	if (bc->fsent == 0)
+	TAILQ_FOREACH(m, &bc->pending, entry)
+		npending++;
+	if (bc->fsent == 0 && npending < 2)
 		send_fetch(bc, fetch_mode(bc, c));
+	if (c->ring.len > 0 || (m = TAILQ_FIRST(&bc->pending)) == NULL)
+		return;
+	if (m->reply[0] == '\0') {
+		/* Acknowledged already: the rest of it. */
+		bc->aseq++;
+		bc->asent = now;
+		on_acked(bc, bc->aseq);
+	} else if (bc->asent == 0)
+		send_ack(bc, m, 1);
 }
 
 /* Move bc along: send, fetch, acknowledge as its state asks. */
@@ -1928,6 +1936,8 @@ on_tick(void)
 		    !TAILQ_EMPTY(&bc->pending))
 			send_ack(bc, TAILQ_FIRST(&bc->pending), 1);
 		if (bc->purge_at != 0 && now >= bc->purge_at)
+			bchan_dirty(bc);
+		if (!TAILQ_EMPTY(&bc->pending))
 			bchan_dirty(bc);
 	}
 	LIST_FOREACH_SAFE(h, &br.hosts, entry, th) {
