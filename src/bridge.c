@@ -110,6 +110,7 @@ struct bchan {
 	int			 fnowriters;	/* asked with no writer left */
 	int			 unseen;	/* data from a writer not seen */
 	uint64_t		 idle;		/* ms since no reader waits */
+	uint64_t		 bseq;		/* broadcast: latest taken */
 	struct bmsgs		 pending;	/* fetched, not in the ring */
 	uint64_t		 aseq;
 	uint64_t		 asent;
@@ -1225,6 +1226,29 @@ announce_freed(struct bchan *bc)
 	natsConnection_PublishString(br.nc, br.freed, bc->id);
 }
 
+/*
+ * The stream sequence of a message, from its acknowledgement subject:
+ * $JS.ACK.stream.consumer.delivered.sseq... or, with a domain and an
+ * account, two tokens more before the stream.  0 if it has none.
+ */
+static uint64_t
+ack_sseq(const char *reply)
+{
+	const char	*tok[12], *p;
+	int		 n = 0;
+
+	for (p = reply; n < 12 && p != NULL; n++) {
+		tok[n] = p;
+		if ((p = strchr(p, '.')) != NULL)
+			p++;
+	}
+	if (n == 9)
+		return (strtoull(tok[5], NULL, 10));
+	if (n >= 11)
+		return (strtoull(tok[7], NULL, 10));
+	return (0);
+}
+
 /* A message of stream id, for this host. */
 static void
 on_data(const char *id, natsMsg *nm)
@@ -1232,10 +1256,24 @@ on_data(const char *id, natsMsg *nm)
 	struct bchan	*bc;
 	struct bmsg	*m;
 	const char	*reply = natsMsg_GetReply(nm);
+	uint64_t	 sseq;
 
 	if ((bc = bchan_by_id(id)) == NULL || reply == NULL ||
 	    strncmp(reply, "$JS.ACK.", 8) != 0)
 		return;
+	/*
+	 * A broadcast's host acknowledges without waiting for an answer:
+	 * one that got lost brings messages it has again.
+	 */
+	sseq = ack_sseq(reply);
+	if (bc->delivery == CHAN_BROADCAST && sseq != 0 && sseq <= bc->bseq) {
+		natsConnection_PublishString(br.nc, reply, "+ACK");
+		bc->fsent = 0;
+		bchan_dirty(bc);
+		return;
+	}
+	if (sseq > bc->bseq)
+		bc->bseq = sseq;
 	log_debug("bridge: %s: %d bytes, %s", bc->id,
 	    natsMsg_GetDataLength(nm), reply);
 	m = xcalloc(1, sizeof *m);
