@@ -160,7 +160,8 @@ enum job_type {
 	JOB_SETUP,
 	JOB_CREATE,		/* stream, consumer and key of a channel */
 	JOB_PUT,		/* a key */
-	JOB_MOVE,		/* put key, delete key2 */
+	JOB_MOVE,		/* put the moves' new keys, delete
+				   their old ones, and stream id */
 	JOB_DELETE,		/* a key, and stream id if set */
 	JOB_UPDATE,		/* stream id's limits and retention */
 	JOB_CONSUMER,		/* make this host's consumer on id */
@@ -175,9 +176,11 @@ struct job {
 	uint64_t		 num;		/* the bchan's */
 	char			 id[17];
 	char			*key;
-	char			*key2;
 	char			*value;
 	char			*name;
+	char			**moves;	/* JOB_MOVE: new key, value,
+						   old key, each entry */
+	size_t			 nmoves;
 	size_t			 capacity;
 	int			 delivery;
 	int			 replace;	/* JOB_UPDATE: remake it */
@@ -347,8 +350,12 @@ on_conn(natsConnection *nc, void *arg)
 static void
 job_free(struct job *j)
 {
+	size_t	 i;
+
+	for (i = 0; i < j->nmoves * 3; i++)
+		free(j->moves[i]);
+	free(j->moves);
 	free(j->key);
-	free(j->key2);
 	free(j->value);
 	free(j->name);
 	free(j);
@@ -562,6 +569,35 @@ job_setup(void)
 	return (NATS_OK);
 }
 
+/*
+ * A rename: the new keys first, parents before children, so that other
+ * hosts find each channel's new place before its old key goes; then the
+ * old keys, children first; then the stream of a channel it replaced.
+ */
+static natsStatus
+job_move(struct job *j)
+{
+	uint64_t	 rev;
+	natsStatus	 st;
+	char		 name[64];
+	size_t		 i;
+
+	for (i = 0; i < j->nmoves; i++)
+		if ((st = kvStore_PutString(&rev, br.names_kv,
+		    j->moves[3 * i], j->moves[3 * i + 1])) != NATS_OK)
+			return (st);
+	for (i = j->nmoves; i-- > 0;)
+		if ((st = kvStore_Delete(br.names_kv, j->moves[3 * i + 2])) !=
+		    NATS_OK && st != NATS_NOT_FOUND)
+			return (st);
+	if (j->id[0] != '\0') {
+		stream_name(name, sizeof name, j->id);
+		if (transient(st = js_DeleteStream(br.js, name, NULL, NULL)))
+			return (st);
+	}
+	return (NATS_OK);
+}
+
 static natsStatus
 job_run(struct job *j)
 {
@@ -577,11 +613,7 @@ job_run(struct job *j)
 	case JOB_PUT:
 		return (kvStore_PutString(&rev, br.names_kv, j->key, j->value));
 	case JOB_MOVE:
-		if ((st = kvStore_PutString(&rev, br.names_kv, j->key,
-		    j->value)) != NATS_OK)
-			return (st);
-		st = kvStore_Delete(br.names_kv, j->key2);
-		return (st == NATS_NOT_FOUND ? NATS_OK : st);
+		return (job_move(j));
 	case JOB_DELETE:
 		if (j->key != NULL && (st = kvStore_Delete(br.names_kv,
 		    j->key)) != NATS_OK && st != NATS_NOT_FOUND)
@@ -751,6 +783,30 @@ watcher_main(void *arg)
  * bytes other than letters, digits, '-' and '_' as =XX, joined by dots.
  * Returns 0, or -1 if it does not fit.
  */
+/* Append one path component, encoded, to the key in buf at *o. */
+static int
+key_comp(char *buf, size_t len, size_t *o, const char *comp)
+{
+	const char	*p;
+
+	if (*o > 0) {
+		if (*o + 1 >= len)
+			return (-1);
+		buf[(*o)++] = '.';
+	}
+	for (p = comp; *p != '\0'; p++) {
+		if (*o + 4 >= len)
+			return (-1);
+		if (isalnum((unsigned char)*p) || *p == '-' || *p == '_')
+			buf[(*o)++] = *p;
+		else
+			*o += (size_t)snprintf(buf + *o, 4, "=%02X",
+			    (unsigned char)*p);
+	}
+	buf[*o] = '\0';
+	return (0);
+}
+
 static int
 name_key(struct node *dir, const char *name, char *buf, size_t len)
 {
@@ -758,7 +814,6 @@ name_key(struct node *dir, const char *name, char *buf, size_t len)
 	struct node	*n;
 	size_t		 o = 0;
 	int		 nc = 0, i;
-	const char	*p;
 
 	if (name != NULL)
 		comps[nc++] = name;
@@ -769,27 +824,10 @@ name_key(struct node *dir, const char *name, char *buf, size_t len)
 	}
 	if (n == NULL)
 		return (-1);		/* unlinked */
-	for (i = nc - 1; i >= 0; i--) {
-		if (i != nc - 1) {
-			if (o + 1 >= len)
-				return (-1);
-			buf[o++] = '.';
-		}
-		for (p = comps[i]; *p != '\0'; p++) {
-			if (o + 4 >= len)
-				return (-1);
-			if (isalnum((unsigned char)*p) || *p == '-' ||
-			    *p == '_')
-				buf[o++] = *p;
-			else
-				o += (size_t)snprintf(buf + o, 4, "=%02X",
-				    (unsigned char)*p);
-		}
-	}
-	if (o == 0)
-		return (-1);
-	buf[o] = '\0';
-	return (0);
+	for (i = nc - 1; i >= 0; i--)
+		if (key_comp(buf, len, &o, comps[i]) != 0)
+			return (-1);
+	return (o == 0 ? -1 : 0);
 }
 
 /*
@@ -1133,10 +1171,17 @@ on_puback(struct bchan *bc, natsMsg *m)
 				chan_link_sent(w, 0, EAGAIN);
 				return;
 			}
-			/* Full: try again once a reader lets go. */
+			/*
+			 * Full: try again once a reader lets go.  Meanwhile
+			 * the write waits as a local one does for room, and
+			 * fails with EPIPE if the last reader goes.
+			 */
 			bc->pwait = bc->pwait == 0 ? BRIDGE_RETRY_MS :
 			    bc->pwait * 2 > 100 ? 100 : bc->pwait * 2;
 			bc->pretry = now_ms() + bc->pwait;
+			w->sending = NULL;
+			chan_link_counts(bc->chan, bc->rreaders, bc->rwriters,
+			    bc->chan->rdrained);
 			return;
 		}
 		if (code == JSStreamNotFoundErr) {
@@ -1604,7 +1649,11 @@ bridge_apply(const char *key, const char *value)
 	}
 	if (bc != NULL && bc->node != NULL && bc->node != n &&
 	    bc->node->parent != NULL) {
-		/* Renamed elsewhere. */
+		/* Renamed elsewhere, over n if it is here. */
+		if (n != NULL && n->chan != NULL && n->chan->link != NULL) {
+			((struct bchan *)n->chan->link)->dead = 1;
+			bchan_dirty(n->chan->link);
+		}
 		error = node_rename(bc->node->parent, bc->node->name, dir,
 		    last, 0);
 		if (error != 0)
@@ -1940,8 +1989,10 @@ bchan_run(struct bchan *bc)
 		bc->pseq++;
 		send_piece(bc);
 	} else if (bc->pw != NULL && bc->psent == 0 && bc->pretry != 0 &&
-	    now >= bc->pretry)
+	    now >= bc->pretry) {
+		bc->pw->sending = bc;
 		send_piece(bc);
+	}
 	if (c->delivery != bc->delivery)
 		return;		/* its stream is being made again */
 	if (c->delivery == CHAN_QUEUE)
@@ -2134,9 +2185,7 @@ bridge_made(struct node *n)
 /* What a removal or rename needs to know from before it. */
 struct bridge_op {
 	char	 key[4096];
-	char	 key2[4096];
 	char	 id[17];
-	char	*value;
 };
 
 void *
@@ -2184,58 +2233,111 @@ bridge_removed(void *arg, int error)
 	free(op);
 }
 
+/* Add n, under its old and new keys, and all below it, to a move. */
+static int
+move_add(struct job *j, struct node *n, const char *oldkey,
+    const char *newkey)
+{
+	struct dirent_snap	*ents;
+	struct node		*child;
+	char			 ok[4096], nk[4096];
+	size_t			 cnt, i, oo, no;
+	int			 error = 0;
+
+	j->moves = xreallocarray(j->moves, (j->nmoves + 1) * 3,
+	    sizeof *j->moves);
+	j->moves[3 * j->nmoves] = xstrdup(newkey);
+	if (S_ISDIR(n->mode))
+		j->moves[3 * j->nmoves + 1] = dir_value(n);
+	else if (n->chan != NULL && n->chan->link != NULL)
+		j->moves[3 * j->nmoves + 1] = chan_value(
+		    ((struct bchan *)n->chan->link)->id, n);
+	else
+		j->moves[3 * j->nmoves + 1] = NULL;
+	j->moves[3 * j->nmoves + 2] = xstrdup(oldkey);
+	if (j->moves[3 * j->nmoves + 1] == NULL) {
+		/* Not bridged yet: nothing of it to move. */
+		free(j->moves[3 * j->nmoves]);
+		free(j->moves[3 * j->nmoves + 2]);
+		return (0);
+	}
+	j->nmoves++;
+	if (!S_ISDIR(n->mode))
+		return (0);
+	cnt = node_snapshot(n, &ents);
+	for (i = 0; i < cnt && error == 0; i++) {
+		if ((child = node_lookup(n, ents[i].name)) == NULL)
+			continue;
+		strlcpy(ok, oldkey, sizeof ok);
+		strlcpy(nk, newkey, sizeof nk);
+		oo = strlen(ok);
+		no = strlen(nk);
+		if (key_comp(ok, sizeof ok, &oo, ents[i].name) != 0 ||
+		    key_comp(nk, sizeof nk, &no, ents[i].name) != 0)
+			error = ENAMETOOLONG;
+		else
+			error = move_add(j, child, ok, nk);
+	}
+	node_snapshot_free(ents, cnt);
+	return (error);
+}
+
 /*
- * A rename: EXDEV if it would move a name in or out of the bridge, or
- * move a bridged directory; else what bridge_renamed needs.
+ * A rename: EXDEV if it would move a name in or out of the bridge; else
+ * the keys to move, for bridge_renamed, with all a directory holds.
  */
 int
 bridge_renaming(struct node *dir, const char *name, struct node *newdir,
     const char *newname, void **opp)
 {
-	struct bridge_op	*op;
-	struct node		*n;
+	struct node	*n, *old;
+	struct job	*j;
+	char		 oldkey[4096], newkey[4096];
+	int		 error;
 
 	*opp = NULL;
 	if (dir->bridged != newdir->bridged)
 		return (EXDEV);
-	if (br.efd == -1 || !dir->bridged)
+	if (br.efd == -1 || !dir->bridged ||
+	    (n = node_lookup(dir, name)) == NULL)
 		return (0);
-	if ((n = node_lookup(dir, name)) == NULL)
-		return (0);
-	if (S_ISDIR(n->mode))
-		return (EXDEV);
-	if (n->chan == NULL || n->chan->link == NULL)
-		return (0);
-	op = xcalloc(1, sizeof *op);
-	if (name_key(dir, name, op->key2, sizeof op->key2) != 0 ||
-	    name_key(newdir, newname, op->key, sizeof op->key) != 0) {
-		free(op);
+	if (name_key(dir, name, oldkey, sizeof oldkey) != 0 ||
+	    name_key(newdir, newname, newkey, sizeof newkey) != 0)
 		return (ENAMETOOLONG);
+	j = job_new(JOB_MOVE);
+	if ((error = move_add(j, n, oldkey, newkey)) != 0) {
+		job_free(j);
+		return (error);
 	}
-	strlcpy(op->id, ((struct bchan *)n->chan->link)->id, sizeof op->id);
-	op->value = chan_value(op->id, n);
-	*opp = op;
+	/* A channel it replaces goes, with its stream. */
+	if ((old = node_lookup(newdir, newname)) != NULL && old != n &&
+	    old->chan != NULL && old->chan->link != NULL) {
+		strlcpy(j->id, ((struct bchan *)old->chan->link)->id,
+		    sizeof j->id);
+		((struct bchan *)old->chan->link)->dead = 1;
+		bchan_dirty(old->chan->link);
+	}
+	*opp = j;
 	return (0);
 }
 
 void
 bridge_renamed(void *arg, int error)
 {
-	struct bridge_op	*op = arg;
-	struct job		*j;
+	struct job	*j = arg;
 
-	if (op == NULL)
+	struct bchan	*bc;
+
+	if (j == NULL)
 		return;
-	if (error == 0) {
-		j = job_new(JOB_MOVE);
-		j->key = xstrdup(op->key);
-		j->key2 = xstrdup(op->key2);
-		j->value = op->value;
-		op->value = NULL;
-		job_queue(j);
+	if (error != 0 && j->id[0] != '\0' &&
+	    (bc = bchan_by_id(j->id)) != NULL)
+		bc->dead = 0;
+	if (error != 0 || j->nmoves == 0) {
+		job_free(j);
+		return;
 	}
-	free(op->value);
-	free(op);
+	job_queue(j);
 }
 
 /* n's settings changed here. */

@@ -1274,8 +1274,11 @@ chan_poll(struct chan_handle *h, void *ph)
 			ev |= POLLIN | POLLRDNORM;
 		else if (chan_nowriters(c) && seen_writer(h))
 			ev |= POLLIN | POLLRDNORM | POLLHUP;
-		else if (c->link != NULL && ph != NULL)
+		else if (c->link != NULL && ph != NULL && !c->rwant) {
+			/* The link fetches for a poller too. */
 			c->rwant = 1;
+			c->pool->link->kick(c);
+		}
 	}
 	if (h->mode & CHAN_WR) {
 		if (chan_noreaders(c) && seen_reader(h))
