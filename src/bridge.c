@@ -111,6 +111,8 @@ struct bchan {
 	int			 unseen;	/* data from a writer not seen */
 	uint64_t		 idle;		/* ms since no reader waits */
 	uint64_t		 bseq;		/* broadcast: latest taken */
+	int			 draining;	/* asking if that was all */
+	uint64_t		 drain_next;	/* ms: ask again no sooner */
 	struct bmsgs		 pending;	/* fetched, not in the ring */
 	uint64_t		 aseq;
 	uint64_t		 asent;
@@ -168,6 +170,7 @@ enum job_type {
 	JOB_UNCONSUMER,		/* remove consumer name on id */
 	JOB_PURGE,		/* what every consumer of id has */
 	JOB_PRESENCE,		/* this host's presence */
+	JOB_DRAINED,		/* nothing left for consumer name on id */
 };
 
 struct job {
@@ -235,6 +238,8 @@ static struct {
 	uint64_t		 next_num;
 	int			 presence_dirty;
 	int			 presence_out;
+	uint64_t		 self_seen;	/* ms: our presence came back */
+	uint64_t		 self_since;	/* ms: ... and since, each beat */
 	uint64_t		 presence_at;
 	uint64_t		 msgids;
 } br = { .efd = -1 };
@@ -543,6 +548,29 @@ job_purge(struct job *j)
 	return (transient(st) ? st : NATS_OK);
 }
 
+/*
+ * Whether a consumer has nothing left: no message it has not delivered,
+ * none delivered and not yet acknowledged (a host that died holding one
+ * gives it back after the acknowledgement wait).  j->ok says which.
+ */
+static natsStatus
+job_drained(struct job *j)
+{
+	jsConsumerInfo	*ci = NULL;
+	jsErrCode	 jerr = 0;
+	char		 name[64];
+	natsStatus	 st;
+
+	stream_name(name, sizeof name, j->id);
+	st = js_GetConsumerInfo(&ci, br.js, name, j->name, NULL, &jerr);
+	if (st != NATS_OK)
+		return (transient(st) ? st : NATS_ERR);
+	if (ci->NumPending != 0 || ci->NumAckPending != 0)
+		st = NATS_ERR;
+	jsConsumerInfo_Destroy(ci);
+	return (st);
+}
+
 static natsStatus
 job_setup(void)
 {
@@ -648,6 +676,8 @@ job_run(struct job *j)
 		return (transient(st) ? st : NATS_OK);
 	case JOB_PURGE:
 		return (job_purge(j));
+	case JOB_DRAINED:
+		return (job_drained(j));
 	case JOB_PRESENCE:
 		return (kvStore_PutString(&rev, br.hosts_kv, br.host,
 		    j->value));
@@ -698,7 +728,7 @@ worker_main(void *arg)
 				wait_ms *= 2;
 		}
 		j->ok = st == NATS_OK;
-		if (st != NATS_OK)
+		if (st != NATS_OK && j->type != JOB_DRAINED)
 			log_warnx("bridge: job %d on %s: %s", (int)j->type,
 			    j->key != NULL ? j->key : j->id,
 			    natsStatus_GetText(st));
@@ -1349,12 +1379,24 @@ on_fetch_status(struct bchan *bc, uint64_t seq, const char *status)
 	bc->fsent = 0;
 	if (c == NULL)
 		return;
-	/* 404 and 408: nothing there.  With no writer left, that is all. */
+	/*
+	 * 404 and 408: nothing there for this host now.  With no writer
+	 * left, the consumer says whether that is all: a host may hold
+	 * messages it has not acknowledged, and if it dies, they come back.
+	 */
 	if ((strcmp(status, "404") == 0 || strcmp(status, "408") == 0) &&
 	    bc->fnowriters && c->writers == 0 && bc->rwriters == 0 &&
-	    TAILQ_EMPTY(&bc->pending) && !c->rdrained) {
-		bc->unseen = 0;
-		chan_link_counts(c, bc->rreaders, bc->rwriters, 1);
+	    TAILQ_EMPTY(&bc->pending) && !c->rdrained && !bc->draining) {
+		struct job	*j = job_new(JOB_DRAINED);
+
+		j->num = bc->num;
+		strlcpy(j->id, bc->id, sizeof j->id);
+		if (bc->delivery == CHAN_QUEUE)
+			j->name = xstrdup("q");
+		else if (asprintf(&j->name, "h_%s", br.host) == -1)
+			fatal("%s", __func__);
+		bc->draining = 1;
+		job_queue(j);
 	}
 	else if (strcmp(status, "404") != 0 && strcmp(status, "408") != 0) {
 		/* 409 and others: the consumer is not there (yet). */
@@ -1518,6 +1560,13 @@ presence_count(void)
 	}
 }
 
+/* How often a host says it is there, in ms. */
+static uint64_t
+presence_beat(void)
+{
+	return (br.o.nats_timeout * 1000 / 5);
+}
+
 /* A host is gone: its broadcast consumers go too. */
 static void
 host_drop(struct bhost *h)
@@ -1548,8 +1597,16 @@ on_host(const char *key, const char *value)
 {
 	struct bhost	*h;
 
-	if (strcmp(key, br.host) == 0)
+	/* Ours, back through the bucket: the watcher and the bucket work. */
+	if (strcmp(key, br.host) == 0) {
+		if (value == NULL)
+			return;
+		/* After a gap, others get a whole timeout from now. */
+		if (now_ms() - br.self_seen > 2 * presence_beat())
+			br.self_since = now_ms();
+		br.self_seen = now_ms();
 		return;
+	}
 	LIST_FOREACH(h, &br.hosts, entry)
 		if (strcmp(h->name, key) == 0)
 			break;
@@ -1794,6 +1851,20 @@ on_job(struct job *j)
 			bchan_dirty(bc);
 		}
 		break;
+	case JOB_DRAINED:
+		if ((bc = bchan_by_num(j->num)) == NULL)
+			break;
+		bc->draining = 0;
+		bc->drain_next = now_ms() + FETCH_LAST_MS;
+		if (j->ok && bc->chan != NULL && bc->chan->writers == 0 &&
+		    bc->rwriters == 0 && TAILQ_EMPTY(&bc->pending) &&
+		    !bc->chan->rdrained) {
+			bc->unseen = 0;
+			chan_link_counts(bc->chan, bc->rreaders, bc->rwriters,
+			    1);
+		}
+		bchan_dirty(bc);
+		break;
 	case JOB_PRESENCE:
 		br.presence_out = 0;
 		RB_FOREACH(bc, bchan_nums, &br.nums) {
@@ -1824,7 +1895,10 @@ fetch_mode(struct bchan *bc, struct chan *c)
 	}
 	if (c->rdrained)
 		return (FETCH_WAIT);
-	return (bc->unseen ? FETCH_LAST : FETCH_NOW);
+	/* Data from a writer not seen yet, or the last look found some. */
+	if (bc->unseen || bc->draining || now_ms() < bc->drain_next)
+		return (FETCH_LAST);
+	return (FETCH_NOW);
 }
 
 static void
@@ -2011,7 +2085,7 @@ on_tick(void)
 	int		 dropped = 0;
 
 	RB_FOREACH(bc, bchan_nums, &br.nums) {
-		if (bc->pw != NULL && bc->psent != 0 &&
+		if (bc->pw != NULL && bc->psent != 0 && br.connected &&
 		    now - bc->psent > BRIDGE_RESEND_MS)
 			send_piece(bc);
 		if (bc->pw != NULL && bc->pretry != 0 && now >= bc->pretry)
@@ -2021,7 +2095,8 @@ on_tick(void)
 			bc->fsent = 0;
 			bchan_dirty(bc);
 		}
-		if (bc->asent != 0 && now - bc->asent > BRIDGE_RESEND_MS &&
+		if (bc->asent != 0 && br.connected &&
+		    now - bc->asent > BRIDGE_RESEND_MS &&
 		    !TAILQ_EMPTY(&bc->pending))
 			send_ack(bc, TAILQ_FIRST(&bc->pending), 1);
 		if (bc->purge_at != 0 && now >= bc->purge_at)
@@ -2029,15 +2104,23 @@ on_tick(void)
 		if (!TAILQ_EMPTY(&bc->pending))
 			bchan_dirty(bc);
 	}
+	/*
+	 * A host is gone when its own presence has not come for the
+	 * timeout while this host's kept coming back through the same
+	 * bucket: with NATS out of reach, or a bucket without a leader,
+	 * nobody is gone.
+	 */
 	LIST_FOREACH_SAFE(h, &br.hosts, entry, th) {
-		if (now - h->seen > br.o.nats_timeout * 1000) {
+		if (now - h->seen > br.o.nats_timeout * 1000 &&
+		    br.self_seen > (h->seen > br.self_since ? h->seen :
+		    br.self_since) + br.o.nats_timeout * 1000) {
 			host_drop(h);
 			dropped = 1;
 		}
 	}
 	if (dropped)
 		presence_count();
-	beat = br.o.nats_timeout * 1000 / 5;
+	beat = presence_beat();
 	if (now - br.presence_at >= beat)
 		br.presence_dirty = 1;
 }
