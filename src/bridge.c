@@ -2462,6 +2462,24 @@ bridge_stats(const struct chan *c, char *buf, size_t len)
 	    bc->rreaders, bc->rwriters));
 }
 
+/* Give libnats the servers of a comma-separated list. */
+static natsStatus
+bridge_servers(natsOptions *no, const char *list)
+{
+	const char	*urls[64];
+	char		*copy, *p, *url;
+	natsStatus	 st;
+	int		 n = 0;
+
+	copy = p = xstrdup(list);
+	while ((url = strsep(&p, ",")) != NULL && n < 64)
+		if (*url != '\0')
+			urls[n++] = url;
+	st = natsOptions_SetServers(no, urls, n);
+	free(copy);
+	return (st);
+}
+
 /* Connect to the servers and start the threads.  Returns 0 or -1. */
 int
 bridge_start(struct chan_pool *pool, const struct opts *o)
@@ -2501,7 +2519,7 @@ bridge_start(struct chan_pool *pool, const struct opts *o)
 	}
 	if ((st = nats_Open(-1)) != NATS_OK ||
 	    (st = natsOptions_Create(&no)) != NATS_OK ||
-	    (st = natsOptions_SetURL(no, o->nats)) != NATS_OK ||
+	    (st = bridge_servers(no, o->nats)) != NATS_OK ||
 	    (st = natsOptions_SetName(no, br.host)) != NATS_OK ||
 	    (st = natsOptions_SetMaxReconnect(no, -1)) != NATS_OK ||
 	    (st = natsOptions_SetReconnectWait(no, 100)) != NATS_OK ||
