@@ -34,6 +34,7 @@
 #define FUSE_USE_VERSION 312
 
 #include <sys/eventfd.h>
+#include <sys/param.h>
 #include <sys/stat.h>
 
 #include <ctype.h>
@@ -59,6 +60,19 @@
 
 /* What JetStream may count over a channel's capacity: its bookkeeping. */
 #define BRIDGE_SLACK	1024
+/*
+ * Every message is padded so that what JetStream stores of it is a
+ * multiple of BRIDGE_ALIGN bytes, and so is the stream's limit.  The file
+ * store counts a message as STORE_OVERHEAD bytes more than its subject
+ * and payload; nats-server 2.9's check of a stream with discard new counts
+ * the payload only, so in a stream that is nearly full it takes a
+ * message that does not fit, and then drops the oldest to make room
+ * (nats-io/nats-server#4771).  With every size a multiple of the
+ * alignment, and the difference less than it, a message the check takes
+ * always fits.
+ */
+#define BRIDGE_ALIGN	64
+#define STORE_OVERHEAD	30
 /* The most of a byte stream one message carries. */
 #define BRIDGE_PIECE	(256 * 1024)
 /* How long a pull request waits on the server, in ms. */
@@ -423,7 +437,7 @@ job_stream(const char *id, size_t capacity, int delivery, int update)
 	sc.Subjects = subjs;
 	sc.SubjectsLen = 1;
 	sc.Storage = js_FileStorage;
-	sc.MaxBytes = (int64_t)capacity + BRIDGE_SLACK;
+	sc.MaxBytes = (int64_t)roundup(capacity + BRIDGE_SLACK, BRIDGE_ALIGN);
 	sc.Discard = js_DiscardNew;
 	sc.Retention = delivery == CHAN_QUEUE ? js_WorkQueuePolicy :
 	    js_LimitsPolicy;
@@ -1123,8 +1137,8 @@ send_piece(struct bchan *bc)
 {
 	struct waiter	*w = bc->pw;
 	struct chan	*c = bc->chan;
-	char		 subj[64], reply[128];
-	size_t		 left = w->size - w->done;
+	char		 subj[64], reply[128], *msg;
+	size_t		 left = w->size - w->done, stored, pad;
 	natsStatus	 st;
 
 	if (c->framing == CHAN_MESSAGES || w->size <= CHAN_ATOMIC)
@@ -1139,8 +1153,16 @@ send_piece(struct bchan *bc)
 	    bc->num, bc->pseq);
 	bc->psent = now_ms();
 	bc->pretry = 0;
-	st = natsConnection_PublishRequest(br.nc, subj, reply,
-	    w->data + w->done, (int)bc->plen);
+	/* On the wire: a byte saying how many pad bytes follow, then data. */
+	stored = STORE_OVERHEAD + strlen(subj) + 1 + bc->plen;
+	pad = (BRIDGE_ALIGN - stored % BRIDGE_ALIGN) % BRIDGE_ALIGN;
+	msg = xmalloc(1 + pad + bc->plen);
+	msg[0] = (char)pad;
+	memset(msg + 1, 0, pad);
+	memcpy(msg + 1 + pad, w->data + w->done, bc->plen);
+	st = natsConnection_PublishRequest(br.nc, subj, reply, msg,
+	    (int)(1 + pad + bc->plen));
+	free(msg);
 	if (st == NATS_MAX_PAYLOAD) {
 		bc->pw = NULL;
 		bc->psent = 0;
@@ -1331,7 +1353,9 @@ on_data(const char *id, natsMsg *nm)
 	struct bchan	*bc;
 	struct bmsg	*m;
 	const char	*reply = natsMsg_GetReply(nm);
+	const unsigned char *data;
 	uint64_t	 sseq;
+	size_t		 len;
 
 	if ((bc = bchan_by_id(id)) == NULL || reply == NULL ||
 	    strncmp(reply, "$JS.ACK.", 8) != 0)
@@ -1354,9 +1378,16 @@ on_data(const char *id, natsMsg *nm)
 	m = xcalloc(1, sizeof *m);
 	m->reply = xstrdup(reply);
 	m->got = now_ms();
-	m->len = (size_t)natsMsg_GetDataLength(nm);
+	/* The pad (send_piece) goes. */
+	data = (const unsigned char *)natsMsg_GetData(nm);
+	len = (size_t)natsMsg_GetDataLength(nm);
+	if (len > 0 && (size_t)data[0] + 1 <= len) {
+		len -= (size_t)data[0] + 1;
+		data += data[0] + 1;
+	}
+	m->len = len;
 	m->data = xmalloc(m->len > 0 ? m->len : 1);
-	memcpy(m->data, natsMsg_GetData(nm), m->len);
+	memcpy(m->data, data, m->len);
 	TAILQ_INSERT_TAIL(&bc->pending, m, entry);
 	bc->fsent = 0;
 	if (bc->chan != NULL)
