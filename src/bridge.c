@@ -98,6 +98,15 @@ struct bmsg {
 };
 TAILQ_HEAD(bmsgs, bmsg);
 
+/* An open that waits for this host to join a broadcast. */
+struct bopen {
+	LIST_ENTRY(bopen)	 entry;
+	struct bchan		*bc;
+	fuse_req_t		 req;
+	struct fuse_file_info	 fi;
+};
+LIST_HEAD(bopens, bopen);
+
 /* A bridged channel: the stream of one of the channels. */
 struct bchan {
 	RB_ENTRY(bchan)		 nentry;	/* by num */
@@ -132,6 +141,7 @@ struct bchan {
 	uint64_t		 asent;
 	/* A broadcast's consumer of this host's. */
 	int			 consumer;	/* CONS_* */
+	struct bopens		 opens;		/* waiting for it */
 	struct bmsgs		 pushed;	/* in the ring, not acked */
 	uint64_t		 purge_at;
 	int			 purging;
@@ -1038,6 +1048,7 @@ bchan_new(struct node *n, const char *id)
 	bc->num = ++br.next_num;
 	TAILQ_INIT(&bc->pending);
 	TAILQ_INIT(&bc->pushed);
+	LIST_INIT(&bc->opens);
 	if (id == NULL) {
 		arc4random_buf(&r, sizeof r);
 		snprintf(rid, sizeof rid, "%016" PRIx64, r);
@@ -1065,9 +1076,23 @@ bmsgs_free(struct bmsgs *q)
 	}
 }
 
+/* Answer every open that waits on bc. */
+static void
+bchan_opens_done(struct bchan *bc, int error)
+{
+	struct bopen	*bo;
+
+	while ((bo = LIST_FIRST(&bc->opens)) != NULL) {
+		LIST_REMOVE(bo, entry);
+		fs_open_reply(bo->req, &bo->fi, error);
+		free(bo);
+	}
+}
+
 static void
 bchan_free(struct bchan *bc)
 {
+	bchan_opens_done(bc, 0);
 	if (bc->dirty)
 		LIST_REMOVE(bc, dentry);
 	if (bc->id[0] != '\0')
@@ -1866,6 +1891,7 @@ on_job(struct job *j)
 			break;
 		if (bc->consumer == CONS_MAKING)
 			bc->consumer = j->ok ? CONS_MADE : CONS_NONE;
+		bchan_opens_done(bc, j->ok ? 0 : EIO);
 		bchan_dirty(bc);
 		break;
 	case JOB_UNCONSUMER:
@@ -2477,6 +2503,44 @@ bridge_settings(struct node *n)
 	job_queue(j);
 }
 
+static void
+open_interrupted(fuse_req_t req, void *arg)
+{
+	struct bopen	*bo = arg;
+
+	LIST_REMOVE(bo, entry);
+	fs_open_reply(bo->req, &bo->fi, EINTR);
+	free(bo);
+}
+
+/*
+ * An open for reading of a bridged broadcast whose host has no consumer
+ * yet waits for it, so that the reader gets everything written after its
+ * open() returned: the consumer starts where the furthest host has got,
+ * and other hosts purge only what every consumer has.  Returns 1 if it
+ * waits (and is answered later through fs_open_reply), 0 if not.
+ */
+int
+bridge_open_wait(struct chan *c, void *req, struct fuse_file_info *fi)
+{
+	struct chan_handle	*h = (struct chan_handle *)(uintptr_t)fi->fh;
+	struct bchan		*bc = c->link;
+	struct bopen		*bo;
+
+	if (bc == NULL || bc->dead || c->delivery != CHAN_BROADCAST ||
+	    !(h->mode & CHAN_RD) || bc->consumer == CONS_MADE)
+		return (0);
+	bo = xcalloc(1, sizeof *bo);
+	bo->bc = bc;
+	bo->req = req;
+	bo->fi = *fi;
+	LIST_INSERT_HEAD(&bc->opens, bo, entry);
+	bchan_dirty(bc);
+	/* Last: if the kernel already interrupted req, this answers it. */
+	fuse_req_interrupt_func(req, open_interrupted, bo);
+	return (1);
+}
+
 /* Lines for user.ipcfs.stats: a channel's, or with c NULL the mount's. */
 int
 bridge_stats(const struct chan *c, char *buf, size_t len)
@@ -2650,13 +2714,19 @@ bridge_stop(void)
 		natsConnection_Close(br.nc);
 		natsConnection_Destroy(br.nc);
 	}
-	nats_CloseAndWait(2000);
+	/*
+	 * What libnats delivered and the loop never took goes before the
+	 * library does: a message freed after nats_CloseAndWait crashes.
+	 */
+	pthread_mutex_lock(&br.mtx);
 	while ((ev = TAILQ_FIRST(&br.events)) != NULL) {
 		TAILQ_REMOVE(&br.events, ev, entry);
 		if (ev->job != NULL)
 			job_free(ev->job);
 		bev_free(ev);
 	}
+	pthread_mutex_unlock(&br.mtx);
+	nats_CloseAndWait(2000);
 	while ((j = TAILQ_FIRST(&br.jobs)) != NULL) {
 		TAILQ_REMOVE(&br.jobs, j, entry);
 		job_free(j);

@@ -111,3 +111,12 @@ bridge_stats(const struct chan *c, char *buf, size_t len)
 	return (snprintf(buf, len, c == NULL ? "nats off\n" :
 	    "bridge none\n"));
 }
+
+int
+bridge_open_wait(struct chan *c, void *req, struct fuse_file_info *fi)
+{
+	(void)c;
+	(void)req;
+	(void)fi;
+	return (0);
+}

@@ -685,8 +685,24 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 */
 	if (fi->flags & O_TRUNC)
 		node_touch(n, NODE_MTIME | NODE_CTIME);
-	/* An open interrupted in the kernel gets no release: undo it. */
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	/* A bridged broadcast's first reader here waits to be joined. */
+	if (bridge_open_wait(n->chan, req, fi))
+		return;
+	fs_open_reply(req, fi, 0);
+}
+
+/*
+ * Answer an open of a channel, now or once it waited (bridge.c): with an
+ * error, or interrupted in the kernel (which then sends no release), the
+ * open is undone.
+ */
+void
+fs_open_reply(fuse_req_t req, struct fuse_file_info *fi, int error)
+{
+	if (error != 0) {
+		fs_close_chan(fi);
+		fuse_reply_err(req, error);
+	} else if (fuse_reply_open(req, fi) == -ENOENT)
 		fs_close_chan(fi);
 }
 
@@ -1199,7 +1215,8 @@ fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	len = sizeof XATTR_LIST + xattr_list(&n->xattrs, NULL);
+	len = sizeof XATTR_LIST + xattr_list(&n->xattrs, NULL) +
+	    (n->bridged ? sizeof XATTR_BRIDGE : 0);
 	if (size == 0) {
 		fuse_reply_xattr(req, len);
 		return;
@@ -1213,7 +1230,11 @@ fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		return;
 	}
 	memcpy(buf, XATTR_LIST, sizeof XATTR_LIST);
-	xattr_list(&n->xattrs, buf + sizeof XATTR_LIST);
+	if (n->bridged)
+		memcpy(buf + sizeof XATTR_LIST, XATTR_BRIDGE,
+		    sizeof XATTR_BRIDGE);
+	xattr_list(&n->xattrs, buf + sizeof XATTR_LIST +
+	    (n->bridged ? sizeof XATTR_BRIDGE : 0));
 	fuse_reply_buf(req, buf, len);
 	free(buf);
 }

@@ -15,6 +15,7 @@ void	 fs_shutdown(int);
 void	 fs_free(void);
 int	 fs_failed(void);
 struct chan_pool *fs_pool(void);
+void	 fs_open_reply(fuse_req_t, struct fuse_file_info *, int);
 
 /* loop.c */
 int	 loop_init(struct fuse_session *, uint64_t);

@@ -502,6 +502,7 @@ void	 spin_caught(struct spin *);
 void	 spin_woke(struct spin *, uint64_t);
 
 /* bridge.c, or bridge_none.c when built without libnats */
+struct fuse_file_info;
 int	 bridge_start(struct chan_pool *, const struct opts *);
 void	 bridge_stop(void);
 int	 bridge_enabled(void);
@@ -517,6 +518,7 @@ int	 bridge_renaming(struct node *, const char *, struct node *,
 void	 bridge_renamed(void *, int);
 void	 bridge_settings(struct node *);
 int	 bridge_stats(const struct chan *, char *, size_t);
+int	 bridge_open_wait(struct chan *, void *, struct fuse_file_info *);
 
 /* opts.c */
 struct fuse_args;
