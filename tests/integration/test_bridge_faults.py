@@ -32,6 +32,10 @@ The faults:
   daemon (asleep in request_wait_answer, in state S, never D).  No write
   that began after the server went returns before it is back, and both go
   on after.
+- test_server_pause: the server is frozen (SIGSTOP) for twice
+  nats_timeout and then goes on (SIGCONT).  The daemons take it for gone
+  and connect again, and a write whose answer went down with the old
+  connection must not be stored twice.
 - test_daemon_kills: three hosts, writers on A and B, readers on B and
   C.  KILLS times, at random moments, a random host's daemon is killed
   (SIGKILL); its clients get an error, and it is restarted, bridged again
@@ -62,6 +66,7 @@ import base64
 import collections
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -82,6 +87,7 @@ WAIT = 60.0         # seconds: a bounded wait, never a measurement
 SIZE = 64           # bytes in a record
 TIMEOUT = "nats_timeout=2"
 KILLS = 15          # daemon kills in test_daemon_kills
+RECORD = re.compile(rb"([a-z][A-Za-z0-9]*) ([0-9]+) x*\Z")
 
 # A writer: writes records WID SEQ for SEQ from 0 below COUNT, sleeping
 # PAUSE seconds between writes, until STOPFILE exists.  Its log, a line
@@ -202,10 +208,12 @@ class Client:
     def lines(self):
         try:
             with open(self.log) as f:
-                return [ln.split() for ln in f.read().splitlines()
-                        if ln.strip()]
+                text = f.read()
         except OSError:
             return []
+        # Whole lines only: the process may be writing the last one.
+        return [ln.split() for ln in text[:text.rfind("\n") + 1]
+                .splitlines() if ln.strip()]
 
     def stderr(self):
         try:
@@ -235,13 +243,14 @@ class Client:
 
 
 class Sniffer:
-    """A NATS client that watches the queue consumer's traffic on one
-    server (test_daemon_kills): which record each delivery carried
-    ($JS.ACK reply subject), which host's inbox acknowledged it and
-    whether the server confirmed that.  It tells a record lost with the
-    host that took it (acknowledged, then the host killed before its
-    reader had it: no design can make that exactly once, see
-    docs/bridge.md) from one lost otherwise."""
+    """A NATS client that watches the queue's traffic on one server
+    (test_daemon_kills): each record's publish and the stream sequence
+    its puback gave, each delivery to a host's pull request ($JS.ACK reply
+    subject), which host's inbox acknowledged it and whether the server
+    confirmed that.  It tells a record lost with the host that took it
+    (acknowledged, then the host killed before its reader had it: no
+    design makes that exactly once, see docs/bridge.md) from one lost
+    otherwise, and tells what happened to a lost record."""
 
     def __init__(self, server):
         self.sock = socket.create_connection(("127.0.0.1", server.port),
@@ -251,10 +260,16 @@ class Sniffer:
             raise AssertionError("no INFO from the server")
         self.sock.sendall(b'CONNECT {"verbose":false,"headers":true,'
                           b'"protocol":1,"name":"sniffer"}\r\n'
-                          b"SUB $JS.ACK.> 1\r\nSUB _INBOX.> 2\r\nPING\r\n")
+                          b"SUB $JS.ACK.> 1\r\nSUB _INBOX.> 2\r\n"
+                          b"SUB ipcfs.> 3\r\nPING\r\n")
+        self.published = {}         # puback subject: record
+        self.stored = collections.defaultdict(list)  # record: [seq]
         self.delivered = {}         # $JS.ACK subject: record
+        self.deliveries = collections.defaultdict(list)  # record: [ack]
         self.acks = {}              # confirmation subject: ack subject
+        self.acked = {}             # ack subject: [inbox, confirmed]
         self.confirmed = []         # (inbox, record), in order
+        self.naked = set()          # ack subjects given back (-NAK)
         self.error = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.sock.settimeout(None)
@@ -283,17 +298,36 @@ class Sniffer:
         except (OSError, ValueError) as e:
             self.error = e
 
+    _record = staticmethod(lambda body: record_of(body))
+
     def _seen(self, subject, reply, body):
         if reply.startswith("$JS.ACK."):
             # A delivery to a host's pull request.
-            parts = body.split()
-            if len(parts) > 1 and parts[1].isdigit():
-                self.delivered[reply] = (parts[0].decode(), int(parts[1]))
+            rec = self._record(body)
+            if rec is not None:
+                self.delivered[reply] = rec
+                self.deliveries[rec].append(reply)
+        elif subject.startswith("ipcfs.") and ".p." in reply:
+            # A piece published by a writer's host.
+            rec = self._record(body)
+            if rec is not None:
+                self.published[reply] = rec
+        elif subject in self.published:
+            # Its puback.
+            rec = self.published.pop(subject)
+            if b'"seq"' in body and b"error" not in body:
+                self.stored[rec].append(int(body.split(b'"seq":')[1]
+                                            .split(b"}")[0].split(b",")[0]))
         elif subject.startswith("$JS.ACK.") and body == b"+ACK" and reply:
             self.acks[reply] = subject
+            self.acked[subject] = [reply.split(".a.")[0], False]
+        elif subject.startswith("$JS.ACK.") and body.startswith(b"-NAK"):
+            self.naked.add(subject)
         elif subject in self.acks:
             # The server's confirmation of an acknowledgement.
-            rec = self.delivered.get(self.acks.pop(subject))
+            ack = self.acks.pop(subject)
+            self.acked[ack][1] = True
+            rec = self.delivered.get(ack)
             if rec is not None:
                 self.confirmed.append((subject.split(".a.")[0], rec))
 
@@ -307,6 +341,36 @@ class Sniffer:
         return {rec for inbox, rec in last.items()
                 if inbox in killed_inboxes}
 
+    def went_to_a_dead_host(self, rec):
+        """True if the record was delivered before, and that delivery got
+        no answer (+ACK or -NAK): it went to a host that died with it,
+        or to the pull request a killed host left on the server, and came
+        back after the consumer's acknowledgement wait."""
+        return any(ack not in self.acked and ack not in self.naked
+                   for ack in self.deliveries.get(rec, [])[:-1])
+
+    def story(self, rec, names):
+        """What the server saw of a record: stored as which stream
+        sequence(s), delivered to whom, acknowledged by whom.  names maps
+        an inbox to a host's name."""
+        out = ["stored as seq %s" % ",".join(map(str, self.stored[rec]))
+               if self.stored.get(rec) else "published, no puback seen"
+               if rec in self.published.values() else "no publish seen"]
+        for ack in self.deliveries.get(rec, []):
+            f = ack.split(".")
+            what = "delivered (seq %s, delivery %s)" % (f[5], f[4])
+            if ack in self.naked:
+                what += ", given back (-NAK)"
+            elif ack in self.acked:
+                inbox, ok = self.acked[ack]
+                what += ", +ACK from %s%s" % (names.get(inbox, inbox),
+                                              "" if ok else
+                                              " never confirmed")
+            else:
+                what += ", no +ACK"
+            out.append(what)
+        return "; ".join(out)
+
     def close(self):
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
@@ -315,6 +379,14 @@ class Sniffer:
         self.sock.close()
         self.thread.join(10)
         self.file.close()
+
+
+def record_of(data):
+    """The (writer, seq) of a record in what JetStream holds of it: the
+    bridge may put bytes of its own before it (a pad), so the record is
+    looked for at the end."""
+    m = RECORD.search(data)
+    return (m.group(1).decode(), int(m.group(2))) if m else None
 
 
 def inbox_of(server, host):
@@ -352,7 +424,7 @@ class BridgeFaults(unittest.TestCase):
         self.clients = []
         self.hosts = []
         self.events = []            # (time, what) of faults, for reports
-        self.kills = []             # times of daemon kills and cuts
+        self.kills = []             # (from, to) of daemon kills, cuts
         self.stopfile = os.path.join(self.tmp, "stop")
         self.problems = []          # what went wrong, all said at the end
         signal.signal(signal.SIGALRM, self._hang)
@@ -538,9 +610,8 @@ class BridgeFaults(unittest.TestCase):
                                {"seq": seq, "next_by_subj": subject})
             if not isinstance(m, dict) or "message" not in m:
                 break
-            data = base64.b64decode(m["message"].get("data", "")).split()
-            left.add((data[0].decode(), int(data[1])) if len(data) > 1
-                     else ("?", m["message"]["seq"]))
+            rec = record_of(base64.b64decode(m["message"].get("data", "")))
+            left.add(rec or ("seq", m["message"]["seq"]))
             seq = m["message"]["seq"] + 1
         self.problem("the readers got end of file while the stream still "
                      "held %d message(s): %s" % (state["messages"], ", ".join(
@@ -557,12 +628,15 @@ class BridgeFaults(unittest.TestCase):
 
     # -- checks -----------------------------------------------------------
 
-    def analyse(self, writers, readers, in_stream=(), with_host=()):
+    def analyse(self, writers, readers, in_stream=(), with_host=(),
+                story=None, came_back=lambda rec: False):
         """Check the records (the module's comment says what); problems
         go to self.problems.  in_stream: the records the stream still
         holds; with_host: those a killed host had acknowledged last (a
-        Sniffer's lost_with_host), not counted as lost if never read.
-        Returns figures for the report."""
+        Sniffer's lost_with_host), not counted as lost if never read;
+        story(record): what the server saw of a lost one; came_back(record):
+        true if it came late because a host died with it (Sniffer's
+        went_to_a_dead_host).  Returns figures for the report."""
         tried, accepted, failed = {}, {}, {}
         for w in writers:
             for ln in w.lines():
@@ -608,6 +682,9 @@ class BridgeFaults(unittest.TestCase):
                     for k in twice[:20])))
         lost = sorted(k for k in accepted if k not in got and
                       k not in with_host)
+        if story is not None:
+            for k in lost[:10]:
+                self.problem("lost %s %d: %s" % (k + (story(k),)))
         gone = sorted(k for k in accepted if k not in got and
                       k in with_host)
         if lost:
@@ -625,7 +702,8 @@ class BridgeFaults(unittest.TestCase):
                     start = tried.get((wid, n), t)
                     what = "%s got %s %d after %d" % (rname, wid, n,
                                                       last[wid])
-                    if any(start <= k <= t for k in self.kills):
+                    if any(start <= k1 and k0 <= t
+                           for k0, k1 in self.kills) or came_back((wid, n)):
                         excused.append(what)
                     else:
                         disorder.append(what)
@@ -642,22 +720,21 @@ class BridgeFaults(unittest.TestCase):
                 "excused_disorder": excused}
 
     def holds(self, writers, t0, t1=None):
-        """How long writes were held by a fault at t0 (over at t1): the
+        """How long writes were held by a fault from t0 (to t1): the
         first write accepted after t0 (after t1 if given), and the longest
-        wait of one write that was in progress at t0."""
-        first, longest = None, 0.0
+        a write took of those in progress between t0 and that one."""
+        spans = []
         for w in writers:
-            pending = None
+            began = {}
             for ln in w.lines():
                 if ln[0] == "try":
-                    pending = float(ln[2])
-                elif ln[0] == "ok":
-                    t = float(ln[3])
-                    if t >= (t1 or t0) and (first is None or t < first):
-                        first = t
-                    if pending is not None and pending <= t0 <= t:
-                        longest = max(longest, t - pending)
-                    pending = None
+                    began[ln[1]] = float(ln[2])
+                elif ln[0] == "ok" and ln[1] in began:
+                    spans.append((began[ln[1]], float(ln[3])))
+        ends = [e for b, e in spans if e >= (t1 or t0)]
+        first = min(ends) if ends else None
+        longest = max([e - b for b, e in spans if e >= t0 and
+                       (first is None or b <= first)], default=0.0)
         return first, longest
 
     def report(self, text):
@@ -699,9 +776,11 @@ class BridgeFaults(unittest.TestCase):
         if ipcfs_test.figures(a.path)["nats"] != "disconnected":
             self.problem("A's stats say %r with no server" %
                          ipcfs_test.figures(a.path)["nats"])
+        t_start = time.monotonic()
         s.start()
         t_up = time.monotonic()
-        self.events.append((t_up, "server started"))
+        self.events.append((t_start, "server starting"))
+        self.events.append((t_up, "server ready"))
         if not w.running():
             self.problem("the writer on A ended while the server was down "
                          "(held writes must wait): %r" % w)
@@ -714,16 +793,16 @@ class BridgeFaults(unittest.TestCase):
             readers.append(self.reader(b, "rB2"))
 
         # No write that began after the server had gone returned before
-        # it was back: JetStream cannot have stored it.
+        # it was started again: JetStream cannot have stored it.
         for c in writers:
-            began = {ln[1]: float(ln[2]) for ln in c.lines()
-                     if ln[0] == "try"}
-            early = [ln for ln in c.lines() if ln[0] == "ok" and
-                     began[ln[1]] > t_down and float(ln[3]) < t_up]
+            lines = c.lines()
+            began = {ln[1]: float(ln[2]) for ln in lines if ln[0] == "try"}
+            early = [ln for ln in lines if ln[0] == "ok" and
+                     began[ln[1]] > t_down and float(ln[3]) < t_start]
             if early:
                 self.problem("%s: writes accepted while no server ran "
                              "(stopped at %.6f, started at %.6f): %r" % (
-                                 c.name, t_down, t_up, early))
+                                 c.name, t_down, t_start, early))
 
         # Both go on.  One that ended after the restart is a problem; a
         # new one takes its place, so that the records can be checked.
@@ -745,15 +824,68 @@ class BridgeFaults(unittest.TestCase):
         if all(c.last()[:1] == ["eof"] for c in readers):
             left = self.stream_left(s.url, stream)
         fig = self.analyse(writers, readers, left)
-        first, longest = self.holds(writers, t_down, t_up)
+        first, longest = self.holds(writers, t_down, t_start)
         self.report("%d accepted, %d read, %d read twice, %d lost; server "
                     "down %.2f s; first write accepted %.2f s after the "
-                    "stop, %.2f s after the start; the write in progress "
+                    "stop, %.2f s after the start (%.2f s from start to "
+                    "ready); the write in progress "
                     "held %.2f s; writer seen held in %d samples, reader "
                     "in %d" % (
                         fig["accepted"], fig["read"], fig["twice"],
-                        fig["lost"], t_up - t_down, first - t_down,
-                        first - t_up, longest, wheld, rheld))
+                        fig["lost"], t_start - t_down, first - t_down,
+                        first - t_start, t_up - t_start, longest, wheld,
+                        rheld))
+        self.conclude(writers, readers)
+
+    def test_server_pause(self):
+        """The server freezes (SIGSTOP) for twice nats_timeout while the
+        writer on A writes back to back, and goes on (SIGCONT): the
+        daemons take it for gone and connect again, and the server then
+        takes what was waiting in the old connection, where a write's
+        answer is lost.  The writer is held meanwhile; nothing accepted
+        is lost, nothing read twice."""
+        s = natstest.NatsServer("s", self.tmp)
+        a = self.host(s.url, "-o", TIMEOUT)
+        b = self.host(s.url, "-o", TIMEOUT)
+        self.bridge(a)
+        self.bridge(b)
+        self.channel(a, b)
+        stream = self.stream_of(a)
+        writers = [self.writer(a, "wA1", pause=0)]
+        readers = [self.reader(b, "rB1")]
+        w, r = writers[0], readers[0]
+        self.wait_accepted(w, 150)
+
+        t_stop = time.monotonic()
+        s.proc.send_signal(signal.SIGSTOP)
+        self.events.append((t_stop, "server frozen"))
+        try:
+            self.until("A disconnected", lambda: ipcfs_test.figures(
+                a.path)["nats"] == "disconnected")
+            wheld = self.held(w, 20, "writer on A")
+        finally:
+            s.proc.send_signal(signal.SIGCONT)
+        t_cont = time.monotonic()
+        self.events.append((t_cont, "server goes on"))
+        self.kills.append((t_stop, t_cont))
+        for c in (w, r):
+            if not c.running():
+                self.problem("%r ended while the server was frozen" % c)
+        if w.running():
+            self.wait_accepted(w, 150)
+        self.finish(writers, readers)
+        left = set()
+        if all(c.last()[:1] == ["eof"] for c in readers):
+            left = self.stream_left(s.url, stream)
+        fig = self.analyse(writers, readers, left)
+        first, longest = self.holds(writers, t_stop, t_cont)
+        self.report("%d accepted, %d read, %d read twice, %d lost; server "
+                    "frozen %.2f s; first write accepted %.2f s after it "
+                    "went on; the write in progress held %.2f s; writer "
+                    "seen held in %d samples" % (
+                        fig["accepted"], fig["read"], fig["twice"],
+                        fig["lost"], t_cont - t_stop, first - t_cont,
+                        longest, wheld))
         self.conclude(writers, readers)
 
     def test_daemon_kills(self):
@@ -772,10 +904,11 @@ class BridgeFaults(unittest.TestCase):
             self.bridge(h)
         self.channel(hosts["A"], hosts["B"], hosts["C"])
         stream = self.stream_of(hosts["A"])
-        inbox, killed = {}, set()
+        inbox, killed, names = {}, set(), {}
         for n, h in hosts.items():
             inbox[n] = self.until("the inbox of %r" % h,
                                   lambda: inbox_of(s, h))
+            names[inbox[n]] = n + "1"
         gen = collections.Counter()
         writers, readers, live = [], [], {}
         roles = {"A": ("w",), "B": ("w", "r"), "C": ("r",)}
@@ -805,10 +938,13 @@ class BridgeFaults(unittest.TestCase):
             n = rng.choice("ABC")
             h = hosts[n]
             t = time.monotonic()
-            self.kills.append(t)
             self.events.append((t, "kill " + n))
             h.kill()
+            self.kills.append((t, time.monotonic()))
+            self.events.append((time.monotonic(), "killed " + n))
             killed.add(inbox[n])
+            names[inbox[n]] = "%s%d (killed)" % (n, gen[n + "r"] or
+                                                 gen[n + "w"])
             os.close(holders.pop(n))
             # Its clients get an error (ECONNABORTED, ENOTCONN).
             for kind in roles[n]:
@@ -826,6 +962,8 @@ class BridgeFaults(unittest.TestCase):
             holders[n] = os.open(h("q", "ch"), os.O_WRONLY)
             inbox[n] = self.until("the inbox of %r" % h,
                                   lambda: inbox_of(s, h))
+            names[inbox[n]] = "%s%d" % (n, (gen[n + "r"] or
+                                            gen[n + "w"]) + 1)
             downtimes.append(time.monotonic() - t)
             self.events.append((time.monotonic(), "restarted " + n))
             start(n)
@@ -843,9 +981,11 @@ class BridgeFaults(unittest.TestCase):
         if sniffer.error is not None:
             self.problem("the sniffer failed: %r" % sniffer.error)
         fig = self.analyse(writers, readers, left,
-                           sniffer.lost_with_host(killed))
+                           sniffer.lost_with_host(killed),
+                           lambda rec: sniffer.story(rec, names),
+                           sniffer.went_to_a_dead_host)
         nkills = collections.Counter(e[1] for e in self.events
-                                     if e[1].startswith("kill"))
+                                     if e[1].startswith("kill "))
         self.report("%d kills (%s), a host down %.2f-%.2f s; %d writers, "
                     "%d readers; %d records tried, %d accepted, %d read, "
                     "%d read twice, %d lost; %d failed writes (%d of them "
@@ -885,9 +1025,10 @@ class BridgeFaults(unittest.TestCase):
         cinfo = natstest.jsapi(c.url, "CONSUMER.INFO.%s.q" % stream)
         cleader = (cinfo or {}).get("cluster", {}).get("leader")
         node = c.node(int(leader[1:]))
+        t_kill = time.monotonic()
         node.kill()
         t_down = time.monotonic()
-        self.kills.append(t_down)
+        self.kills.append((t_kill, t_down))
         self.events.append((t_down, "node %s killed" % leader))
         # Traffic goes on through the two left.
         got = r.count("got")
@@ -948,7 +1089,6 @@ class BridgeFaults(unittest.TestCase):
 
         ns.cut()
         t_cut = time.monotonic()
-        self.kills.append(t_cut)
         self.events.append((t_cut, "cut"))
         self.until("A's writer held", lambda: held_in_daemon(w1.pid) or
                    not w1.running())
@@ -979,6 +1119,7 @@ class BridgeFaults(unittest.TestCase):
 
         ns.heal()
         t_heal = time.monotonic()
+        self.kills.append((t_cut, t_heal))
         self.events.append((t_heal, "healed"))
         if w2.running():
             self.wait_accepted(w2, 150)
