@@ -862,6 +862,7 @@ class BridgeFaults(unittest.TestCase):
         try:
             self.until("A disconnected", lambda: ipcfs_test.figures(
                 a.path)["nats"] == "disconnected")
+            t_seen = time.monotonic()
             wheld = self.held(w, 20, "writer on A")
         finally:
             s.proc.send_signal(signal.SIGCONT)
@@ -880,12 +881,12 @@ class BridgeFaults(unittest.TestCase):
         fig = self.analyse(writers, readers, left)
         first, longest = self.holds(writers, t_stop, t_cont)
         self.report("%d accepted, %d read, %d read twice, %d lost; server "
-                    "frozen %.2f s; first write accepted %.2f s after it "
-                    "went on; the write in progress held %.2f s; writer "
-                    "seen held in %d samples" % (
-                        fig["accepted"], fig["read"], fig["twice"],
-                        fig["lost"], t_cont - t_stop, first - t_cont,
-                        longest, wheld))
+                    "frozen %.2f s, A saw it after %.2f s; first write "
+                    "accepted %.2f s after it went on; the write in "
+                    "progress held %.2f s; writer seen held in %d samples"
+                    % (fig["accepted"], fig["read"], fig["twice"],
+                       fig["lost"], t_cont - t_stop, t_seen - t_stop,
+                       first - t_cont, longest, wheld))
         self.conclude(writers, readers)
 
     def test_daemon_kills(self):
