@@ -62,17 +62,19 @@
 #define BRIDGE_SLACK	1024
 /*
  * Every message is padded so that what JetStream stores of it is a
- * multiple of BRIDGE_ALIGN bytes, and so is the stream's limit.  The file
- * store counts a message as STORE_OVERHEAD bytes more than its subject
- * and payload; nats-server 2.9's check of a stream with discard new counts
- * the payload only, so in a stream that is nearly full it takes a
- * message that does not fit, and then drops the oldest to make room
- * (nats-io/nats-server#4771).  With every size a multiple of the
- * alignment, and the difference less than it, a message the check takes
- * always fits.
+ * multiple of an alignment (stream_align), and so is the stream's limit.
+ * The file store counts a message with headers as STORE_OVERHEAD bytes
+ * more than its subject, headers and payload; nats-server 2.9's check of
+ * a stream with discard new counts the headers and payload only, so in a
+ * stream that is nearly full it takes a message that does not fit, and
+ * then drops the oldest to make room (nats-io/nats-server#4771).  With
+ * every size a multiple of the alignment, and the difference less than
+ * it, a message the check takes always fits.  The header is Nats-Msg-Id,
+ * by which JetStream knows a message sent again; libnats writes it as
+ * MSGID_HDR bytes and the id.
  */
-#define BRIDGE_ALIGN	64
-#define STORE_OVERHEAD	30
+#define STORE_OVERHEAD	34
+#define MSGID_HDR	(sizeof "NATS/1.0\r\nNats-Msg-Id: \r\n\r\n" - 1)
 /* The most of a byte stream one message carries. */
 #define BRIDGE_PIECE	(256 * 1024)
 /* How long a pull request waits on the server, in ms. */
@@ -235,6 +237,7 @@ static struct {
 	struct opts		 o;
 	char			 host[64];
 	char			 inbox[64];
+	const char		*nuid;		/* this process's, in inbox */
 	char			 freed[96];
 	natsConnection		*nc;
 	jsCtx			*js;
@@ -431,6 +434,20 @@ transient(natsStatus st)
 	    st == NATS_STALE_CONNECTION);
 }
 
+/*
+ * What a stream's sizes are multiples of: the power of two past what the
+ * store counts of a message and the discard-new check does not.
+ */
+static size_t
+stream_align(const char *subj)
+{
+	size_t	 a = 64;
+
+	while (a <= STORE_OVERHEAD + strlen(subj))
+		a *= 2;
+	return (a);
+}
+
 static natsStatus
 job_stream(const char *id, size_t capacity, int delivery, int update)
 {
@@ -447,7 +464,8 @@ job_stream(const char *id, size_t capacity, int delivery, int update)
 	sc.Subjects = subjs;
 	sc.SubjectsLen = 1;
 	sc.Storage = js_FileStorage;
-	sc.MaxBytes = (int64_t)roundup(capacity + BRIDGE_SLACK, BRIDGE_ALIGN);
+	sc.MaxBytes = (int64_t)roundup(capacity + BRIDGE_SLACK,
+	    stream_align(subj));
 	sc.Discard = js_DiscardNew;
 	sc.Retention = delivery == CHAN_QUEUE ? js_WorkQueuePolicy :
 	    js_LimitsPolicy;
@@ -1149,21 +1167,19 @@ bridge_cancel(struct chan *c, struct waiter *w)
 
 /*
  * Publish the next piece of the write being sent, or the same piece again
- * when its answer did not come.  No Nats-Msg-Id header goes with it:
- * nats-server 2.9 (Debian 12's) may store a message with headers in a
- * stream at its byte limit and then drop the oldest message to make room
- * (nats-io/nats-server#4771), which would lose data every time a channel
- * is full.  So JetStream cannot tell a piece sent again from a new one,
- * and a piece whose answer was lost in a fault may be stored twice
- * (docs/bridge.md says when).
+ * when its answer did not come: with the same Nats-Msg-Id, which
+ * JetStream keeps for two minutes, so a piece stored once is not stored
+ * again.  The id names this process (its inbox's unique part), the
+ * channel and the piece.
  */
 static void
 send_piece(struct bchan *bc)
 {
 	struct waiter	*w = bc->pw;
 	struct chan	*c = bc->chan;
-	char		 subj[64], reply[128], *msg;
-	size_t		 left = w->size - w->done, stored, pad;
+	natsMsg		*m = NULL;
+	char		 subj[64], reply[128], id[96], *p;
+	size_t		 left = w->size - w->done, stored, pad, align;
 	natsStatus	 st;
 
 	if (c->framing == CHAN_MESSAGES || w->size <= CHAN_ATOMIC)
@@ -1178,16 +1194,27 @@ send_piece(struct bchan *bc)
 	    bc->num, bc->pseq);
 	bc->psent = now_ms();
 	bc->pretry = 0;
-	/* On the wire: a byte saying how many pad bytes follow, then data. */
-	stored = STORE_OVERHEAD + strlen(subj) + 1 + bc->plen;
-	pad = (BRIDGE_ALIGN - stored % BRIDGE_ALIGN) % BRIDGE_ALIGN;
-	msg = xmalloc(1 + pad + bc->plen);
-	msg[0] = (char)pad;
-	memset(msg + 1, 0, pad);
-	memcpy(msg + 1 + pad, w->data + w->done, bc->plen);
-	st = natsConnection_PublishRequest(br.nc, subj, reply, msg,
-	    (int)(1 + pad + bc->plen));
-	free(msg);
+	/*
+	 * On the wire: a byte saying how many pad bytes follow, the pad, then
+	 * the data; the same id each time it is sent.
+	 */
+	snprintf(id, sizeof id, "%s.%" PRIu64 ".%" PRIu64, br.nuid, bc->num,
+	    bc->pseq);
+	align = stream_align(subj);
+	stored = STORE_OVERHEAD + strlen(subj) + MSGID_HDR + strlen(id) + 1 +
+	    bc->plen;
+	pad = (align - stored % align) % align;
+	if ((p = malloc(1 + pad + bc->plen)) == NULL)
+		return;		/* the resend timer tries again */
+	p[0] = (char)pad;
+	memset(p + 1, 0, pad);
+	memcpy(p + 1 + pad, w->data + w->done, bc->plen);
+	if ((st = natsMsg_Create(&m, subj, reply, p, (int)(1 + pad +
+	    bc->plen))) == NATS_OK &&
+	    (st = natsMsgHeader_Set(m, "Nats-Msg-Id", id)) == NATS_OK)
+		st = natsConnection_PublishMsg(br.nc, m);
+	natsMsg_Destroy(m);
+	free(p);
 	if (st == NATS_MAX_PAYLOAD) {
 		bc->pw = NULL;
 		bc->psent = 0;
@@ -2648,6 +2675,8 @@ bridge_start(struct chan_pool *pool, const struct opts *o)
 		return (-1);
 	}
 	strlcpy(br.inbox, inbox, sizeof br.inbox);
+	br.nuid = strchr(br.inbox, '.') != NULL ? strchr(br.inbox, '.') + 1 :
+	    br.inbox;
 	natsInbox_Destroy(inbox);
 	snprintf(br.freed, sizeof br.freed, "_ipcfs.%s.freed",
 	    br.o.nats_name);
