@@ -40,7 +40,7 @@ CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 ALL_CFLAGS = -std=gnu11 $(WARN) -Isrc $(PKG_CFLAGS) $(CPPFLAGS) -MMD -MP \
 	   $(CFLAGS)
-LDLIBS	 = $(PKG_LIBS) -lpthread
+LDLIBS	 = $(PKG_LIBS)
 SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
