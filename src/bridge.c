@@ -2291,11 +2291,6 @@ bridge_fd(void)
 	return (br.efd);
 }
 
-int
-bridge_enabled(void)
-{
-	return (br.efd != -1);
-}
 
 /* ---- What fs.c calls. ---- */
 

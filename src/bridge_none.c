@@ -26,11 +26,6 @@ bridge_stop(void)
 {
 }
 
-int
-bridge_enabled(void)
-{
-	return (0);
-}
 
 int
 bridge_fd(void)

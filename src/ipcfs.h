@@ -505,7 +505,6 @@ void	 spin_woke(struct spin *, uint64_t);
 struct fuse_file_info;
 int	 bridge_start(struct chan_pool *, const struct opts *);
 void	 bridge_stop(void);
-int	 bridge_enabled(void);
 int	 bridge_fd(void);
 void	 bridge_dispatch(void);
 void	 bridge_flush(void);
