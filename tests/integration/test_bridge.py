@@ -31,6 +31,7 @@ worker() below).
 
 import errno
 import json
+import mmap
 import os
 import select
 import signal
@@ -1228,6 +1229,52 @@ class Readiness(BridgeCase):
         def wait(fd):
             return fd in select.select([fd], [], [], WAIT * 2)[0]
         self.woken(wait)
+
+
+class Scope(BridgeCase):
+    """What the bridge leaves alone: channels outside bridged directories,
+    and regions, which stay on their host (docs/bridge.md)."""
+
+    hosts = 2
+
+    def test_unbridged_stays_local(self):
+        A, B = self.A, self.B
+        plain = self.dir + "-plain"
+        for h in (A, B):
+            os.mkdir(h(plain), 0o755)
+        os.close(os.open(A(plain, "c"), os.O_CREAT | os.O_WRONLY, 0o666))
+        # Made after it on A: once B has this one, it would have that.
+        self.bridged()
+        self.make(A, "after")
+        self.shows(B(self.dir, "after"))
+        self.assertFalse(os.path.exists(B(plain, "c")))
+        self.assertNotIn("bridge", figures(A(plain, "c")))
+        self.assertEqual(figures(A(self.dir, "after"))["bridge"], "nats")
+        # The same name on both hosts is two channels.
+        os.close(os.open(B(plain, "c"), os.O_CREAT | os.O_WRONLY, 0o666))
+        rfd = self.open(B(plain, "c"), os.O_RDONLY | os.O_NONBLOCK)
+        wfd = self.open(A(plain, "c"), os.O_WRONLY)
+        self.assertEqual(os.write(wfd, b"local"), 5)
+        self.assertEqual(figures(A(plain, "c"))["buffered_bytes"], 5)
+        self.assertEqual(self.errno_of(os.read, rfd, 100), "EAGAIN")
+
+    def test_region_stays_on_its_host(self):
+        self.bridged()
+        A, B = self.A, self.B
+        p = self.made(A, "c")
+        fd = self.open(p, os.O_RDWR)
+        os.ftruncate(fd, 4096)
+        with mmap.mmap(fd, 4096) as m:
+            m[:5] = b"hello"
+        # Another mapping on A sees it; B's region is its own.
+        fd1 = self.open(p, os.O_RDWR)
+        with mmap.mmap(fd1, 4096) as m:
+            self.assertEqual(m[:5], b"hello")
+        self.assertEqual(os.stat(B(self.dir, "c")).st_size, 0)
+        fd2 = self.open(B(self.dir, "c"), os.O_RDWR)
+        os.ftruncate(fd2, 4096)
+        with mmap.mmap(fd2, 4096) as m:
+            self.assertEqual(m[:5], bytes(5))
 
 
 if __name__ == "__main__":
