@@ -742,12 +742,11 @@ class BridgeFaults(unittest.TestCase):
         print("\n  %s: %s" % (self.id().split(".")[-1], text),
               file=sys.stderr)
 
-    # -- the tests --------------------------------------------------------
-
-    def test_server_restart(self):
-        """The server stops and starts again on its port and store: the
-        writer on A and the reader on B are held, asleep (S), then go on;
-        nothing accepted is lost, nothing is read twice."""
+    def one_server_moving(self):
+        """One server, hosts A and B bridged to it, q/ch on both, a writer
+        on A writing back to back (so that a write is on its way when a
+        fault comes) and a reader on B, 150 records in: the server, the
+        hosts, the stream, the writer and the reader."""
         s = natstest.NatsServer("s", self.tmp)
         a = self.host(s.url, "-o", TIMEOUT)
         b = self.host(s.url, "-o", TIMEOUT)
@@ -755,12 +754,19 @@ class BridgeFaults(unittest.TestCase):
         self.bridge(b)
         self.channel(a, b)
         stream = self.stream_of(a)
-        # Back to back, so that a write is on its way when the server
-        # goes.
-        writers = [self.writer(a, "wA1", pause=0)]
-        readers = [self.reader(b, "rB1")]
-        w, r = writers[0], readers[0]
+        w = self.writer(a, "wA1", pause=0)
+        r = self.reader(b, "rB1")
         self.wait_accepted(w, 150)
+        return s, a, b, stream, w, r
+
+    # -- the tests --------------------------------------------------------
+
+    def test_server_restart(self):
+        """The server stops and starts again on its port and store: the
+        writer on A and the reader on B are held, asleep (S), then go on;
+        nothing accepted is lost, nothing is read twice."""
+        s, a, b, stream, w, r = self.one_server_moving()
+        writers, readers = [w], [r]
 
         s.stop()
         t_down = time.monotonic()
@@ -844,17 +850,8 @@ class BridgeFaults(unittest.TestCase):
         takes what was waiting in the old connection, where a write's
         answer is lost.  The writer is held meanwhile; nothing accepted
         is lost, nothing read twice."""
-        s = natstest.NatsServer("s", self.tmp)
-        a = self.host(s.url, "-o", TIMEOUT)
-        b = self.host(s.url, "-o", TIMEOUT)
-        self.bridge(a)
-        self.bridge(b)
-        self.channel(a, b)
-        stream = self.stream_of(a)
-        writers = [self.writer(a, "wA1", pause=0)]
-        readers = [self.reader(b, "rB1")]
-        w, r = writers[0], readers[0]
-        self.wait_accepted(w, 150)
+        s, a, b, stream, w, r = self.one_server_moving()
+        writers, readers = [w], [r]
 
         t_stop = time.monotonic()
         s.proc.send_signal(signal.SIGSTOP)
