@@ -103,7 +103,6 @@ TAILQ_HEAD(bmsgs, bmsg);
 /* An open that waits for this host to join a broadcast. */
 struct bopen {
 	LIST_ENTRY(bopen)	 entry;
-	struct bchan		*bc;
 	fuse_req_t		 req;
 	struct fuse_file_info	 fi;
 };
@@ -2553,7 +2552,6 @@ bridge_open_wait(struct chan *c, void *req, struct fuse_file_info *fi)
 	    !(h->mode & CHAN_RD) || bc->consumer == CONS_MADE)
 		return (0);
 	bo = xcalloc(1, sizeof *bo);
-	bo->bc = bc;
 	bo->req = req;
 	bo->fi = *fi;
 	LIST_INSERT_HEAD(&bc->opens, bo, entry);
