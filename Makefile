@@ -22,7 +22,11 @@ PKG_CONFIG ?= pkg-config
 # NATS=no builds without it even so.
 NATS	?= $(shell $(PKG_CONFIG) --exists libnats 2>/dev/null && echo yes)
 PKGS	 = fuse3 libbsd-overlay $(if $(filter yes,$(NATS)),libnats)
-BRIDGE	 = $(if $(filter yes,$(NATS)),bridge.c,bridge_none.c)
+BRIDGE	 = $(if $(filter yes,$(NATS)),$(BRIDGE_SRCS),bridge_none.c)
+# The bridge's files; bridge/wire.c has no libnats in it and is built
+# either way, for the fuzzer and the unit tests.
+BRIDGE_SRCS = bridge/bridge.c bridge/names.c bridge/presence.c \
+	   bridge/recv.c bridge/send.c bridge/watch.c bridge/worker.c
 WARN	 = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wno-unused-parameter
 CFLAGS	?= -O2 -g
@@ -44,9 +48,9 @@ LDLIBS	 = $(PKG_LIBS)
 SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
-SRCS	 = $(BRIDGE) budget.c chan.c fs.c hist.c kfeat.c log.c loop.c main.c node.c opts.c \
+SRCS	 = $(BRIDGE) bridge/wire.c budget.c chan.c fs.c hist.c kfeat.c log.c loop.c main.c node.c opts.c \
 	   region.c ring.c spin.c xattr.c xmalloc.c
-PURE	 = budget.c chan.c hist.c log.c node.c opts.c region.c ring.c spin.c \
+PURE	 = bridge/wire.c budget.c chan.c hist.c log.c node.c opts.c region.c ring.c spin.c \
 	   xattr.c xmalloc.c
 UNITS	 = ring chan hist node opts spin xattr
 
@@ -109,12 +113,14 @@ pkgcheck:
 	fi
 
 build/%.o: src/%.c | build pkgcheck
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 build/san/ipcfs: $(SOBJS)
 	$(CC) $(CFLAGS) $(SAN) $(LDFLAGS) -o $@ $(SOBJS) $(LDLIBS)
 
 build/san/%.o: src/%.c | build pkgcheck
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
 
 build/san/check_%.o: tests/unit/check_%.c | build

@@ -14,6 +14,10 @@ int
 bridge_start(struct chan_pool *pool, const struct opts *o)
 {
 	(void)pool;
+	if (o->bridge[0] != '\0' && o->nats[0] == '\0') {
+		log_warnx("bridge=: needs -o nats=URL");
+		return (-1);
+	}
 	if (o->nats[0] == '\0')
 		return (0);
 	log_warnx("-o nats: this ipcfs was built without libnats "
@@ -76,9 +80,18 @@ bridge_removed(void *op, int error)
 }
 
 int
-bridge_renaming(struct node *dir, const char *name, struct node *newdir,
-    const char *newname, void **opp)
+bridge_making(struct node *dir, const char *name)
 {
+	(void)dir;
+	(void)name;
+	return (0);
+}
+
+int
+bridge_renaming(struct node *dir, const char *name, struct node *newdir,
+    const char *newname, unsigned flags, void **opp)
+{
+	(void)flags;
 	(void)dir;
 	(void)name;
 	(void)newdir;
@@ -94,10 +107,20 @@ bridge_renamed(void *op, int error)
 	(void)error;
 }
 
-void
-bridge_settings(struct node *n)
+int
+bridge_setting(struct node *n, void *req, int which, uint64_t value)
 {
 	(void)n;
+	(void)req;
+	(void)which;
+	(void)value;
+	return (0);
+}
+
+size_t
+bridge_key_max(void)
+{
+	return (0);
 }
 
 int

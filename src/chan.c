@@ -636,6 +636,24 @@ waiter_free(struct waiter *w)
 	waiter_release(w);
 }
 
+/*
+ * A held write of a bridged channel is about to be answered early: the
+ * link says how much of it is already on its way to being stored (a
+ * piece it cannot call back), and that much counts as written, so that
+ * the caller never writes it again.
+ */
+static void
+chan_link_cancel(struct chan *c, struct waiter *w)
+{
+	size_t	 n;
+
+	if (c->link == NULL || w->op != WAIT_WRITE)
+		return;
+	n = c->pool->link->cancel(c, w);
+	w->done += n;
+	c->pool->budget.held -= n;
+}
+
 /* Answer a held write with its count, or err if nothing went in. */
 static void
 waiter_end_write(struct waiter *w, int err)
@@ -913,8 +931,7 @@ chan_ends(struct chan *c)
 	if (chan_noreaders(c)) {
 		TAILQ_FOREACH_SAFE(w, &c->wq, entry, tw)
 			if (seen_reader(w->h) && w->sending == NULL) {
-				if (c->link != NULL)
-					c->pool->link->cancel(c, w);
+				chan_link_cancel(c, w);
 				waiter_end_write(w, EPIPE);
 			}
 	}
@@ -938,8 +955,7 @@ chan_close(struct chan_handle *h)
 				waiter_end_read(w, EBADF);
 		TAILQ_FOREACH_SAFE(w, &c->wq, entry, tw)
 			if (w->h == h) {
-				if (c->link != NULL)
-					c->pool->link->cancel(c, w);
+				chan_link_cancel(c, w);
 				waiter_end_write(w, EBADF);
 			}
 	}
@@ -1233,8 +1249,8 @@ chan_cancel(struct waiter *w, int err)
 {
 	struct chan	*c = w->h->chan;
 
-	if (c->link != NULL && w->op == WAIT_WRITE)
-		c->pool->link->cancel(c, w);
+	if (w->op == WAIT_WRITE)
+		chan_link_cancel(c, w);
 	if (w->op == WAIT_READ)
 		waiter_end_read(w, err);
 	else {
@@ -1253,8 +1269,7 @@ chan_abort(struct chan *c, int err)
 	while ((w = TAILQ_FIRST(&c->rq)) != NULL)
 		waiter_end_read(w, err);
 	while ((w = TAILQ_FIRST(&c->wq)) != NULL) {
-		if (c->link != NULL)
-			c->pool->link->cancel(c, w);
+		chan_link_cancel(c, w);
 		waiter_end_write(w, err);
 	}
 }

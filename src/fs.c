@@ -431,8 +431,14 @@ fs_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	const struct fuse_ctx	*ctx = fuse_req_ctx(req);
 	struct node		*dir;
 
+	int			 error;
+
 	if ((dir = node_get(parent)) == NULL)
 		return (ENOENT);
+	/* A name the bridge cannot send is too long here. */
+	if (node_lookup(dir, name) == NULL &&
+	    (error = bridge_making(dir, name)) != 0)
+		return (error);
 	return (node_make(dir, name, mode, ctx->uid, ctx->gid, np));
 }
 
@@ -552,7 +558,8 @@ fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if ((newdir = fs_dir(req, newparent)) == NULL)
 		return;
 	/* Nothing moves in or out of a bridged directory. */
-	if ((error = bridge_renaming(dir, name, newdir, newname, &op)) != 0) {
+	if ((error = bridge_renaming(dir, name, newdir, newname, flags,
+	    &op)) != 0) {
 		fuse_reply_err(req, error);
 		return;
 	}
@@ -1155,19 +1162,27 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			    v <= CAPACITY_MAX)
 				error = 0;
 		}
+		if (error == 0 && bridge_setting(n, req, BRIDGE_CAPACITY, v))
+			return;
 		if (error == 0 && n->chan != NULL)
 			error = chan_set_capacity(n->chan, (size_t)v);
 		if (error == 0)
 			n->capacity = (size_t)v;
 	} else if (strcmp(name, XATTR_FRAMING) == 0) {
 		if ((error = fs_setting(value, size, opts_framing[0],
-		    opts_framing[1], &mode)) == 0 && n->chan != NULL)
+		    opts_framing[1], &mode)) == 0 &&
+		    bridge_setting(n, req, BRIDGE_FRAMING, (uint64_t)mode))
+			return;
+		if (error == 0 && n->chan != NULL)
 			error = chan_set_mode(n->chan, mode, n->chan->delivery);
 		else if (error == 0)
 			n->framing = mode;
 	} else if (strcmp(name, XATTR_DELIVERY) == 0) {
 		if ((error = fs_setting(value, size, opts_delivery[0],
-		    opts_delivery[1], &mode)) == 0 && n->chan != NULL)
+		    opts_delivery[1], &mode)) == 0 &&
+		    bridge_setting(n, req, BRIDGE_DELIVERY, (uint64_t)mode))
+			return;
+		if (error == 0 && n->chan != NULL)
 			error = chan_set_mode(n->chan, n->chan->framing, mode);
 		else if (error == 0)
 			n->delivery = mode;
@@ -1182,9 +1197,18 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		node_touch(n, NODE_CTIME);
 	/* st_blksize follows the settings: drop every cached copy. */
 	if (error == 0 && n->chan != NULL &&
-	    strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) == 0) {
+	    strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) == 0)
 		fs_attrs_changed(n, NULL);
-		bridge_settings(n);
+	fuse_reply_err(req, error);
+}
+
+/* A bridged channel's setting, changed (or not) once the cluster said. */
+void
+fs_setting_reply(fuse_req_t req, struct node *n, int error)
+{
+	if (error == 0) {
+		node_touch(n, NODE_CTIME);
+		fs_attrs_changed(n, NULL);
 	}
 	fuse_reply_err(req, error);
 }

@@ -16,6 +16,7 @@ void	 fs_free(void);
 int	 fs_failed(void);
 struct chan_pool *fs_pool(void);
 void	 fs_open_reply(fuse_req_t, struct fuse_file_info *, int);
+void	 fs_setting_reply(fuse_req_t, struct node *, int);
 
 /* loop.c */
 int	 loop_init(struct fuse_session *, uint64_t);

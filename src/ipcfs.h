@@ -93,7 +93,8 @@ struct waiter;
 struct chan_link_ops {
 	void	(*send)(struct chan *);		/* a write waits on wq */
 	void	(*kick)(struct chan *);		/* something changed */
-	void	(*cancel)(struct chan *, struct waiter *); /* w goes */
+	/* w is answered early: returns the bytes of it already sent */
+	size_t	(*cancel)(struct chan *, struct waiter *);
 	void	(*gone)(struct chan *);		/* the channel is freed */
 };
 
@@ -110,6 +111,8 @@ struct budget {
 	size_t		 held;		/* copies kept by held writes */
 	size_t		 xattr_used;	/* stored user.* attributes */
 	size_t		 region_used;	/* regions, all channels */
+	size_t		 link_used;	/* fetched by the bridge, not
+					   yet in a ring */
 	void		(*freed)(void *);	/* memory came back */
 	void		*arg;
 };
@@ -368,6 +371,8 @@ struct opts {
 	char		 nats_host[64];	/* this daemon, "" for the default */
 	uint64_t	 nats_timeout;	/* s until a silent host is gone */
 	uint64_t	 nats_replicas;	/* of each stream and bucket */
+	char		 bridge[1024];	/* directories to bridge at start,
+					   one a line, from the root */
 };
 
 #define NATS_NAME_DEFAULT	"ipcfs"
@@ -487,6 +492,7 @@ int	 node_busy(struct knode *, int);
 unsigned node_nknodes(const struct node *);
 void	 node_touch(struct node *, int);
 size_t	 node_snapshot(struct node *, struct dirent_snap **);
+struct node *node_next_child(struct node *, struct node *);
 void	 node_snapshot_free(struct dirent_snap *, size_t);
 void	 node_stats(struct node_stats *);
 void	 node_walk_chans(void (*)(struct chan *, void *), void *);
@@ -501,7 +507,36 @@ void	 spin_ready(struct spin *);
 void	 spin_caught(struct spin *);
 void	 spin_woke(struct spin *, uint64_t);
 
-/* bridge.c, or bridge_none.c when built without libnats */
+/* bridge/wire.c: what the NATS bridge sends and takes, as text */
+#define WIRE_ID_LEN	16		/* a stream id's hex digits */
+#define WIRE_ID_MAX	4294967294ULL	/* the largest uid or gid */
+#define WIRE_COUNT_MAX	1000000		/* opens one host may claim */
+#define WIRE_VALUE_MAX	256		/* the longest value of a key */
+#define WIRE_PAD_MAX	128		/* a pad is less than this */
+struct wire_value {
+	int		 dir;
+	char		 id[WIRE_ID_LEN + 1];
+	int		 framing;
+	int		 delivery;
+	size_t		 capacity;
+	mode_t		 mode;
+	uid_t		 uid;
+	gid_t		 gid;
+};
+int	 wire_id_ok(const char *, size_t);
+int	 wire_key_append(char *, size_t, size_t *, const char *);
+int	 wire_key_next(const char **, char *);
+int	 wire_key_ok(const char *, size_t);
+int	 wire_value_parse(const char *, struct wire_value *);
+int	 wire_value_format(char *, size_t, const struct wire_value *);
+int	 wire_presence_next(const char **, char *, unsigned *, unsigned *);
+size_t	 wire_pad(size_t, size_t);
+ssize_t	 wire_unpad(const unsigned char *, size_t);
+uint64_t wire_ack_sseq(const char *);
+int	 wire_json_num(const char *, size_t, const char *, uint64_t *);
+int	 wire_json_str(const char *, size_t, const char *, char *, size_t);
+
+/* bridge/, or bridge_none.c when built without libnats */
 struct fuse_file_info;
 int	 bridge_start(struct chan_pool *, const struct opts *);
 void	 bridge_stop(void);
@@ -512,10 +547,15 @@ int	 bridge_mark(struct node *, const char *, size_t);
 void	 bridge_made(struct node *);
 void	*bridge_removing(struct node *, const char *);
 void	 bridge_removed(void *, int);
+int	 bridge_making(struct node *, const char *);
 int	 bridge_renaming(struct node *, const char *, struct node *,
-	     const char *, void **);
+	     const char *, unsigned, void **);
 void	 bridge_renamed(void *, int);
-void	 bridge_settings(struct node *);
+#define BRIDGE_CAPACITY	0		/* bridge_setting's */
+#define BRIDGE_FRAMING	1
+#define BRIDGE_DELIVERY	2
+int	 bridge_setting(struct node *, void *, int, uint64_t);
+size_t	 bridge_key_max(void);
 int	 bridge_stats(const struct chan *, char *, size_t);
 int	 bridge_open_wait(struct chan *, void *, struct fuse_file_info *);
 

@@ -649,3 +649,12 @@ node_walk_chans(void (*fn)(struct chan *, void *), void *arg)
 		if (n->chan != NULL)
 			fn(n->chan, arg);
 }
+
+/* The child of dir after c, in name order: the first if c is NULL. */
+struct node *
+node_next_child(struct node *dir, struct node *c)
+{
+	if (c == NULL)
+		return (RB_MIN(node_names, &dir->children));
+	return (RB_NEXT(node_names, &dir->children, c));
+}

@@ -27,6 +27,7 @@ enum {
 	KEY_NATS_HOST,
 	KEY_NATS_TIMEOUT,
 	KEY_NATS_REPLICAS,
+	KEY_BRIDGE,
 };
 
 static const char *region_names[] = {
@@ -54,6 +55,7 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("nats_host=", KEY_NATS_HOST),
 	FUSE_OPT_KEY("nats_timeout=", KEY_NATS_TIMEOUT),
 	FUSE_OPT_KEY("nats_replicas=", KEY_NATS_REPLICAS),
+	FUSE_OPT_KEY("bridge=", KEY_BRIDGE),
 	FUSE_OPT_END
 };
 
@@ -233,6 +235,46 @@ opts_ident(struct opts_state *st, const char *arg, char *out, size_t size)
 	return (0);
 }
 
+/*
+ * bridge=PATH: a directory to bridge at start, from the mount's root
+ * (a leading '/' is the root too); repeated, each is added.  Its
+ * components are names: not empty, not "." or "..", at most NAME_MAX_LEN
+ * bytes.
+ */
+static int
+opts_bridge(struct opts_state *st, const char *val)
+{
+	char		 q[128];
+	const char	*p = val, *e;
+	size_t		 len = strlen(st->o->bridge), n;
+
+	while (*p == '/')
+		p++;
+	if (*p == '\0')
+		goto bad;
+	for (; *p != '\0'; p = *e == '/' ? e + 1 : e) {
+		e = p + strcspn(p, "/");
+		n = (size_t)(e - p);
+		if (n == 0 || n > NAME_MAX_LEN || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.') ||
+		    memchr(p, '\n', n) != NULL)
+			goto bad;
+	}
+	if ((len > 0 && strlcat(st->o->bridge, "\n", sizeof st->o->bridge) >=
+	    sizeof st->o->bridge) ||
+	    strlcat(st->o->bridge, val, sizeof st->o->bridge) >=
+	    sizeof st->o->bridge) {
+		snprintf(st->err, st->errlen, "bridge: the directories are "
+		    "longer than %zu bytes", sizeof st->o->bridge - 1);
+		return (-1);
+	}
+	return (0);
+bad:
+	snprintf(st->err, st->errlen, "bridge: '%s' is not a directory's "
+	    "path in the mount", opts_quote(val, q, sizeof q));
+	return (-1);
+}
+
 static int
 opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
@@ -288,6 +330,8 @@ opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	case KEY_NATS_REPLICAS:
 		return (opts_value(st, arg, "nats_replicas", 1,
 		    NATS_REPLICAS_MAX, &st->o->nats_replicas));
+	case KEY_BRIDGE:
+		return (opts_bridge(st, strchr(arg, '=') + 1));
 	}
 	return (1);
 }
@@ -321,6 +365,7 @@ opts_parse(struct fuse_args *args, struct opts *o, char *err, size_t errlen)
 	o->nats_host[0] = '\0';
 	o->nats_timeout = NATS_TIMEOUT_DEFAULT;
 	o->nats_replicas = 1;
+	o->bridge[0] = '\0';
 	err[0] = '\0';
 	if (fuse_opt_parse(args, &st, opts_spec, opts_proc) != 0) {
 		if (err[0] == '\0')

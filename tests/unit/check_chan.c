@@ -3067,6 +3067,7 @@ static struct {
 	unsigned	 sends;
 	unsigned	 kicks;
 	struct waiter	*cancelled;
+	size_t		 took;		/* what cancel says went */
 	int		 gone;
 } lk;
 
@@ -3083,10 +3084,11 @@ lk_kick(struct chan *ch)
 	lk.kicks++;
 }
 
-static void
+static size_t
 lk_cancel(struct chan *ch, struct waiter *w)
 {
 	lk.cancelled = w;
+	return (lk.took);
 }
 
 static void

@@ -1,0 +1,420 @@
+/*
+ * The NATS bridge's own header: what its files share and nothing else
+ * sees (docs/bridge.md says what the bridge does).
+ *
+ *	bridge.c	bridged channels, their states, the loop's side
+ *			(dispatch, flush, the clock), start and stop
+ *	names.c		paths as keys; the cluster's names applied here;
+ *			what fs.c asks before and after a name changes
+ *	send.c		a write's pieces, published and answered
+ *	recv.c		fetching, acknowledging, handing over
+ *	presence.c	which hosts have which channels open
+ *	worker.c	the worker thread: calls that wait for the server
+ *	watch.c		events from libnats's threads and the watchers
+ *	wire.c		parsing and formatting what crosses the network
+ *			(pure: no libnats, no FUSE; fuzzed)
+ *
+ * The single-thread rule: libnats's callbacks, the worker and the
+ * watchers only post events (watch.c) and run jobs (worker.c); nodes,
+ * channels and everything in struct bchan are touched by the loop only,
+ * in bridge_dispatch and the calls fs.c makes.
+ */
+
+#ifndef BRIDGE_H
+#define BRIDGE_H
+
+#include <pthread.h>
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 312
+#endif
+
+#include <nats/nats.h>
+#include <fuse_lowlevel.h>
+
+/* libbsd leaves __unused undefined, but its RB_*_STATIC macros use it. */
+#ifndef __unused
+#define __unused	__attribute__((__unused__))
+#endif
+
+/* How a pull request waits on the server, in ms. */
+#define BRIDGE_FETCH_MS	2000
+/* An unanswered publish or acknowledgement is sent again after this. */
+#define BRIDGE_RESEND_MS 2000
+/* How long a queue's consumer waits for an acknowledgement, in ms. */
+#define BRIDGE_ACKWAIT_MS 10000
+/* A fetched message no reader here wants goes back after this. */
+#define BRIDGE_IDLE_MS	1000
+/* Retries of a full stream: from this, doubling, to 100 ms. */
+#define BRIDGE_RETRY_MS	2
+/* The most of a byte stream one message carries. */
+#define BRIDGE_PIECE	(256 * 1024)
+/* The file store counts a message as this much more (stream_align). */
+#define STORE_OVERHEAD	34
+/* Events queued for the loop before libnats's callbacks drop theirs. */
+#define BRIDGE_EVENTS_MAX 65536
+/* Names the bridge keeps of the cluster's bucket. */
+#define BRIDGE_NAMES_MAX (1024 * 1024)
+/* Hosts it keeps track of. */
+#define BRIDGE_HOSTS_MAX 4096
+
+/*
+ * A fetched message's state.  A queue's message is handed to a reader
+ * only once JetStream has confirmed its acknowledgement:
+ *
+ *	FETCHED	 --a reader waits-->		ACKING (+ACK with a reply)
+ *	ACKING	 --confirmed in time-->		ACKED (goes in the ring)
+ *	ACKING	 --confirmed too late-->	dropped (may be elsewhere)
+ *	FETCHED	 --no reader for a while-->	-NAK, dropped
+ *	ACKED	 --all in the ring-->		freed
+ */
+enum bmsg_state {
+	BM_FETCHED,
+	BM_ACKING,
+	BM_ACKED,
+};
+
+/* A message fetched from a stream. */
+struct bmsg {
+	TAILQ_ENTRY(bmsg)	 entry;
+	enum bmsg_state		 state;
+	char			*reply;		/* where its ack goes */
+	char			*data;
+	size_t			 len;
+	size_t			 charged;	/* in budget.link_used */
+	uint64_t		 sseq;		/* stream sequence */
+	uint64_t		 end;		/* broadcast: ring position
+						   past its last byte */
+	uint64_t		 got;		/* ms, when it came */
+};
+TAILQ_HEAD(bmsgs, bmsg);
+
+/* An open that waits for this host to join a broadcast. */
+struct bopen {
+	LIST_ENTRY(bopen)	 entry;
+	fuse_req_t		 req;
+	struct fuse_file_info	 fi;
+};
+LIST_HEAD(bopens, bopen);
+
+/*
+ * The piece of a write that is being stored, with its own copy of the
+ * bytes as they go on the wire, so that it can outlive its write:
+ *
+ *	NONE	 --a write waits-->		OUT (published)
+ *	OUT	 --stored-->			NONE (its write told)
+ *	OUT	 --no answer in time-->		OUT (the same again)
+ *	OUT	 --stream full / not there-->	HELD until retry_at
+ *	HELD	 --retry_at, or freed-->	OUT
+ *	OUT	 --its write interrupted-->	OUT, with no write: an orphan
+ *	HELD	 --its write interrupted-->	NONE (nothing stored)
+ *
+ * A piece once published may have been stored: its write is answered
+ * with it counted, never with EINTR, and the orphan is sent until stored
+ * under the same Nats-Msg-Id, so it is stored once.
+ */
+enum piece_state {
+	PIECE_NONE,
+	PIECE_OUT,
+	PIECE_HELD,
+};
+
+struct piece {
+	enum piece_state	 state;
+	struct waiter		*w;		/* NULL: an orphan */
+	uint64_t		 seq;
+	char			*wire;		/* pad byte, pad, data */
+	size_t			 wlen;
+	size_t			 len;		/* of the data */
+	uint64_t		 sent;		/* ms */
+	uint64_t		 retry_at;	/* ms, HELD */
+	uint64_t		 wait;		/* ms, the retry's backoff */
+	int			 fresh;		/* send at once: reconnected */
+};
+
+/*
+ * A bridged channel's state:
+ *
+ *	MAKING	 its stream and key are being made (JOB_CREATE)
+ *	READY	 its stream exists: data moves
+ *	DEAD	 its stream is gone or was never made: the channel goes
+ *		 on as a local one, and the bchan is freed
+ *	GONE	 its channel was freed: the bchan is freed
+ *
+ *	MAKING	--made-->		READY
+ *	MAKING	--not made-->		DEAD
+ *	(a name from the cluster)	READY
+ *	READY	--key or stream removed, here or elsewhere--> DEAD
+ *	any	--channel freed-->	GONE
+ *
+ * bchan_run moves a channel along from whatever state it is in.
+ */
+enum bchan_state {
+	BC_MAKING,
+	BC_READY,
+	BC_DEAD,
+	BC_GONE,
+};
+
+/* A broadcast consumer of this host's. */
+enum cons_state {
+	CONS_NONE,
+	CONS_MAKING,
+	CONS_MADE,
+	CONS_DROPPING,
+};
+
+/* A settings change that waits for the cluster (bridge_setting). */
+struct bset {
+	fuse_req_t		 req;
+	uint64_t		 ino;
+	int			 which;		/* BRIDGE_CAPACITY... */
+	uint64_t		 value;
+	int			 interrupted;
+};
+
+/* A bridged channel: the stream of one of the channels. */
+struct bchan {
+	RB_ENTRY(bchan)		 nentry;	/* by num */
+	RB_ENTRY(bchan)		 ientry;	/* by id */
+	LIST_ENTRY(bchan)	 dentry;	/* on the dirty list */
+	uint64_t		 num;
+	char			 id[17];
+	enum bchan_state	 state;
+	struct chan		*chan;		/* NULL once GONE */
+	struct node		*node;
+	int			 dirty;
+	int			 delivery;	/* its stream's retention */
+	struct bset		*set;		/* a change being asked */
+	/* Sending. */
+	struct piece		 piece;
+	uint64_t		 pseq;
+	/* Fetching and acknowledging. */
+	uint64_t		 fseq;
+	uint64_t		 fsent;		/* ms, 0: no pull request out */
+	int			 fnowriters;	/* asked with no writer left */
+	int			 unseen;	/* data from a writer not seen */
+	uint64_t		 idle;		/* ms since no reader waits */
+	uint64_t		 bseq;		/* broadcast: latest taken */
+	int			 draining;	/* asking if that was all */
+	uint64_t		 drain_next;	/* ms: ask again no sooner */
+	struct bmsgs		 pending;	/* fetched, not in the ring */
+	uint64_t		 aseq;
+	uint64_t		 asent;		/* ms, an ack with a reply out */
+	int			 aresend;	/* send it again at once */
+	uint64_t		 warned;	/* ms: last bad message logged */
+	/* A broadcast's consumer of this host's. */
+	enum cons_state		 consumer;
+	struct bopens		 opens;		/* waiting for it */
+	struct bmsgs		 pushed;	/* in the ring, not acked */
+	uint64_t		 purge_at;
+	int			 purging;
+	/* Opens elsewhere, and what this host last said of its own. */
+	unsigned		 rreaders;
+	unsigned		 rwriters;
+	unsigned		 said_readers;	/* other hosts', summed */
+	unsigned		 said_writers;
+	unsigned		 told_readers;	/* this host's, as put */
+	unsigned		 told_writers;
+	unsigned		 known_writers;	/* as the bucket has them */
+	unsigned		 sent_writers;
+};
+RB_HEAD(bchan_nums, bchan);
+RB_HEAD(bchan_ids, bchan);
+
+/* A name in the cluster's bucket. */
+struct bname {
+	RB_ENTRY(bname)		 entry;
+	char			*key;
+	char			*value;
+};
+RB_HEAD(bnames, bname);
+
+/* Another host, as its presence key says. */
+struct bhost {
+	LIST_ENTRY(bhost)	 entry;
+	char			*name;
+	char			*value;		/* lines "id readers writers" */
+	uint64_t		 seen;		/* ms */
+};
+LIST_HEAD(bhosts, bhost);
+
+/* Work for the worker thread, and its result. */
+enum job_type {
+	JOB_SETUP,
+	JOB_CREATE,		/* stream, consumer and key of a channel */
+	JOB_PUT,		/* a key */
+	JOB_MOVE,		/* put the moves' new keys, delete
+				   their old ones, and stream id */
+	JOB_DELETE,		/* a key, and stream id if set */
+	JOB_CHECK,		/* may id's settings change: what it holds */
+	JOB_UPDATE,		/* stream id's limits and retention */
+	JOB_CONSUMER,		/* make this host's consumer on id */
+	JOB_UNCONSUMER,		/* remove consumer name on id */
+	JOB_PURGE,		/* what every consumer of id has */
+	JOB_PRESENCE,		/* this host's presence */
+	JOB_DRAINED,		/* nothing left for consumer name on id */
+};
+
+struct job {
+	TAILQ_ENTRY(job)	 entry;
+	enum job_type		 type;
+	uint64_t		 num;		/* the bchan's */
+	char			 id[17];
+	char			*key;
+	char			*value;
+	char			*name;
+	char			**moves;	/* JOB_MOVE: new key, value,
+						   old key, each entry */
+	size_t			 nmoves;
+	size_t			 capacity;
+	int			 delivery;
+	int			 replace;	/* JOB_UPDATE: remake it */
+	/* Results. */
+	int			 ok;
+	char			 adopt[17];	/* JOB_CREATE: the id there */
+	uint64_t		 bytes;		/* JOB_CHECK: what it holds */
+	uint64_t		 msgs;
+};
+TAILQ_HEAD(jobs, job);
+
+enum bev_type { EV_MSG, EV_JOB, EV_NAME, EV_HOST, EV_CONN, EV_TICK,
+	EV_SLOW };
+
+struct bev {
+	TAILQ_ENTRY(bev)	 entry;
+	enum bev_type		 type;
+	natsMsg			*msg;
+	struct job		*job;
+	char			*key;
+	char			*value;		/* NULL: deleted */
+	int			 flag;
+};
+TAILQ_HEAD(bevs, bev);
+
+/* The bridge of this daemon. */
+struct bridge {
+	struct chan_pool	*pool;
+	struct opts		 o;
+	char			 host[64];
+	char			 inbox[64];
+	const char		*nuid;		/* this process's, in inbox */
+	char			 freed[96];
+	natsConnection		*nc;
+	jsCtx			*js;
+	kvStore			*names_kv;
+	kvStore			*hosts_kv;
+	natsSubscription	*sub;
+	natsSubscription	*fsub;
+	size_t			 key_max;	/* the longest key sent */
+	int64_t			 max_payload;
+	int			 connected;
+	int			 setup;		/* buckets ready */
+	int			 efd;
+	pthread_mutex_t		 mtx;		/* events, jobs, stopping */
+	pthread_cond_t		 cond;
+	pthread_cond_t		 room;		/* events below the limit */
+	struct bevs		 events;
+	size_t			 nevents;
+	struct jobs		 jobs;
+	int			 stopping;
+	pthread_t		 worker;
+	pthread_t		 watcher;
+	pthread_t		 hwatcher;
+	int			 threads;
+	/* The loop's alone. */
+	struct bchan_nums	 nums;
+	struct bchan_ids	 ids;
+	LIST_HEAD(, bchan)	 dirty;
+	struct bnames		 names;
+	size_t			 nnames;
+	struct bhosts		 hosts;
+	size_t			 nhosts;
+	uint64_t		 next_num;
+	int			 presence_dirty;
+	int			 presence_out;
+	uint64_t		 self_seen;	/* ms: our presence came back */
+	uint64_t		 self_since;	/* ms: ... and since, each beat */
+	uint64_t		 presence_at;
+	uint64_t		 warned;	/* ms: last bad input logged */
+};
+
+extern struct bridge br;
+
+RB_PROTOTYPE(bchan_nums, bchan, nentry, bchan_num_cmp)
+RB_PROTOTYPE(bchan_ids, bchan, ientry, bchan_id_cmp)
+RB_PROTOTYPE(bnames, bname, entry, bname_cmp)
+
+/* bridge.c */
+uint64_t now_ms(void);
+void	 bridge_bad(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 bchan_dirty(struct bchan *);
+struct bchan *bchan_by_id(const char *);
+struct bchan *bchan_by_num(uint64_t);
+void	 bchan_set_id(struct bchan *, const char *);
+struct bchan *bchan_new(struct node *, const char *);
+void	 bchan_kill(struct bchan *);
+void	 bchan_reset_stream(struct bchan *);
+void	 bchan_opens_done(struct bchan *, int);
+void	 bmsg_free(struct bchan *, struct bmsg *);
+void	 bmsgs_free(struct bchan *, struct bmsgs *);
+void	 stream_name(char *, size_t, const char *);
+void	 stream_subject(char *, size_t, const char *);
+size_t	 stream_align(const char *);
+void	 bridge_set_done(struct bchan *, struct job *);
+int64_t	 stream_limit(size_t, const char *);
+
+/* names.c */
+int	 name_key(struct node *, const char *, char *, size_t);
+void	 names_on_event(const char *, const char *);
+void	 names_free(void);
+char	*chan_value(const char *, struct node *);
+int	 bridge_paths(const struct opts *);
+int	 bridge_paths_check(const struct opts *);
+
+/* send.c */
+void	 send_run(struct bchan *, struct chan *);
+void	 send_tick(struct bchan *, uint64_t);
+void	 send_reconnected(struct bchan *);
+void	 send_disconnected(struct bchan *);
+void	 send_answer(struct bchan *, uint64_t, natsMsg *);
+void	 send_freed(const char *);
+size_t	 send_cancel(struct bchan *, struct waiter *);
+void	 send_free(struct bchan *);
+int	 send_busy(const struct bchan *);
+
+/* recv.c */
+void	 recv_event(natsMsg *);
+void	 recv_fetch_status(struct bchan *, uint64_t, const char *);
+void	 recv_acked(struct bchan *, uint64_t);
+void	 recv_queue(struct bchan *, struct chan *);
+void	 recv_broadcast(struct bchan *, struct chan *, uint64_t);
+void	 recv_drain_check(struct bchan *, struct chan *);
+void	 recv_drained(struct bchan *, int);
+void	 recv_tick(struct bchan *, uint64_t);
+void	 recv_reconnected(struct bchan *);
+void	 announce_freed(struct bchan *);
+
+/* presence.c */
+void	 presence_send(void);
+void	 presence_on_host(const char *, const char *);
+void	 presence_tick(uint64_t);
+void	 presence_free(void);
+
+/* worker.c */
+struct job *job_new(enum job_type);
+void	 job_free(struct job *);
+void	 job_queue(struct job *);
+void	*worker_main(void *);
+int	 transient(natsStatus);
+
+/* watch.c */
+struct bev *bev_new(enum bev_type);
+void	 bev_post(struct bev *);
+void	 bev_free(struct bev *);
+void	 on_msg(natsConnection *, natsSubscription *, natsMsg *, void *);
+void	 on_conn_cb(natsConnection *, void *);
+void	 on_error(natsConnection *, natsSubscription *, natsStatus, void *);
+void	*watcher_main(void *);
+
+#endif /* BRIDGE_H */

@@ -1,0 +1,716 @@
+/*
+ * The bridged namespace: every name in a bridged directory is a key of
+ * the bucket NAME_names, its path from the mount's root with each
+ * component encoded (wire_key_append) and joined by dots.  A channel's
+ * value names its stream; a directory's has its mode and owner.
+ *
+ * Here are both directions: what fs.c asks before and after a name
+ * changes on this host (the key is put, moved or deleted by a job), and
+ * the cluster's names applied to this host's tree as the watcher brings
+ * them.  A key is taken only in its canonical encoding and only if it is
+ * no longer than a key this host could send (br.key_max, from the
+ * server's longest protocol line); a value only as wire_value_parse
+ * takes it.  Walks of a tree are loops over a list or the ordered table
+ * of keys: nothing here recurses, however deep a tree a user or a peer
+ * makes.
+ */
+
+#define _GNU_SOURCE
+#define FUSE_USE_VERSION 312
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipcfs.h"
+#include "fs.h"
+#include "bridge.h"
+
+/*
+ * The key of name in dir (name NULL: of dir itself), in buf.  Returns 0,
+ * -1 if dir is not linked, or is the root, or the key does not fit in len.
+ */
+int
+name_key(struct node *dir, const char *name, char *buf, size_t len)
+{
+	struct node	*n;
+	const char	**comps = NULL;
+	size_t		 nc = 0, i, o = 0;
+	int		 r = 0;
+
+	for (n = dir; n != NULL && n != node_root(); n = n->parent)
+		nc++;
+	if (n == NULL)
+		return (-1);		/* unlinked */
+	comps = xreallocarray(NULL, nc + 1, sizeof *comps);
+	i = nc;
+	for (n = dir; n != node_root(); n = n->parent)
+		comps[--i] = n->name;
+	if (name != NULL)
+		comps[nc++] = name;
+	buf[0] = '\0';
+	for (i = 0; i < nc && r == 0; i++)
+		r = wire_key_append(buf, len, &o, comps[i]);
+	free(comps);
+	return (r != 0 || o == 0 ? -1 : 0);
+}
+
+/* The key of name in dir, or ENAMETOOLONG if a host cannot send it. */
+static int
+name_key_max(struct node *dir, const char *name, char *buf, size_t len)
+{
+	if (name_key(dir, name, buf, len) != 0 || strlen(buf) > br.key_max)
+		return (ENAMETOOLONG);
+	return (0);
+}
+
+/*
+ * Walk key to the directory that holds its last component, which is put
+ * in last.  NULL if the key is not canonical, or that directory is not
+ * here or not bridged.
+ */
+static struct node *
+key_dir(const char *key, char *last)
+{
+	struct node	*dir = node_root(), *n;
+	const char	*p = key;
+	int		 r;
+
+	while ((r = wire_key_next(&p, last)) == 0) {
+		if ((n = node_lookup(dir, last)) == NULL || !S_ISDIR(n->mode))
+			return (NULL);
+		dir = n;
+	}
+	if (r == -1 || !dir->bridged)
+		return (NULL);
+	return (dir);
+}
+
+/* The value of a channel's key. */
+char *
+chan_value(const char *id, struct node *n)
+{
+	struct wire_value	 wv;
+	char			 buf[WIRE_VALUE_MAX + 1];
+
+	memset(&wv, 0, sizeof wv);
+	strlcpy(wv.id, id, sizeof wv.id);
+	wv.framing = n->chan->framing;
+	wv.delivery = n->chan->delivery;
+	wv.capacity = n->chan->capacity;
+	wv.mode = n->mode & 07777;
+	wv.uid = n->uid;
+	wv.gid = n->gid;
+	wire_value_format(buf, sizeof buf, &wv);
+	return (xstrdup(buf));
+}
+
+static char *
+dir_value(struct node *n)
+{
+	struct wire_value	 wv;
+	char			 buf[WIRE_VALUE_MAX + 1];
+
+	memset(&wv, 0, sizeof wv);
+	wv.dir = 1;
+	wv.mode = n->mode & 07777;
+	wv.uid = n->uid;
+	wv.gid = n->gid;
+	wire_value_format(buf, sizeof buf, &wv);
+	return (xstrdup(buf));
+}
+
+/* ---- The cluster's names, applied here. ---- */
+
+static void
+names_changed(void)
+{
+	/* Make the kernel look names up again: they changed elsewhere. */
+	if (kfeat_inc_epoch() == -1)
+		log_debug("%s: the kernel keeps its cached names", __func__);
+}
+
+static void
+apply_settings(struct node *n, const struct wire_value *wv)
+{
+	struct chan	*c = n->chan;
+	struct bchan	*bc = c->link;
+
+	if (c->framing != wv->framing || c->delivery != wv->delivery) {
+		if (chan_set_mode(c, wv->framing, wv->delivery) != 0)
+			log_warnx("bridge: %s: busy here, keeps its settings",
+			    n->name);
+		else if (bc != NULL && bc->delivery != wv->delivery) {
+			bchan_reset_stream(bc);
+			bchan_opens_done(bc, 0);
+			bc->delivery = wv->delivery;
+		}
+	}
+	if (c->capacity != wv->capacity &&
+	    chan_set_capacity(c, wv->capacity) != 0)
+		log_warnx("bridge: %s: cannot take capacity %zu here",
+		    n->name, wv->capacity);
+}
+
+/*
+ * Make here what one key of the cluster says.  Returns the directory it
+ * made, for the caller to make what the cluster has under it, or NULL.
+ */
+static struct node *
+apply_one(const char *key, const char *value)
+{
+	struct wire_value	 wv;
+	struct node		*dir, *n, *made;
+	struct bchan		*bc;
+	char			 last[NAME_MAX_LEN + 1];
+	int			 error;
+
+	if ((dir = key_dir(key, last)) == NULL ||
+	    wire_value_parse(value, &wv) != 0)
+		return (NULL);
+	n = node_lookup(dir, last);
+	if (wv.dir) {
+		if (n != NULL)
+			return (NULL);
+		if (node_make(dir, last, S_IFDIR | wv.mode, wv.uid, wv.gid,
+		    &made) != 0)
+			return (NULL);
+		made->bridged = 1;
+		names_changed();
+		return (made);
+	}
+	bc = bchan_by_id(wv.id);
+	if (n != NULL && n->chan != NULL && n->chan->link != NULL &&
+	    n->chan->link == bc) {
+		apply_settings(n, &wv);
+		return (NULL);
+	}
+	if (bc != NULL && bc->node != NULL && bc->node != n &&
+	    bc->node->parent != NULL && bc->node->parent->bridged) {
+		/* Renamed elsewhere, over n if it is here. */
+		if (n != NULL && n->chan != NULL && n->chan->link != NULL)
+			bchan_kill(n->chan->link);
+		error = node_rename(bc->node->parent, bc->node->name, dir,
+		    last, 0);
+		if (error != 0)
+			log_warnx("bridge: rename to %s: %s", key,
+			    strerror(error));
+		names_changed();
+		return (NULL);
+	}
+	if (n != NULL && n->chan != NULL && n->chan->link != NULL) {
+		/*
+		 * Made here and there at once (the cluster's wins), or made
+		 * again elsewhere: its stream is the one the key names.
+		 */
+		bc = n->chan->link;
+		if (bc->state != BC_READY)
+			return (NULL);
+		bchan_set_id(bc, wv.id);
+		bchan_reset_stream(bc);
+		apply_settings(n, &wv);
+		bchan_dirty(bc);
+		return (NULL);
+	}
+	if (n != NULL)
+		return (NULL);
+	if ((error = node_make(dir, last, S_IFREG | wv.mode, wv.uid, wv.gid,
+	    &made)) != 0) {
+		log_warnx("bridge: make %s: %s", key, strerror(error));
+		return (NULL);
+	}
+	apply_settings(made, &wv);
+	bc = bchan_new(made, wv.id);
+	bc->state = bc->id[0] != '\0' ? BC_READY : BC_DEAD;
+	bc->delivery = wv.delivery;
+	bchan_dirty(bc);
+	/* A lookup here may have cached that it was not there. */
+	names_changed();
+	return (NULL);
+}
+
+/*
+ * Make what the cluster has under dir (NULL: everything).  The table is
+ * ordered by key, and a directory's key is a prefix of its children's,
+ * so one pass in order makes every parent before its children.
+ */
+static void
+apply_under(struct node *dir)
+{
+	struct bname	 find, *bn;
+	char		 key[4096];
+	size_t		 kl = 0;
+
+	if (dir == NULL || name_key(dir, NULL, key, sizeof key) != 0) {
+		RB_FOREACH(bn, bnames, &br.names)
+			apply_one(bn->key, bn->value);
+		return;
+	}
+	kl = strlen(key);
+	if (kl + 1 >= sizeof key)
+		return;
+	key[kl] = '.';
+	key[kl + 1] = '\0';
+	find.key = key;
+	for (bn = RB_NFIND(bnames, &br.names, &find);
+	    bn != NULL && strncmp(bn->key, key, kl + 1) == 0;
+	    bn = RB_NEXT(bnames, &br.names, bn))
+		apply_one(bn->key, bn->value);
+}
+
+static void
+unapply(const char *key, const char *old)
+{
+	struct wire_value	 wv;
+	struct node		*dir, *n;
+	struct bchan		*bc;
+	char			 last[NAME_MAX_LEN + 1];
+
+	if (old == NULL || wire_value_parse(old, &wv) != 0 ||
+	    (dir = key_dir(key, last)) == NULL ||
+	    (n = node_lookup(dir, last)) == NULL)
+		return;
+	if (wv.dir) {
+		if (S_ISDIR(n->mode) && node_rmdir(dir, last) == 0)
+			names_changed();
+		return;
+	}
+	if (n->chan == NULL || (bc = n->chan->link) == NULL ||
+	    strcmp(bc->id, wv.id) != 0)
+		return;
+	bchan_kill(bc);
+	if (node_unlink(dir, last) == 0)
+		names_changed();
+}
+
+static void
+bname_free(struct bname *bn)
+{
+	RB_REMOVE(bnames, &br.names, bn);
+	br.nnames--;
+	free(bn->key);
+	free(bn->value);
+	free(bn);
+}
+
+/* A key of the names bucket changed (value NULL: deleted). */
+void
+names_on_event(const char *key, const char *value)
+{
+	struct wire_value	 wv;
+	struct bname		 find, *bn;
+	struct node		*made;
+	char			*old;
+
+	if (!wire_key_ok(key, br.key_max)) {
+		bridge_bad("a name's key %.64s", key);
+		return;
+	}
+	find.key = (char *)key;
+	bn = RB_FIND(bnames, &br.names, &find);
+	if (value == NULL) {
+		if (bn == NULL)
+			return;
+		old = bn->value;
+		bn->value = NULL;
+		bname_free(bn);
+		unapply(key, old);
+		free(old);
+		return;
+	}
+	if (wire_value_parse(value, &wv) != 0) {
+		bridge_bad("the value of key %.64s", key);
+		return;
+	}
+	if (bn == NULL) {
+		if (br.nnames >= BRIDGE_NAMES_MAX) {
+			bridge_bad("key %.64s: too many names", key);
+			return;
+		}
+		bn = xcalloc(1, sizeof *bn);
+		bn->key = xstrdup(key);
+		RB_INSERT(bnames, &br.names, bn);
+		br.nnames++;
+	} else
+		free(bn->value);
+	bn->value = xstrdup(value);
+	if ((made = apply_one(key, value)) != NULL)
+		apply_under(made);
+}
+
+void
+names_free(void)
+{
+	struct bname	*bn;
+
+	while ((bn = RB_ROOT(&br.names)) != NULL)
+		bname_free(bn);
+}
+
+/* ---- What fs.c asks. ---- */
+
+/* setxattr user.ipcfs.bridge on dir. */
+int
+bridge_mark(struct node *n, const char *value, size_t size)
+{
+	char	 key[4096];
+
+	if (size > 0 && value[size - 1] == '\n')
+		size--;
+	if (size != 4 || memcmp(value, "nats", 4) != 0)
+		return (EINVAL);
+	if (br.efd == -1)
+		return (EOPNOTSUPP);
+	if (!S_ISDIR(n->mode))
+		return (EINVAL);
+	if (n->bridged)
+		return (0);
+	if (!RB_EMPTY(&n->children))
+		return (ENOTEMPTY);
+	if (n != node_root() &&
+	    name_key_max(n->parent, n->name, key, sizeof key) != 0)
+		return (ENAMETOOLONG);
+	n->bridged = 1;
+	apply_under(n == node_root() ? NULL : n);
+	return (0);
+}
+
+/* Whether name may be made in dir: 0, or ENAMETOOLONG. */
+int
+bridge_making(struct node *dir, const char *name)
+{
+	char	 key[4096];
+
+	if (br.efd == -1 || !dir->bridged)
+		return (0);
+	return (name_key_max(dir, name, key, sizeof key));
+}
+
+/* n was made here, in a bridged directory. */
+void
+bridge_made(struct node *n)
+{
+	struct bchan	*bc;
+	struct job	*j;
+	char		 key[4096];
+
+	if (br.efd == -1 || !n->bridged ||
+	    name_key_max(n->parent, n->name, key, sizeof key) != 0)
+		return;
+	if (S_ISDIR(n->mode)) {
+		j = job_new(JOB_PUT);
+		j->key = xstrdup(key);
+		j->value = dir_value(n);
+		job_queue(j);
+		return;
+	}
+	bc = bchan_new(n, NULL);
+	if (bc->id[0] == '\0') {
+		bchan_kill(bc);
+		return;
+	}
+	j = job_new(JOB_CREATE);
+	j->num = bc->num;
+	strlcpy(j->id, bc->id, sizeof j->id);
+	j->key = xstrdup(key);
+	j->value = chan_value(bc->id, n);
+	j->capacity = n->chan->capacity;
+	j->delivery = n->chan->delivery;
+	job_queue(j);
+}
+
+/* What a removal or rename needs to know from before it. */
+struct bridge_op {
+	char	 key[4096];
+	char	 id[17];
+	uint64_t num;
+};
+
+void *
+bridge_removing(struct node *dir, const char *name)
+{
+	struct bridge_op	*op;
+	struct node		*n;
+	struct bchan		*bc;
+
+	if (br.efd == -1 || !dir->bridged)
+		return (NULL);
+	op = xcalloc(1, sizeof *op);
+	if (name_key(dir, name, op->key, sizeof op->key) != 0) {
+		free(op);
+		return (NULL);
+	}
+	if ((n = node_lookup(dir, name)) != NULL && n->chan != NULL &&
+	    (bc = n->chan->link) != NULL) {
+		strlcpy(op->id, bc->id, sizeof op->id);
+		op->num = bc->num;
+	}
+	return (op);
+}
+
+void
+bridge_removed(void *arg, int error)
+{
+	struct bridge_op	*op = arg;
+	struct job		*j;
+	struct bchan		*bc;
+
+	if (op == NULL)
+		return;
+	if (error == 0) {
+		if (op->num != 0 && (bc = bchan_by_num(op->num)) != NULL)
+			bchan_kill(bc);
+		j = job_new(JOB_DELETE);
+		j->key = xstrdup(op->key);
+		strlcpy(j->id, op->id, sizeof j->id);
+		job_queue(j);
+	}
+	free(op);
+}
+
+/* Whether dir, or a directory below it, is a bridged one's top. */
+static int
+holds_bridge(struct node *dir)
+{
+	struct node	**stack, *n, *c;
+	size_t		 len = 0, size = 16;
+	int		 found = 0;
+
+	stack = xreallocarray(NULL, size, sizeof *stack);
+	stack[len++] = dir;
+	while (len > 0 && !found) {
+		n = stack[--len];
+		if (n->bridged) {
+			found = 1;
+			break;
+		}
+		for (c = node_next_child(n, NULL); c != NULL;
+		    c = node_next_child(n, c)) {
+			if (!S_ISDIR(c->mode))
+				continue;
+			if (len == size) {
+				size *= 2;
+				stack = xreallocarray(stack, size,
+				    sizeof *stack);
+			}
+			stack[len++] = c;
+		}
+	}
+	free(stack);
+	return (found);
+}
+
+/* One name of a move: its node, old key and new key. */
+struct move_item {
+	struct node	*n;
+	char		*ok;
+	char		*nk;
+};
+
+/* A key and one more component: NULL if it is too long to send. */
+static char *
+key_join(const char *key, const char *comp)
+{
+	char	 buf[4096];
+	size_t	 o;
+
+	strlcpy(buf, key, sizeof buf);
+	o = strlen(buf);
+	if (wire_key_append(buf, sizeof buf, &o, comp) != 0 ||
+	    o > br.key_max)
+		return (NULL);
+	return (xstrdup(buf));
+}
+
+/*
+ * Add n, under its old and new keys, and all below it, parents first, to
+ * a move: a breadth-first walk with a list, so no depth of tree can
+ * overflow the stack.
+ */
+static int
+move_add(struct job *j, struct node *top, const char *oldkey,
+    const char *newkey)
+{
+	struct move_item	*list;
+	struct node		*n, *c;
+	char			*value;
+	size_t			 len = 1, size = 16, i;
+	int			 error = 0;
+
+	list = xreallocarray(NULL, size, sizeof *list);
+	list[0].n = top;
+	list[0].ok = xstrdup(oldkey);
+	list[0].nk = xstrdup(newkey);
+	for (i = 0; i < len; i++) {
+		n = list[i].n;
+		if (error != 0)
+			continue;
+		if (S_ISDIR(n->mode))
+			value = dir_value(n);
+		else if (n->chan != NULL && n->chan->link != NULL)
+			value = chan_value(((struct bchan *)n->chan->link)->id,
+			    n);
+		else
+			continue;	/* not bridged yet: nothing to move */
+		j->moves = xreallocarray(j->moves, (j->nmoves + 1) * 3,
+		    sizeof *j->moves);
+		j->moves[3 * j->nmoves] = list[i].nk;
+		j->moves[3 * j->nmoves + 1] = value;
+		j->moves[3 * j->nmoves + 2] = list[i].ok;
+		list[i].nk = list[i].ok = NULL;
+		j->nmoves++;
+		if (!S_ISDIR(n->mode))
+			continue;
+		for (c = node_next_child(n, NULL); c != NULL;
+		    c = node_next_child(n, c)) {
+			if (len == size) {
+				size *= 2;
+				list = xreallocarray(list, size, sizeof *list);
+			}
+			list[len].n = c;
+			list[len].ok = key_join(j->moves[3 * (j->nmoves - 1) +
+			    2], c->name);
+			list[len].nk = key_join(j->moves[3 * (j->nmoves - 1)],
+			    c->name);
+			if (list[len].ok == NULL || list[len].nk == NULL)
+				error = ENAMETOOLONG;
+			len++;
+		}
+	}
+	for (i = 0; i < len; i++) {
+		free(list[i].ok);
+		free(list[i].nk);
+	}
+	free(list);
+	return (error);
+}
+
+/*
+ * A rename.  Refused: one that would move a name in or out of a bridged
+ * directory (EXDEV); one that moves a bridged directory's top, or a
+ * directory that holds one, since every key below would change on this
+ * host only (EBUSY, as for a mount point); an exchange with a bridged
+ * side (EXDEV: the two moves cannot be one on other hosts); a new name
+ * too long to send (ENAMETOOLONG).  Otherwise the keys to move, for
+ * bridge_renamed, with all a directory holds.
+ */
+int
+bridge_renaming(struct node *dir, const char *name, struct node *newdir,
+    const char *newname, unsigned flags, void **opp)
+{
+	struct node	*n, *old;
+	struct job	*j;
+	char		 oldkey[4096], newkey[4096];
+	int		 error;
+
+	*opp = NULL;
+	if ((flags & RENAME_EXCHANGE) && (dir->bridged ||
+	    newdir->bridged))
+		return (EXDEV);
+	if ((n = node_lookup(dir, name)) != NULL && S_ISDIR(n->mode) &&
+	    !dir->bridged && holds_bridge(n))
+		return (EBUSY);
+	if ((flags & RENAME_EXCHANGE) &&
+	    (old = node_lookup(newdir, newname)) != NULL &&
+	    S_ISDIR(old->mode) && !newdir->bridged && holds_bridge(old))
+		return (EBUSY);
+	if (dir->bridged != newdir->bridged)
+		return (EXDEV);
+	if (br.efd == -1 || !dir->bridged || n == NULL)
+		return (0);
+	if (name_key(dir, name, oldkey, sizeof oldkey) != 0 ||
+	    name_key_max(newdir, newname, newkey, sizeof newkey) != 0)
+		return (ENAMETOOLONG);
+	j = job_new(JOB_MOVE);
+	if ((error = move_add(j, n, oldkey, newkey)) != 0) {
+		job_free(j);
+		return (error);
+	}
+	/* A channel it replaces goes, with its stream. */
+	if ((old = node_lookup(newdir, newname)) != NULL && old != n &&
+	    old->chan != NULL && old->chan->link != NULL) {
+		strlcpy(j->id, ((struct bchan *)old->chan->link)->id,
+		    sizeof j->id);
+		j->num = ((struct bchan *)old->chan->link)->num;
+	}
+	*opp = j;
+	return (0);
+}
+
+void
+bridge_renamed(void *arg, int error)
+{
+	struct job	*j = arg;
+	struct bchan	*bc;
+
+	if (j == NULL)
+		return;
+	if (error != 0 || j->nmoves == 0) {
+		job_free(j);
+		return;
+	}
+	if (j->num != 0 && (bc = bchan_by_num(j->num)) != NULL)
+		bchan_kill(bc);
+	j->num = 0;
+	job_queue(j);
+}
+
+/* ---- -o bridge=PATH ---- */
+
+/*
+ * Make each directory -o bridge names, with any missing parents, as the
+ * root's owner and mode, and bridge it.  Returns 0, or -1 if one cannot
+ * be made.
+ */
+int
+bridge_paths(const struct opts *o)
+{
+	struct node	*dir, *n;
+	char		*copy, *p, *path, *comp;
+	int		 error = 0;
+
+	copy = p = xstrdup(o->bridge);
+	while (error == 0 && (path = strsep(&p, "\n")) != NULL) {
+		if (*path == '\0')
+			continue;
+		dir = node_root();
+		while (error == 0 && (comp = strsep(&path, "/")) != NULL) {
+			if (*comp == '\0')
+				continue;
+			if ((n = node_lookup(dir, comp)) == NULL) {
+				if ((error = bridge_making(dir, comp)) != 0 ||
+				    (error = node_make(dir, comp, S_IFDIR |
+				    (node_root()->mode & 07777),
+				    node_root()->uid, node_root()->gid,
+				    &n)) != 0)
+					break;
+				bridge_made(n);
+			} else if (!S_ISDIR(n->mode))
+				error = ENOTDIR;
+			dir = n;
+		}
+		if (error == 0 && !dir->bridged) {
+			dir->bridged = 1;
+			apply_under(dir == node_root() ? NULL : dir);
+		}
+	}
+	free(copy);
+	if (error != 0) {
+		log_warnx("bridge=%s: %s", o->bridge, strerror(error));
+		return (-1);
+	}
+	return (0);
+}
+
+/* Without -o nats, -o bridge cannot be: say so. */
+int
+bridge_paths_check(const struct opts *o)
+{
+	if (o->bridge[0] == '\0')
+		return (0);
+	log_warnx("bridge=: needs -o nats=URL");
+	return (-1);
+}

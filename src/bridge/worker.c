@@ -1,0 +1,452 @@
+/*
+ * The worker thread: the calls to JetStream that wait for an answer
+ * (streams, consumers, keys), one job at a time, in the order the loop
+ * queued them.  A job that finds the server out of reach is tried again,
+ * with a growing pause, until it gets an answer or the daemon stops; its
+ * result goes back to the loop as an event.  Nothing here touches a node
+ * or a channel.
+ */
+
+#define _GNU_SOURCE
+
+#include <sys/param.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ipcfs.h"
+#include "bridge.h"
+
+void
+job_free(struct job *j)
+{
+	size_t	 i;
+
+	for (i = 0; i < j->nmoves * 3; i++)
+		free(j->moves[i]);
+	free(j->moves);
+	free(j->key);
+	free(j->value);
+	free(j->name);
+	free(j);
+}
+
+struct job *
+job_new(enum job_type type)
+{
+	struct job	*j;
+
+	j = xcalloc(1, sizeof *j);
+	j->type = type;
+	return (j);
+}
+
+void
+job_queue(struct job *j)
+{
+	pthread_mutex_lock(&br.mtx);
+	TAILQ_INSERT_TAIL(&br.jobs, j, entry);
+	pthread_cond_signal(&br.cond);
+	pthread_mutex_unlock(&br.mtx);
+}
+
+/* True if st says the server could not be reached: worth a retry. */
+int
+transient(natsStatus st)
+{
+	return (st == NATS_TIMEOUT || st == NATS_NO_RESPONDERS ||
+	    st == NATS_CONNECTION_CLOSED || st == NATS_CONNECTION_DISCONNECTED ||
+	    st == NATS_NOT_YET_CONNECTED || st == NATS_IO_ERROR ||
+	    st == NATS_STALE_CONNECTION);
+}
+
+static natsStatus
+job_stream(const char *id, size_t capacity, int delivery, int update)
+{
+	jsStreamConfig	 sc;
+	jsErrCode	 jerr = 0;
+	char		 name[64], subj[64];
+	const char	*subjs[1] = { subj };
+	natsStatus	 st;
+
+	stream_name(name, sizeof name, id);
+	stream_subject(subj, sizeof subj, id);
+	jsStreamConfig_Init(&sc);
+	sc.Name = name;
+	sc.Subjects = subjs;
+	sc.SubjectsLen = 1;
+	sc.Storage = js_FileStorage;
+	sc.MaxBytes = stream_limit(capacity, id);
+	sc.Discard = js_DiscardNew;
+	sc.Retention = delivery == CHAN_QUEUE ? js_WorkQueuePolicy :
+	    js_LimitsPolicy;
+	sc.Replicas = (int64_t)br.o.nats_replicas;
+	if (update)
+		st = js_UpdateStream(NULL, br.js, &sc, NULL, &jerr);
+	else {
+		st = js_AddStream(NULL, br.js, &sc, NULL, &jerr);
+		if (st != NATS_OK && jerr == JSStreamNameExistErr)
+			st = js_UpdateStream(NULL, br.js, &sc, NULL, &jerr);
+	}
+	if (st != NATS_OK || delivery != CHAN_QUEUE)
+		return (st);
+	{
+		jsConsumerConfig	 cc;
+
+		jsConsumerConfig_Init(&cc);
+		cc.Durable = "q";
+		cc.AckPolicy = js_AckExplicit;
+		cc.AckWait = (int64_t)BRIDGE_ACKWAIT_MS * 1000000;
+		cc.MaxAckPending = 1024;
+		cc.Replicas = (int64_t)br.o.nats_replicas;
+		st = js_AddConsumer(NULL, br.js, name, &cc, NULL, &jerr);
+		if (st != NATS_OK && jerr == JSConsumerNameExistErr)
+			st = NATS_OK;
+	}
+	return (st);
+}
+
+/* What stream id holds now: j->bytes and j->msgs. */
+static natsStatus
+job_check(struct job *j)
+{
+	jsStreamInfo	*si = NULL;
+	jsErrCode	 jerr = 0;
+	char		 name[64];
+	natsStatus	 st;
+
+	stream_name(name, sizeof name, j->id);
+	if ((st = js_GetStreamInfo(&si, br.js, name, NULL, &jerr)) != NATS_OK)
+		return (st);
+	j->bytes = si->State.Bytes;
+	j->msgs = si->State.Msgs;
+	jsStreamInfo_Destroy(si);
+	return (NATS_OK);
+}
+
+static natsStatus
+job_create(struct job *j)
+{
+	kvEntry			*e = NULL;
+	struct wire_value	 wv;
+	uint64_t		 rev;
+	natsStatus		 st;
+	char			 name[64];
+	const char		*v;
+
+	if ((st = job_stream(j->id, j->capacity, j->delivery, 0)) != NATS_OK)
+		return (st);
+	st = kvStore_Create(&rev, br.names_kv, j->key, j->value,
+	    (int)strlen(j->value));
+	if (st == NATS_OK)
+		return (NATS_OK);
+	/* The name was made elsewhere first: take that channel's id. */
+	if (kvStore_Get(&e, br.names_kv, j->key) != NATS_OK)
+		return (st);
+	stream_name(name, sizeof name, j->id);
+	v = kvEntry_ValueString(e);
+	if (v != NULL && wire_value_parse(v, &wv) == 0 && !wv.dir) {
+		strlcpy(j->adopt, wv.id, sizeof j->adopt);
+		st = NATS_OK;
+	} else
+		st = NATS_ERR;		/* a directory, or not a value */
+	/* Either way the stream made for it has no name. */
+	js_DeleteStream(br.js, name, NULL, NULL);
+	kvEntry_Destroy(e);
+	return (st);
+}
+
+static natsStatus
+job_consumer(struct job *j)
+{
+	jsConsumerConfig	 cc;
+	jsConsumerInfoList	*list = NULL;
+	jsErrCode		 jerr = 0;
+	uint64_t		 furthest = 0;
+	char			 name[64], cname[80];
+	natsStatus		 st;
+	int			 i;
+
+	stream_name(name, sizeof name, j->id);
+	snprintf(cname, sizeof cname, "h_%s", br.host);
+	/* A new host starts where the furthest host has got. */
+	st = js_Consumers(&list, br.js, name, NULL, &jerr);
+	if (st == NATS_OK && list != NULL) {
+		for (i = 0; i < list->Count; i++)
+			if (list->List[i]->AckFloor.Stream > furthest &&
+			    strcmp(list->List[i]->Name, cname) != 0)
+				furthest = list->List[i]->AckFloor.Stream;
+		jsConsumerInfoList_Destroy(list);
+	} else if (st != NATS_OK && st != NATS_NOT_FOUND && jerr == 0)
+		return (st);
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = cname;
+	cc.AckPolicy = js_AckAll;
+	cc.AckWait = (int64_t)BRIDGE_ACKWAIT_MS * 1000000;
+	cc.Replicas = (int64_t)br.o.nats_replicas;
+	if (furthest > 0) {
+		cc.DeliverPolicy = js_DeliverByStartSequence;
+		cc.OptStartSeq = furthest + 1;
+	} else
+		cc.DeliverPolicy = js_DeliverAll;
+	st = js_AddConsumer(NULL, br.js, name, &cc, NULL, &jerr);
+	if (st != NATS_OK && jerr == JSConsumerNameExistErr)
+		st = NATS_OK;
+	return (st);
+}
+
+static natsStatus
+job_purge(struct job *j)
+{
+	jsConsumerInfoList	*list = NULL;
+	jsOptions		 o;
+	jsErrCode		 jerr = 0;
+	uint64_t		 low = UINT64_MAX;
+	char			 name[64];
+	natsStatus		 st;
+	int			 i;
+
+	stream_name(name, sizeof name, j->id);
+	if ((st = js_Consumers(&list, br.js, name, NULL, &jerr)) != NATS_OK)
+		return (transient(st) ? st : NATS_OK);
+	for (i = 0; list != NULL && i < list->Count; i++)
+		if (list->List[i]->AckFloor.Stream < low)
+			low = list->List[i]->AckFloor.Stream;
+	if (list != NULL)
+		jsConsumerInfoList_Destroy(list);
+	if (low == UINT64_MAX || low == 0)
+		return (NATS_OK);
+	jsOptions_Init(&o);
+	o.Stream.Purge.Sequence = low + 1;
+	st = js_PurgeStream(br.js, name, &o, &jerr);
+	return (transient(st) ? st : NATS_OK);
+}
+
+/*
+ * Whether a consumer has nothing left: no message it has not delivered,
+ * none delivered and not yet acknowledged (a host that died holding one
+ * gives it back after the acknowledgement wait).  j->ok says which.
+ */
+static natsStatus
+job_drained(struct job *j)
+{
+	jsConsumerInfo	*ci = NULL;
+	jsErrCode	 jerr = 0;
+	char		 name[64];
+	natsStatus	 st;
+
+	stream_name(name, sizeof name, j->id);
+	st = js_GetConsumerInfo(&ci, br.js, name, j->name, NULL, &jerr);
+	if (st != NATS_OK)
+		return (transient(st) ? st : NATS_ERR);
+	if (ci->NumPending != 0 || ci->NumAckPending != 0)
+		st = NATS_ERR;
+	jsConsumerInfo_Destroy(ci);
+	return (st);
+}
+
+static natsStatus
+job_setup(void)
+{
+	kvConfig	 kc;
+	char		 bucket[64];
+	natsStatus	 st;
+
+	kvConfig_Init(&kc);
+	snprintf(bucket, sizeof bucket, "%s_names", br.o.nats_name);
+	kc.Bucket = bucket;
+	kc.History = 1;
+	kc.Replicas = (int)br.o.nats_replicas;
+	kc.StorageType = js_FileStorage;
+	kc.MaxValueSize = WIRE_VALUE_MAX;
+	if (br.names_kv == NULL &&
+	    (st = js_CreateKeyValue(&br.names_kv, br.js, &kc)) != NATS_OK &&
+	    (st = js_KeyValue(&br.names_kv, br.js, bucket)) != NATS_OK)
+		return (st);
+	snprintf(bucket, sizeof bucket, "%s_hosts", br.o.nats_name);
+	kc.TTL = (int64_t)br.o.nats_timeout * 1000000000;
+	kc.MaxValueSize = -1;
+	if (br.hosts_kv == NULL &&
+	    (st = js_CreateKeyValue(&br.hosts_kv, br.js, &kc)) != NATS_OK &&
+	    (st = js_KeyValue(&br.hosts_kv, br.js, bucket)) != NATS_OK)
+		return (st);
+	br.max_payload = natsConnection_GetMaxPayload(br.nc);
+	return (NATS_OK);
+}
+
+/*
+ * A rename: the new keys first, parents before children, so that other
+ * hosts find each channel's new place before its old key goes; then the
+ * old keys, children first; then the stream of a channel it replaced.
+ */
+static natsStatus
+job_move(struct job *j)
+{
+	uint64_t	 rev;
+	natsStatus	 st;
+	char		 name[64];
+	size_t		 i;
+
+	for (i = 0; i < j->nmoves; i++)
+		if ((st = kvStore_PutString(&rev, br.names_kv,
+		    j->moves[3 * i], j->moves[3 * i + 1])) != NATS_OK)
+			return (st);
+	for (i = j->nmoves; i-- > 0;)
+		if ((st = kvStore_Delete(br.names_kv, j->moves[3 * i + 2])) !=
+		    NATS_OK && st != NATS_NOT_FOUND)
+			return (st);
+	if (j->id[0] != '\0') {
+		stream_name(name, sizeof name, j->id);
+		if (transient(st = js_DeleteStream(br.js, name, NULL, NULL)))
+			return (st);
+	}
+	return (NATS_OK);
+}
+
+/*
+ * New settings: the stream's limit, or with a new delivery a new stream.
+ * What it holds is checked again just before (the loop checked it when
+ * the change was asked): JetStream would drop what does not fit.
+ */
+static natsStatus
+job_update(struct job *j)
+{
+	char		 name[64];
+	uint64_t	 rev;
+	natsStatus	 st;
+
+	if ((st = job_check(j)) != NATS_OK && st != NATS_NOT_FOUND)
+		return (st);
+	if (st == NATS_OK && ((j->replace && j->msgs > 0) ||
+	    (uint64_t)stream_limit(j->capacity, j->id) < j->bytes)) {
+		log_warnx("bridge: stream %s took data meanwhile: it keeps "
+		    "its settings", j->id);
+		return (NATS_ERR);
+	}
+	if (j->replace) {
+		stream_name(name, sizeof name, j->id);
+		st = js_DeleteStream(br.js, name, NULL, NULL);
+		if (transient(st))
+			return (st);
+	}
+	if ((st = job_stream(j->id, j->capacity, j->delivery,
+	    !j->replace)) != NATS_OK)
+		return (st);
+	if (j->key != NULL)
+		st = kvStore_PutString(&rev, br.names_kv, j->key, j->value);
+	return (st);
+}
+
+static natsStatus
+job_run(struct job *j)
+{
+	char		 name[64], cname[80];
+	uint64_t	 rev;
+	natsStatus	 st = NATS_OK;
+
+	switch (j->type) {
+	case JOB_SETUP:
+		return (job_setup());
+	case JOB_CREATE:
+		return (job_create(j));
+	case JOB_PUT:
+		return (kvStore_PutString(&rev, br.names_kv, j->key, j->value));
+	case JOB_MOVE:
+		return (job_move(j));
+	case JOB_DELETE:
+		if (j->key != NULL && (st = kvStore_Delete(br.names_kv,
+		    j->key)) != NATS_OK && st != NATS_NOT_FOUND)
+			return (st);
+		if (j->id[0] != '\0') {
+			stream_name(name, sizeof name, j->id);
+			st = js_DeleteStream(br.js, name, NULL, NULL);
+			if (!transient(st))
+				st = NATS_OK;
+		}
+		return (st);
+	case JOB_CHECK:
+		return (job_check(j));
+	case JOB_UPDATE:
+		return (job_update(j));
+	case JOB_CONSUMER:
+		return (job_consumer(j));
+	case JOB_UNCONSUMER:
+		stream_name(name, sizeof name, j->id);
+		snprintf(cname, sizeof cname, "h_%s", j->name);
+		st = js_DeleteConsumer(br.js, name, cname, NULL, NULL);
+		return (transient(st) ? st : NATS_OK);
+	case JOB_PURGE:
+		return (job_purge(j));
+	case JOB_DRAINED:
+		return (job_drained(j));
+	case JOB_PRESENCE:
+		return (kvStore_PutString(&rev, br.hosts_kv, br.host,
+		    j->value));
+	}
+	return (NATS_OK);
+}
+
+/* Wait wait_ms, or until the daemon stops: 1 if it stops. */
+static int
+worker_pause(unsigned wait_ms)
+{
+	struct timespec	 ts;
+	int		 stop;
+
+	pthread_mutex_lock(&br.mtx);
+	if (!br.stopping) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)wait_ms * 1000000;
+		ts.tv_sec += ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&br.cond, &br.mtx, &ts);
+	}
+	stop = br.stopping;
+	pthread_mutex_unlock(&br.mtx);
+	return (stop);
+}
+
+void *
+worker_main(void *arg)
+{
+	struct job	*j;
+	struct bev	*ev;
+	natsStatus	 st;
+	unsigned	 wait_ms;
+
+	for (;;) {
+		pthread_mutex_lock(&br.mtx);
+		while (TAILQ_EMPTY(&br.jobs) && !br.stopping)
+			pthread_cond_wait(&br.cond, &br.mtx);
+		if (br.stopping) {
+			pthread_mutex_unlock(&br.mtx);
+			break;
+		}
+		j = TAILQ_FIRST(&br.jobs);
+		TAILQ_REMOVE(&br.jobs, j, entry);
+		pthread_mutex_unlock(&br.mtx);
+
+		/* While the server cannot be reached, try again. */
+		wait_ms = 50;
+		while (transient(st = job_run(j))) {
+			if (worker_pause(wait_ms)) {
+				job_free(j);
+				return (NULL);
+			}
+			if (wait_ms < 1000)
+				wait_ms *= 2;
+		}
+		j->ok = st == NATS_OK;
+		if (st != NATS_OK && j->type != JOB_DRAINED)
+			log_warnx("bridge: job %d on %s: %s", (int)j->type,
+			    j->key != NULL ? j->key : j->id,
+			    natsStatus_GetText(st));
+		ev = bev_new(EV_JOB);
+		ev->job = j;
+		bev_post(ev);
+	}
+	return (NULL);
+}
