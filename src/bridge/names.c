@@ -155,6 +155,39 @@ apply_settings(struct node *n, const struct wire_value *wv)
 		    n->name, wv->capacity);
 }
 
+/* Whether n's own key is in the cluster's table, naming stream id. */
+static int
+key_holds(struct node *n, const char *id)
+{
+	struct wire_value	 wv;
+	struct bname		 find, *bn;
+	char			 key[4096];
+
+	if (name_key(n->parent, n->name, key, sizeof key) != 0)
+		return (0);
+	find.key = key;
+	return ((bn = RB_FIND(bnames, &br.names, &find)) != NULL &&
+	    wire_value_parse(bn->value, &wv) == 0 && !wv.dir &&
+	    strcmp(wv.id, id) == 0);
+}
+
+/* The key that names stream id, if any: where it moved. */
+static struct bname *
+key_of_stream(const char *id)
+{
+	struct wire_value	 wv;
+	struct bname		*bn;
+
+	RB_FOREACH(bn, bnames, &br.names)
+		if (strstr(bn->value, id) != NULL &&
+		    wire_value_parse(bn->value, &wv) == 0 && !wv.dir &&
+		    strcmp(wv.id, id) == 0)
+			return (bn);
+	return (NULL);
+}
+
+static struct node *apply_one(const char *, const char *);
+
 /*
  * Make here what one key of the cluster says.  Returns the directory it
  * made, for the caller to make what the cluster has under it, or NULL.
@@ -190,7 +223,13 @@ apply_one(const char *key, const char *value)
 	}
 	if (bc != NULL && bc->node != NULL && bc->node != n &&
 	    bc->node->parent != NULL && bc->node->parent->bridged) {
-		/* Renamed elsewhere, over n if it is here. */
+		/*
+		 * Renamed elsewhere, over n if it is here: once its old key
+		 * is gone (a move puts the new key, then deletes the old),
+		 * so that a second key naming a live stream moves nothing.
+		 */
+		if (key_holds(bc->node, wv.id))
+			return (NULL);
 		if (n != NULL && n->chan != NULL && n->chan->link != NULL)
 			bchan_kill(n->chan->link);
 		error = node_rename(bc->node->parent, bc->node->name, dir,
@@ -267,6 +306,7 @@ unapply(const char *key, const char *old)
 	struct wire_value	 wv;
 	struct node		*dir, *n;
 	struct bchan		*bc;
+	struct bname		*bn;
 	char			 last[NAME_MAX_LEN + 1];
 
 	if (old == NULL || wire_value_parse(old, &wv) != 0 ||
@@ -281,6 +321,12 @@ unapply(const char *key, const char *old)
 	if (n->chan == NULL || (bc = n->chan->link) == NULL ||
 	    strcmp(bc->id, wv.id) != 0)
 		return;
+	/* Moved: its new key came first, and now it can go there. */
+	if ((bn = key_of_stream(wv.id)) != NULL) {
+		apply_one(bn->key, bn->value);
+		if (node_lookup(dir, last) != n)
+			return;
+	}
 	bchan_kill(bc);
 	if (node_unlink(dir, last) == 0)
 		names_changed();

@@ -489,6 +489,9 @@ recv_tick(struct bchan *bc, uint64_t now)
 	/* What waits for room or memory, or to go back, is looked at. */
 	if (!TAILQ_EMPTY(&bc->pending))
 		bchan_dirty(bc);
+	/* The consumer had something left: ask again, a moment later. */
+	if (br.connected && bc->chan != NULL)
+		recv_drain_check(bc, bc->chan);
 }
 
 /* Connected again: pull requests may be lost; ask again. */
