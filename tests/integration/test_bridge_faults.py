@@ -49,6 +49,22 @@ The faults:
 - test_network_cut: host A's daemon in a network namespace whose link is
   cut while it writes.  Its writes are held, a held writer killed with
   SIGKILL goes, and after heal() everything resumes.
+- test_interrupted_writes (issue 19, finding 2): the server is frozen
+  several times while the writer on A writes back to back, and the
+  writer, which catches SIGUSR1 and so writes again after EINTR (PEP
+  475), gets SIGUSR1 again and again while its write is held.  A write
+  whose piece may have been stored must not answer EINTR (the retry
+  would store the record again).  Nobody stays in state D while the
+  server is frozen, and a held writer dies of SIGKILL then.
+- test_network_cut_acks_in_flight (issue 19): the reader's host, B, in a
+  network namespace, is cut off while it consumes a queue, once for
+  longer than the consumer's acknowledgement wait: what B had fetched
+  goes to the reader on C, and an acknowledgement B sends meanwhile
+  arrives late.  Nothing read twice.
+- test_settings_under_traffic (issue 19): the capacity (down and up) and
+  the delivery are set on two hosts while a writer and a reader keep the
+  stream busy: each setxattr succeeds or fails with EBUSY, and nothing
+  is lost or read twice.
 - test_full_channel_small_records is not about a fault.  It checks, in
   a few seconds and without depending on timing, what
   test_server_restart ran into when its writer got ahead of the reader:
@@ -64,6 +80,7 @@ the daemons with -d.
 
 import base64
 import collections
+import errno
 import os
 import random
 import re
@@ -87,18 +104,45 @@ WAIT = 60.0         # seconds: a bounded wait, never a measurement
 SIZE = 64           # bytes in a record
 TIMEOUT = "nats_timeout=2"
 KILLS = 15          # daemon kills in test_daemon_kills
+# test_interrupted_writes: how long each freeze of the server lasts (s);
+# the longer ones outlast the daemons' 2-3 s to see the server gone.
+FREEZES = (1.5, 4.0, 1.5, 4.0)
+# test_network_cut_acks_in_flight: how long each cut lasts (s); the first
+# outlasts the queue consumer's acknowledgement wait (10 s, the bridge's
+# BRIDGE_ACKWAIT_MS), so what the cut host had fetched goes to another.
+CUTS = (12.0, 1.0, 3.0, 0.5)
+CAPACITY = "user.ipcfs.capacity"
+DELIVERY = "user.ipcfs.delivery"
+# test_settings_under_traffic: (host, attribute, value), in turn.
+SETTINGS = (("C", CAPACITY, "4096"), ("B", CAPACITY, "131072"),
+            ("C", DELIVERY, "broadcast"), ("B", CAPACITY, "8192"),
+            ("B", DELIVERY, "broadcast"), ("C", CAPACITY, "65536"),
+            ("C", DELIVERY, "queue"), ("B", CAPACITY, "4096"),
+            ("C", CAPACITY, "131072"), ("B", DELIVERY, "queue"))
 RECORD = re.compile(rb"([a-z][A-Za-z0-9]*) ([0-9]+) x*\Z")
 
 # A writer: writes records WID SEQ for SEQ from 0 below COUNT, sleeping
 # PAUSE seconds between writes, until STOPFILE exists.  Its log, a line
 # at a time: "ready", "try SEQ T", then "ok SEQ N T" or "err SEQ ERRNO T"
 # (and it exits), "done" at the end; T is CLOCK_MONOTONIC, the same
-# clock as time.monotonic() here.
+# clock as time.monotonic() here.  With a ninth argument "usr1" it
+# catches SIGUSR1 with a handler that returns, so that a write the signal
+# interrupts (EINTR) is tried again by Python itself (PEP 475), as most
+# programs do; its "ok" and "err" lines then end with the number of
+# signals caught so far.
 WRITER = r'''
 import os, sys, time
 path, wid, count, pause, stop, log, size = sys.argv[1:8]
 count, pause, size = int(count), float(pause), int(size)
 out = open(log, "a")
+caught = [0]
+tail = ""
+if sys.argv[8:9] == ["usr1"]:
+    import signal
+    def on_usr1(signum, frame):
+        caught[0] += 1
+    signal.signal(signal.SIGUSR1, on_usr1)
+    tail = " %d"
 def say(s):
     out.write(s + "\n")
     out.flush()
@@ -116,21 +160,25 @@ for i in range(count):
     try:
         n = os.write(fd, rec)
     except OSError as e:
-        say("err %d %d %.6f" % (i, e.errno, time.monotonic()))
+        say(("err %d %d %.6f" + tail) % ((i, e.errno, time.monotonic()) +
+                                        ((caught[0],) if tail else ())))
         sys.exit(2)
-    say("ok %d %d %.6f" % (i, n, time.monotonic()))
+    say(("ok %d %d %.6f" + tail) % ((i, n, time.monotonic()) +
+                                   ((caught[0],) if tail else ())))
     if pause:
         time.sleep(pause)
 os.close(fd)
 say("done")
 '''
 
-# A reader: reads records until end of file.  Its log: "ready", "got T
+# A reader: reads records until end of file, sleeping PAUSE seconds (a
+# fourth argument; none without it) after each.  Its log: "ready", "got T
 # WID SEQ INTACT" for each (INTACT 1 when the record is whole), "eof T"
 # or "err ERRNO T" at the end.
 READER = r'''
 import os, sys, time
 path, log, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+pause = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
 out = open(log, "a")
 def say(s):
     out.write(s + "\n")
@@ -158,6 +206,8 @@ while True:
     except (IndexError, ValueError, UnicodeDecodeError):
         wid, seq, whole = "?", -1, False
     say("got %.6f %s %d %d" % (t, wid, seq, int(whole)))
+    if pause:
+        time.sleep(pause)
 '''
 
 
@@ -528,19 +578,20 @@ class BridgeFaults(unittest.TestCase):
         for h in others:
             self.appears(h)
 
-    def writer(self, h, name, count=4000, pause=0.005):
+    def writer(self, h, name, count=4000, pause=0.005, usr1=False):
         c = Client(self, "w", name, lambda log: [
             h("q", "ch"), name, str(count), str(pause), self.stopfile, log,
-            str(SIZE)], h)
+            str(SIZE)] + (["usr1"] if usr1 else []), h)
         self.until("writer %s ready" % name,
                    lambda: c.lines() or not c.running())
         self.assertEqual(c.lines()[0], ["ready"], "writer %s: %s" % (
             name, c.stderr()))
         return c
 
-    def reader(self, h, name):
+    def reader(self, h, name, pause=0.0):
         c = Client(self, "r", name, lambda log: [h("q", "ch"), log,
-                                                 str(SIZE)], h)
+                                                 str(SIZE)] +
+                   ([str(pause)] if pause else []), h)
         self.until("reader %s ready" % name,
                    lambda: c.lines() or not c.running())
         self.assertEqual(c.lines()[0], ["ready"], "reader %s: %s" % (
@@ -584,6 +635,73 @@ class BridgeFaults(unittest.TestCase):
                 seen += 1
             time.sleep(0.1)
         return seen
+
+    def watch(self, clients, seconds, what):
+        """Sample clients every tenth of a second for seconds: one found
+        in state D for a second on end is a problem (a call held for the
+        daemon must stay asleep in S, and killable).  A signal puts a
+        held call in D for a moment, as the kernel waits (killably) for
+        the daemon to answer the interrupt; only a daemon that does not
+        answer it keeps it there.  Returns how many samples found each
+        client held in the daemon, by name."""
+        seen = collections.Counter()
+        since = {}
+        end = time.monotonic() + seconds
+        while True:
+            now = time.monotonic()
+            for c in clients:
+                st, wc = proc_state(c.pid), wchan(c.pid)
+                if st != "D":
+                    since.pop(c.name, None)
+                elif now - since.setdefault(c.name, now) >= 1.0:
+                    self.problem("%s: %r in state D for %.1f s (wchan %s)"
+                                 % (what, c, now - since[c.name], wc))
+                if "request_wait_answer" in wc:
+                    seen[c.name] += 1
+            if now >= end:
+                return seen
+            time.sleep(0.1)
+
+    def wind_up(self, writers, readers, wait=20):
+        """finish(), except that a writer or reader that has not ended
+        wait seconds after it was asked to is a problem, and is killed, so
+        that what was read can still be checked."""
+        with open(self.stopfile, "w"):
+            pass
+        for group, what in ((writers, "writer"), (readers, "reader")):
+            for c in group:
+                deadline = time.monotonic() + wait
+                while c.running() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if c.running():
+                    self.problem("%s %s did not end within %ds (killed): "
+                                 "%r" % (what, c.name, wait, c))
+                    c.kill()
+
+    def answers(self, *hosts):
+        """Each daemon still runs and its mount answers: a listing of its
+        root, and a write read back on a local channel there (outside
+        the bridge).  Problems if not."""
+        for h in hosts:
+            if h.mount is None or h.mount.proc.poll() is not None:
+                self.problem("the daemon of %r is gone:\n%s" % (
+                    h, h.log()[-3000:]))
+                continue
+            p = h("local-check")
+            try:
+                os.listdir(h.path)
+                fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    got = (os.write(fd, b"ping"), os.read(fd, 100))
+                finally:
+                    os.close(fd)
+                    os.unlink(p)
+            except OSError as e:
+                self.problem("the mount of %r does not answer: %s" % (h, e))
+                continue
+            if got != (4, b"ping"):
+                self.problem("a local channel on %r gave back %r" % (
+                    h, got))
 
     def problem(self, text):
         self.problems.append(text)
@@ -1201,6 +1319,267 @@ class BridgeFaults(unittest.TestCase):
                 size, n, len(got)))
         self.report("; ".join(report))
         self.conclude([], [])
+
+    def test_interrupted_writes(self):
+        """Issue 19, finding 2: writes interrupted by a signal while the
+        server is frozen.  The writer on A catches SIGUSR1 with a handler
+        that returns, so Python writes again after EINTR (PEP 475); the
+        server is frozen (SIGSTOP) for each of FREEZES, and while the
+        writer is held in a write it gets SIGUSR1 every few tenths of a
+        second.  A piece already sent may be stored once the server goes
+        on: a write may answer EINTR only if nothing of it can have been
+        stored, and answers its count otherwise, or the record is read
+        once per try.  Every record is read once and in order; nobody is
+        in state D while the server is frozen; in the last freeze, the
+        held writer dies of SIGKILL before the server goes on."""
+        s = natstest.NatsServer("s", self.tmp)
+        a = self.host(s.url, "-o", TIMEOUT)
+        b = self.host(s.url, "-o", TIMEOUT)
+        self.bridge(a)
+        self.bridge(b)
+        self.channel(a, b)
+        stream = self.stream_of(a)
+        w = self.writer(a, "wA1", pause=0, usr1=True)
+        r = self.reader(b, "rB1")
+        writers, readers = [w], [r]
+        self.wait_accepted(w, 150)
+        sent, died = 0, None
+        for i, length in enumerate(FREEZES):
+            last = i == len(FREEZES) - 1
+            t_stop = time.monotonic()
+            s.proc.send_signal(signal.SIGSTOP)
+            self.events.append((t_stop, "server frozen"))
+            try:
+                self.until("the writer held", lambda: held_in_daemon(w.pid)
+                           or not w.running(), wait=10)
+                while time.monotonic() < t_stop + length:
+                    if held_in_daemon(w.pid):
+                        w.proc.send_signal(signal.SIGUSR1)
+                        sent += 1
+                    self.watch([w, r], 0.3, "server frozen")
+                if last:
+                    # Held (again) and killed: it goes, server or not.
+                    self.until("the writer held", lambda: held_in_daemon(
+                        w.pid) or not w.running(), wait=10)
+                    t_kill = time.monotonic()
+                    w.proc.send_signal(signal.SIGKILL)
+                    states = set()
+                    while w.running() and time.monotonic() < t_kill + 10:
+                        states.add(proc_state(w.pid))
+                        time.sleep(0.02)
+                    if w.running():
+                        self.problem("a writer held while the server was "
+                                     "frozen lived 10 s after SIGKILL "
+                                     "(states %s): %r" % (
+                                         "".join(sorted(states - {None})),
+                                         w))
+                    else:
+                        died = time.monotonic() - t_kill
+            finally:
+                s.proc.send_signal(signal.SIGCONT)
+            t_cont = time.monotonic()
+            self.events.append((t_cont, "server goes on"))
+            # A record on its way during a freeze may come late (as in
+            # test_server_pause): a queue message whose acknowledgement
+            # went with the old connection comes again after the
+            # consumer's acknowledgement wait.
+            self.kills.append((t_stop, t_cont))
+            if last:
+                w.kill()
+                w = self.writer(a, "wA2", pause=0, usr1=True)
+                writers.append(w)
+            if not w.running() or not r.running():
+                self.problem("after freeze %d: %r, %r" % (i, w, r))
+                break
+            self.wait_accepted(w, 50)
+        if not sent:
+            self.problem("no SIGUSR1 found the writer held in a write")
+        self.wind_up(writers, readers)
+        left = set()
+        if r.last()[:1] == ["eof"]:
+            left = self.stream_left(s.url, stream)
+        fig = self.analyse(writers, readers, left)
+        # Writes during which a signal was caught (answered EINTR and
+        # written again, or answered with their count).
+        hit = 0
+        for c in writers:
+            before = 0
+            for ln in c.lines():
+                if ln[0] in ("ok", "err") and len(ln) > 4:
+                    hit += int(ln[4]) > before
+                    before = int(ln[4])
+        self.report("%d accepted, %d read, %d read twice, %d lost; server "
+                    "frozen %d times (%s s); %d SIGUSR1 sent to a held "
+                    "writer, caught during %d writes; the killed held "
+                    "writer went %s; out of order around a freeze: %s" % (
+                        fig["accepted"], fig["read"], fig["twice"],
+                        fig["lost"], len(FREEZES), ", ".join(
+                            "%g" % x for x in FREEZES), sent, hit,
+                        "after %.2f s" % died if died is not None
+                        else "not",
+                        "; ".join(fig["excused_disorder"]) or "none"))
+        self.answers(a, b)
+        self.conclude(writers, readers)
+
+    def test_network_cut_acks_in_flight(self):
+        """Issue 19: host B, in a network namespace, consumes a queue with
+        writers on A and C and a second reader on C, and its link is cut
+        for each of CUTS, every time while it is reading: a cut finds it
+        with a message fetched and not yet acknowledged, or with an
+        acknowledgement on its way.  The first cut outlasts the
+        consumer's acknowledgement wait, so what B had fetched goes to
+        C's reader meanwhile.  Every accepted record is read exactly
+        once, each writer's in order (but for one on its way during a
+        cut, docs/bridge.md); nobody in state D during a cut."""
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("network namespaces need root")
+        ns = natstest.NetNS("bfacks-%d" % os.getpid(), free_link_index())
+        s = natstest.NatsServer("s", self.tmp, host="0.0.0.0")
+        sniffer = Sniffer(s)
+        self.addCleanup(sniffer.close)
+        a = self.host(s.url, "-o", TIMEOUT)
+        b = self.host(s.url_for(ns.gateway), "-o", TIMEOUT, netns=ns)
+        c = self.host(s.url, "-o", TIMEOUT)
+        for h in (a, b, c):
+            self.bridge(h)
+        self.channel(a, b, c)
+        stream = self.stream_of(a)
+        names = {}
+        for n, h in (("A", a), ("B", b), ("C", c)):
+            names[self.until("the inbox of %r" % h,
+                             lambda: inbox_of(s, h))] = n
+        # B's reader is the slower: B then mostly has a message fetched
+        # and not yet acknowledged (it acknowledges one once its reader
+        # has taken the one before), and acknowledges it during a cut,
+        # when it cannot reach the server.
+        rb = self.reader(b, "rB", pause=0.01)
+        rc = self.reader(c, "rC")
+        # Writers that write until they are stopped, quickly enough that
+        # B reads all the time.
+        wa = self.writer(a, "wA", count=1000000, pause=0.002)
+        wc = self.writer(c, "wC", count=1000000, pause=0.002)
+        writers, readers = [wa, wc], [rb, rc]
+        self.wait_accepted(wa, 100)
+        held = []
+        for length in CUTS:
+            got = rb.count("got")
+            self.until("B's reader reads", lambda: rb.count("got") >= got + 20
+                       or not rb.running())
+            ns.cut()
+            t_cut = time.monotonic()
+            self.events.append((t_cut, "B cut off"))
+            seen = self.watch(writers + readers, length, "B cut off")
+            ns.heal()
+            t_heal = time.monotonic()
+            self.kills.append((t_cut, t_heal))
+            self.events.append((t_heal, "B healed"))
+            held.append(seen[rb.name])
+            self.until("B connected again", lambda: ipcfs_test.figures(
+                b.path)["nats"] == "connected", wait=30)
+            for cl in writers + readers:
+                if not cl.running():
+                    self.problem("%r ended during a cut" % cl)
+        got = rb.count("got")
+        self.until("B's reader reads after the last cut",
+                   lambda: rb.count("got") >= got + 20 or not rb.running())
+        self.wind_up(writers, readers)
+        left = set()
+        if all(cl.last()[:1] == ["eof"] for cl in readers):
+            left = self.stream_left(s.url, stream)
+        if sniffer.error is not None:
+            self.problem("the sniffer failed: %r" % sniffer.error)
+        fig = self.analyse(writers, readers, left, story=lambda rec:
+                           sniffer.story(rec, names))
+        # What the server saw: records delivered more than once, whom to
+        # first, and whether that first delivery was acknowledged anyway
+        # (an acknowledgement that was on its way at a cut).
+        again = {rec: acks for rec, acks in sniffer.deliveries.items()
+                 if len(acks) > 1}
+        late_acks = collections.Counter(
+            names.get(sniffer.acked[acks[0]][0], "?")
+            for acks in again.values() if acks[0] in sniffer.acked)
+        self.report("%d accepted, %d read, %d read twice, %d lost; cuts of "
+                    "%s s, B's reader seen held in %s samples; %d records "
+                    "delivered again by the server, the first delivery "
+                    "acknowledged anyway (late) for %s; out of order "
+                    "around a cut: %d" % (
+                        fig["accepted"], fig["read"], fig["twice"],
+                        fig["lost"], ", ".join("%g" % x for x in CUTS),
+                        ", ".join(map(str, held)), len(again),
+                        ", ".join("%d (by %s)" % (v, k) for k, v in
+                                  sorted(late_acks.items())) or "none",
+                        len(fig["excused_disorder"])))
+        self.answers(a, b, c)
+        self.conclude(writers, readers)
+
+    def test_settings_under_traffic(self):
+        """Issue 19: a writer on A and a slower reader on B keep the
+        queue's stream holding data, while the capacity (down and up) and
+        the delivery are set, in turn, on B (open there) and on C (open
+        nowhere there) as SETTINGS says.  Each setxattr succeeds or fails
+        with EBUSY (a capacity below what the stream holds, or a mode
+        change while it holds data); records are read exactly once, in
+        order, and the reader gets end of file.  With one reader, queue
+        and broadcast delivery give it the same: every record once.  (Not
+        set on A: a write held there holds the file's inode lock, which
+        setxattr waits for uninterruptibly.)"""
+        s = natstest.NatsServer("s", self.tmp)
+        a, b, c = (self.host(s.url, "-o", TIMEOUT) for _ in range(3))
+        hosts = {"A": a, "B": b, "C": c}
+        for h in (a, b, c):
+            self.bridge(h)
+        self.channel(a, b, c)
+        stream = self.stream_of(a)
+        r = self.reader(b, "rB", pause=0.01)
+        w = self.writer(a, "wA", pause=0)
+        writers, readers = [w], [r]
+
+        def held_in_stream():
+            info = natstest.jsapi(s.url, "STREAM.INFO." + stream)
+            return (info or {}).get("state", {}).get("messages", 0)
+        self.until("the stream holds 50 records", lambda:
+                   held_in_stream() >= 50 or not w.running())
+        done = []
+        for hn, name, value in SETTINGS:
+            path = hosts[hn]("q", "ch")
+            t = time.monotonic()
+            try:
+                os.setxattr(path, name, value.encode())
+                what = "ok"
+            except OSError as e:
+                what = errno.errorcode.get(e.errno, str(e.errno))
+                if e.errno != errno.EBUSY:
+                    self.problem("setxattr %s=%s on %s: %s, not EBUSY or "
+                                 "success" % (name, value, hn, what))
+            self.events.append((t, "%s=%s on %s: %s" % (name, value, hn,
+                                                        what)))
+            done.append("%s %s=%s %s" % (hn, name.split(".")[-1], value,
+                                          what))
+            # The traffic goes on: the reader reads 20 more.
+            got = r.count("got")
+            deadline = time.monotonic() + 10
+            while (r.count("got") < got + 20 and r.running() and
+                   time.monotonic() < deadline):
+                time.sleep(0.05)
+            if r.count("got") < got + 20:
+                self.problem("the reader read %d records in the 10 s after "
+                             "setxattr %s=%s on %s" % (
+                                 r.count("got") - got, name, value, hn))
+                break
+        self.wind_up(writers, readers)
+        left = set()
+        if r.last()[:1] == ["eof"]:
+            left = self.stream_left(s.url, stream)
+        else:
+            self.problem("the reader got no end of file: %r" % r)
+        fig = self.analyse(writers, readers, left)
+        self.report("%d accepted, %d read, %d read twice, %d lost; "
+                    "settings: %s" % (fig["accepted"], fig["read"],
+                                      fig["twice"], fig["lost"],
+                                      "; ".join(done)))
+        self.answers(a, b, c)
+        self.conclude(writers, readers)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
