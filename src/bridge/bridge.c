@@ -978,8 +978,6 @@ bridge_stop(void)
 	pthread_mutex_lock(&br.mtx);
 	while ((ev = TAILQ_FIRST(&br.events)) != NULL) {
 		TAILQ_REMOVE(&br.events, ev, entry);
-		if (ev->job != NULL)
-			job_free(ev->job);
 		bev_free(ev);
 	}
 	pthread_mutex_unlock(&br.mtx);

@@ -106,12 +106,14 @@ LIST_HEAD(bopens, bopen);
  *	OUT	 --no answer in time-->		OUT (the same again)
  *	OUT	 --stream full / not there-->	HELD until retry_at
  *	HELD	 --retry_at, or freed-->	OUT
- *	OUT	 --its write interrupted-->	OUT, with no write: an orphan
- *	HELD	 --its write interrupted-->	NONE (nothing stored)
+ *	OUT, HELD --its write interrupted-->	the same, with no write: an
+ *					orphan (NONE if never sent)
  *
- * A piece once published may have been stored: its write is answered
- * with it counted, never with EINTR, and the orphan is sent until stored
- * under the same Nats-Msg-Id, so it is stored once.
+ * A piece once published may have been stored, even if a later answer
+ * to the same piece sent again says it was not (an answer lost, then no
+ * stream leader): its write is answered with it counted, never with
+ * EINTR or EAGAIN, and the orphan is sent until stored under the same
+ * Nats-Msg-Id, so it is stored once.
  */
 enum piece_state {
 	PIECE_NONE,
@@ -130,6 +132,7 @@ struct piece {
 	uint64_t		 retry_at;	/* ms, HELD */
 	uint64_t		 wait;		/* ms, the retry's backoff */
 	int			 fresh;		/* send at once: reconnected */
+	int			 published;	/* sent once: may be stored */
 };
 
 /*

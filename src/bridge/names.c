@@ -204,6 +204,8 @@ apply_one(const char *key, const char *value)
 	if ((dir = key_dir(key, last)) == NULL ||
 	    wire_value_parse(value, &wv) != 0)
 		return (NULL);
+	/* No set-user-ID from the network; set-group-ID on directories. */
+	wv.mode &= wv.dir ? 03777 : 0777;
 	n = node_lookup(dir, last);
 	if (wv.dir) {
 		if (n != NULL)

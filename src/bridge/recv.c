@@ -486,8 +486,12 @@ recv_tick(struct bchan *bc, uint64_t now)
 		send_ack(bc, m, 1);
 	if (bc->purge_at != 0 && now >= bc->purge_at)
 		bchan_dirty(bc);
-	/* What waits for room or memory, or to go back, is looked at. */
-	if (!TAILQ_EMPTY(&bc->pending))
+	/*
+	 * What waits for room or memory, or to go back, is looked at, and so
+	 * is a reader that waits with no request out (memory was short).
+	 */
+	if (!TAILQ_EMPTY(&bc->pending) || (bc->fsent == 0 &&
+	    bc->chan != NULL && chan_link_demand(bc->chan) != 0))
 		bchan_dirty(bc);
 	/* The consumer had something left: ask again, a moment later. */
 	if (br.connected && bc->chan != NULL)

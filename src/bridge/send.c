@@ -92,6 +92,7 @@ piece_publish(struct bchan *bc)
 	p->state = PIECE_OUT;
 	p->sent = now_ms();
 	p->fresh = 0;
+	p->published = 1;
 	if (w != NULL)
 		w->sending = bc;
 	if ((st = natsMsg_Create(&m, subj, reply, p->wire, (int)p->wlen)) ==
@@ -134,8 +135,12 @@ send_run(struct bchan *bc, struct chan *c)
 		 */
 		if (p->state == PIECE_HELD && p->w != NULL && p->w->nonblock) {
 			w = p->w;
-			piece_clear(bc);
-			chan_link_sent(w, 0, EAGAIN);
+			if (p->published)
+				send_disconnected(bc);
+			else {
+				piece_clear(bc);
+				chan_link_sent(w, 0, EAGAIN);
+			}
 		}
 		TAILQ_FOREACH_SAFE(w, &c->wq, entry, tw)
 			if (w->nonblock && w != p->w)
@@ -197,7 +202,7 @@ send_disconnected(struct bchan *bc)
 	struct piece	*p = &bc->piece;
 	struct waiter	*w = p->w;
 
-	if (p->state != PIECE_OUT || w == NULL || !w->nonblock)
+	if (!p->published || w == NULL || !w->nonblock)
 		return;
 	p->w = NULL;
 	w->sending = NULL;
@@ -213,9 +218,9 @@ send_busy(const struct bchan *bc)
 }
 
 /*
- * Held write w is answered early.  Returns the bytes of it that are out:
- * they may be stored, so they count as written, and the piece goes on
- * as an orphan until it is; a held piece was not stored and goes.
+ * Held write w is answered early.  Returns the bytes of it that were
+ * sent: they may be stored, so they count as written, and the piece goes
+ * on as an orphan until it is; a piece never sent goes.
  */
 size_t
 send_cancel(struct bchan *bc, struct waiter *w)
@@ -224,7 +229,7 @@ send_cancel(struct bchan *bc, struct waiter *w)
 
 	if (p->w != w)
 		return (0);
-	if (p->state == PIECE_OUT) {
+	if (p->published) {
 		p->w = NULL;
 		w->sending = NULL;
 		br.pool->budget.held += p->len;
