@@ -52,7 +52,7 @@ SRCS	 = $(BRIDGE) bridge/wire.c budget.c chan.c fs.c hist.c kfeat.c log.c loop.c
 	   region.c ring.c spin.c xattr.c xmalloc.c
 PURE	 = bridge/wire.c budget.c chan.c hist.c log.c node.c opts.c region.c ring.c spin.c \
 	   xattr.c xmalloc.c
-UNITS	 = ring chan hist node opts spin xattr
+UNITS	 = ring chan hist node opts spin wire xattr
 
 OBJS	 = $(SRCS:%.c=build/%.o)
 SOBJS	 = $(SRCS:%.c=build/san/%.o)
