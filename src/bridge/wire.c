@@ -149,7 +149,7 @@ wire_num(const char *tok, size_t len, int base, uint64_t max, uint64_t *out)
 	size_t		 i;
 	int		 d;
 
-	if (len == 0 || len > 20)
+	if (len == 0 || len > 20 || (len > 1 && tok[0] == '0'))
 		return (-1);
 	for (i = 0; i < len; i++) {
 		if (tok[i] < '0' || tok[i] >= '0' + base)

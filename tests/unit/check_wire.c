@@ -355,6 +355,9 @@ START_TEST(test_value_refused)
 		"f " ID " bytes queue 65536 644 4294967295 0",
 		"d 755 0 0 " ID,
 		"f 755 0 0",
+		/* Leading zeros: one value, one form. */
+		"d 0755 0 0", "d 755 00 0", "d 755 0 007",
+		"f " ID " bytes queue 065536 644 0 0",
 	};
 	char	 longv[WIRE_VALUE_MAX + 8];
 	size_t	 i;
