@@ -94,6 +94,8 @@ usage(const char *prog)
 	    "                           (default 5)\n"
 	    "    -o nats_replicas=N     JetStream replicas of each stream"
 	    " (default 1)\n"
+	    "    -o bridge=PATH         make and bridge this directory at start"
+	    " (repeat it)\n"
 	    "    -o allow_other         let other users in"
 	    " (default_permissions is always\n"
 	    "                           on); a user other than root needs"
