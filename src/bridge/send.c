@@ -311,6 +311,12 @@ send_answer(struct bchan *bc, uint64_t seq, natsMsg *m)
 			 * the write waits as a local one does for room, and
 			 * fails with EPIPE if the last reader goes.
 			 */
+			/*
+			 * JetStream looks for a duplicate id before it checks
+			 * the limits: a piece refused as full was never
+			 * stored, whatever happened to it before.
+			 */
+			p->published = 0;
 			p->wait = p->wait == 0 ? BRIDGE_RETRY_MS :
 			    p->wait * 2 > 100 ? 100 : p->wait * 2;
 			piece_hold(bc, p->wait);
