@@ -117,11 +117,6 @@ bridge_setting(struct node *n, void *req, int which, uint64_t value)
 	return (0);
 }
 
-size_t
-bridge_key_max(void)
-{
-	return (0);
-}
 
 int
 bridge_stats(const struct chan *c, char *buf, size_t len)

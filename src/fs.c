@@ -430,13 +430,12 @@ fs_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 {
 	const struct fuse_ctx	*ctx = fuse_req_ctx(req);
 	struct node		*dir;
-
 	int			 error;
 
 	if ((dir = node_get(parent)) == NULL)
 		return (ENOENT);
 	/* A name the bridge cannot send is too long here. */
-	if (node_lookup(dir, name) == NULL &&
+	if (dir->bridged && node_lookup(dir, name) == NULL &&
 	    (error = bridge_making(dir, name)) != 0)
 		return (error);
 	return (node_make(dir, name, mode, ctx->uid, ctx->gid, np));

@@ -555,7 +555,6 @@ void	 bridge_renamed(void *, int);
 #define BRIDGE_FRAMING	1
 #define BRIDGE_DELIVERY	2
 int	 bridge_setting(struct node *, void *, int, uint64_t);
-size_t	 bridge_key_max(void);
 int	 bridge_stats(const struct chan *, char *, size_t);
 int	 bridge_open_wait(struct chan *, void *, struct fuse_file_info *);
 

@@ -62,15 +62,8 @@ bchan_id_cmp(struct bchan *a, struct bchan *b)
 	return (strcmp(a->id, b->id));
 }
 
-static int
-bname_cmp(struct bname *a, struct bname *b)
-{
-	return (strcmp(a->key, b->key));
-}
-
 RB_GENERATE(bchan_nums, bchan, nentry, bchan_num_cmp)
 RB_GENERATE(bchan_ids, bchan, ientry, bchan_id_cmp)
-RB_GENERATE(bnames, bname, entry, bname_cmp)
 
 static void	bridge_kick(struct chan *);
 static void	bridge_send(struct chan *);
@@ -328,8 +321,7 @@ bridge_gone(struct chan *c)
 	c->link = NULL;
 	bc->chan = NULL;
 	bc->node = NULL;
-	if (bc->piece.w != NULL)
-		bc->piece.w = NULL;
+	bc->piece.w = NULL;
 	bc->state = BC_GONE;
 	br.presence_dirty = 1;
 	bchan_dirty(bc);
@@ -769,13 +761,6 @@ bridge_stats(const struct chan *c, char *buf, size_t len)
 	    bc->rreaders, bc->rwriters));
 }
 
-/* The longest key a name may have: 0 if the bridge is off. */
-size_t
-bridge_key_max(void)
-{
-	return (br.efd == -1 ? 0 : br.key_max);
-}
-
 /* Give libnats the servers of a comma-separated list. */
 static natsStatus
 bridge_servers(natsOptions *no, const char *list)
@@ -870,6 +855,7 @@ bridge_start(struct chan_pool *pool, const struct opts *o)
 	RB_INIT(&br.nums);
 	RB_INIT(&br.ids);
 	RB_INIT(&br.names);
+	RB_INIT(&br.name_ids);
 	LIST_INIT(&br.dirty);
 	LIST_INIT(&br.hosts);
 	br.key_max = CONTROL_LINE - CONTROL_SLACK - strlen(o->nats_name) -

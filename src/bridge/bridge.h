@@ -227,11 +227,14 @@ RB_HEAD(bchan_ids, bchan);
 
 /* A name in the cluster's bucket. */
 struct bname {
-	RB_ENTRY(bname)		 entry;
+	RB_ENTRY(bname)		 entry;		/* by key */
+	RB_ENTRY(bname)		 ientry;	/* channels: by id, key */
+	char			 id[17];	/* a channel's stream */
 	char			*key;
 	char			*value;
 };
 RB_HEAD(bnames, bname);
+RB_HEAD(bname_ids, bname);
 
 /* Another host, as its presence key says. */
 struct bhost {
@@ -310,7 +313,6 @@ struct bridge {
 	natsSubscription	*sub;
 	natsSubscription	*fsub;
 	size_t			 key_max;	/* the longest key sent */
-	int64_t			 max_payload;
 	int			 connected;
 	int			 setup;		/* buckets ready */
 	int			 efd;
@@ -330,6 +332,7 @@ struct bridge {
 	struct bchan_ids	 ids;
 	LIST_HEAD(, bchan)	 dirty;
 	struct bnames		 names;
+	struct bname_ids	 name_ids;
 	size_t			 nnames;
 	struct bhosts		 hosts;
 	size_t			 nhosts;
@@ -346,7 +349,6 @@ extern struct bridge br;
 
 RB_PROTOTYPE(bchan_nums, bchan, nentry, bchan_num_cmp)
 RB_PROTOTYPE(bchan_ids, bchan, ientry, bchan_id_cmp)
-RB_PROTOTYPE(bnames, bname, entry, bname_cmp)
 
 /* bridge.c */
 uint64_t now_ms(void);
@@ -384,11 +386,9 @@ void	 send_answer(struct bchan *, uint64_t, natsMsg *);
 void	 send_freed(const char *);
 size_t	 send_cancel(struct bchan *, struct waiter *);
 void	 send_free(struct bchan *);
-int	 send_busy(const struct bchan *);
 
 /* recv.c */
 void	 recv_event(natsMsg *);
-void	 recv_fetch_status(struct bchan *, uint64_t, const char *);
 void	 recv_acked(struct bchan *, uint64_t);
 void	 recv_queue(struct bchan *, struct chan *);
 void	 recv_broadcast(struct bchan *, struct chan *, uint64_t);

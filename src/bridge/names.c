@@ -29,6 +29,25 @@
 #include "fs.h"
 #include "bridge.h"
 
+static int
+bname_cmp(struct bname *a, struct bname *b)
+{
+	return (strcmp(a->key, b->key));
+}
+
+static int
+bname_id_cmp(struct bname *a, struct bname *b)
+{
+	int	 r;
+
+	if ((r = strcmp(a->id, b->id)) != 0)
+		return (r);
+	return (strcmp(a->key, b->key));
+}
+
+RB_GENERATE_STATIC(bnames, bname, entry, bname_cmp)
+RB_GENERATE_STATIC(bname_ids, bname, ientry, bname_id_cmp)
+
 /*
  * The key of name in dir (name NULL: of dir itself), in buf.  Returns 0,
  * -1 if dir is not linked, or is the root, or the key does not fit in len.
@@ -171,19 +190,18 @@ key_holds(struct node *n, const char *id)
 	    strcmp(wv.id, id) == 0);
 }
 
-/* The key that names stream id, if any: where it moved. */
+/* The first key that names stream id, if any: where it moved. */
 static struct bname *
 key_of_stream(const char *id)
 {
-	struct wire_value	 wv;
-	struct bname		*bn;
+	struct bname	 find, *bn;
 
-	RB_FOREACH(bn, bnames, &br.names)
-		if (strstr(bn->value, id) != NULL &&
-		    wire_value_parse(bn->value, &wv) == 0 && !wv.dir &&
-		    strcmp(wv.id, id) == 0)
-			return (bn);
-	return (NULL);
+	strlcpy(find.id, id, sizeof find.id);
+	find.key = (char *)"";
+	if ((bn = RB_NFIND(bname_ids, &br.name_ids, &find)) == NULL ||
+	    strcmp(bn->id, id) != 0)
+		return (NULL);
+	return (bn);
 }
 
 static struct node *apply_one(const char *, const char *);
@@ -334,9 +352,26 @@ unapply(const char *key, const char *old)
 		names_changed();
 }
 
+/* Give bn its value, and its place among the channels by stream id. */
+static void
+bname_set(struct bname *bn, const char *value, const struct wire_value *wv)
+{
+	if (bn->id[0] != '\0')
+		RB_REMOVE(bname_ids, &br.name_ids, bn);
+	free(bn->value);
+	bn->value = xstrdup(value);
+	bn->id[0] = '\0';
+	if (!wv->dir) {
+		strlcpy(bn->id, wv->id, sizeof bn->id);
+		RB_INSERT(bname_ids, &br.name_ids, bn);
+	}
+}
+
 static void
 bname_free(struct bname *bn)
 {
+	if (bn->id[0] != '\0')
+		RB_REMOVE(bname_ids, &br.name_ids, bn);
 	RB_REMOVE(bnames, &br.names, bn);
 	br.nnames--;
 	free(bn->key);
@@ -382,9 +417,8 @@ names_on_event(const char *key, const char *value)
 		bn->key = xstrdup(key);
 		RB_INSERT(bnames, &br.names, bn);
 		br.nnames++;
-	} else
-		free(bn->value);
-	bn->value = xstrdup(value);
+	}
+	bname_set(bn, value, &wv);
 	if ((made = apply_one(key, value)) != NULL)
 		apply_under(made);
 }

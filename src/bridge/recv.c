@@ -218,7 +218,7 @@ recv_idle_end(struct bchan *bc, struct chan *c)
 }
 
 /* The answer to a pull request that brought no message. */
-void
+static void
 recv_fetch_status(struct bchan *bc, uint64_t seq, const char *status)
 {
 	struct chan	*c = bc->chan;

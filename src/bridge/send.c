@@ -46,6 +46,22 @@ piece_clear(struct bchan *bc)
 	memset(p, 0, sizeof *p);
 }
 
+/*
+ * The piece's write is answered without waiting for it: the piece counts
+ * against max_memory on its own from now on.  Returns its length.
+ */
+static size_t
+piece_orphan(struct bchan *bc)
+{
+	struct piece	*p = &bc->piece;
+
+	if (p->w != NULL)
+		p->w->sending = NULL;
+	p->w = NULL;
+	br.pool->budget.held += p->len;
+	return (p->len);
+}
+
 /* Take the next piece of w: a message whole, a byte stream in pieces. */
 static void
 piece_take(struct bchan *bc, struct chan *c, struct waiter *w)
@@ -204,17 +220,7 @@ send_disconnected(struct bchan *bc)
 
 	if (!p->published || w == NULL || !w->nonblock)
 		return;
-	p->w = NULL;
-	w->sending = NULL;
-	br.pool->budget.held += p->len;
-	chan_link_sent(w, p->len, EAGAIN);
-}
-
-/* Whether a piece is out or held. */
-int
-send_busy(const struct bchan *bc)
-{
-	return (bc->piece.state != PIECE_NONE);
+	chan_link_sent(w, piece_orphan(bc), EAGAIN);
 }
 
 /*
@@ -229,12 +235,8 @@ send_cancel(struct bchan *bc, struct waiter *w)
 
 	if (p->w != w)
 		return (0);
-	if (p->published) {
-		p->w = NULL;
-		w->sending = NULL;
-		br.pool->budget.held += p->len;
-		return (p->len);
-	}
+	if (p->published)
+		return (piece_orphan(bc));
 	piece_clear(bc);
 	return (0);
 }
@@ -250,16 +252,9 @@ send_free(struct bchan *bc)
 static void
 piece_stored(struct bchan *bc)
 {
-	struct piece	*p = &bc->piece;
-	struct waiter	*w = p->w;
-	size_t		 len = p->len;
+	struct waiter	*w = bc->piece.w;
+	size_t		 len = bc->piece.len;
 
-	p->wait = 0;
-	p->w = NULL;
-	if (w != NULL) {
-		w->sending = NULL;
-		br.pool->budget.held += len;	/* piece_clear gives back */
-	}
 	piece_clear(bc);
 	if (w != NULL)
 		chan_link_sent(w, len, 0);

@@ -364,32 +364,42 @@ wire_ack_sseq(const char *reply)
 }
 
 /*
- * The number after "key": in a JSON answer of len bytes, at the top level
- * or anywhere: JetStream's answers are small and flat.  -1 if none.
+ * Where the value of "key": starts in a JSON answer of len bytes (the
+ * pattern with tail after the colon), anywhere in it: JetStream's answers
+ * are small and flat.  NULL if it is not there.
  */
+static const char *
+wire_json_at(const char *s, size_t len, const char *key, const char *tail)
+{
+	char		 pat[40];
+	const char	*p;
+	size_t		 pl;
+
+	pl = (size_t)snprintf(pat, sizeof pat, "\"%s\":%s", key, tail);
+	if (pl >= sizeof pat)
+		return (NULL);
+	for (p = s; p + pl <= s + len; p++)
+		if (memcmp(p, pat, pl) == 0)
+			return (p + pl);
+	return (NULL);
+}
+
+/* The number after "key": in a JSON answer of len bytes.  -1 if none. */
 int
 wire_json_num(const char *s, size_t len, const char *key, uint64_t *out)
 {
-	char		 pat[40];
 	const char	*p, *end = s + len;
-	size_t		 pl, n;
+	size_t		 n;
 
-	pl = (size_t)snprintf(pat, sizeof pat, "\"%s\":", key);
-	if (pl >= sizeof pat)
+	if ((p = wire_json_at(s, len, key, "")) == NULL)
 		return (-1);
-	for (p = s; p + pl <= end; p++) {
-		if (memcmp(p, pat, pl) != 0)
-			continue;
-		p += pl;
-		while (p < end && *p == ' ')
-			p++;
-		for (n = 0; p + n < end && isdigit((unsigned char)p[n]); n++)
-			;
-		if (n == 0)
-			return (-1);
-		return (wire_num(p, n, 10, UINT64_MAX, out));
-	}
-	return (-1);
+	while (p < end && *p == ' ')
+		p++;
+	for (n = 0; p + n < end && isdigit((unsigned char)p[n]); n++)
+		;
+	if (n == 0)
+		return (-1);
+	return (wire_num(p, n, 10, UINT64_MAX, out));
 }
 
 /*
@@ -400,25 +410,17 @@ int
 wire_json_str(const char *s, size_t len, const char *key, char *buf,
     size_t blen)
 {
-	char		 pat[40];
 	const char	*p, *end = s + len;
-	size_t		 pl, n;
+	size_t		 n;
 
-	pl = (size_t)snprintf(pat, sizeof pat, "\"%s\":\"", key);
-	if (pl >= sizeof pat)
+	if ((p = wire_json_at(s, len, key, "\"")) == NULL)
 		return (-1);
-	for (p = s; p + pl <= end; p++) {
-		if (memcmp(p, pat, pl) != 0)
-			continue;
-		p += pl;
-		for (n = 0; p + n < end && p[n] != '"'; n++)
-			if (p[n] == '\\')
-				return (-1);
-		if (p + n >= end || n >= blen)
+	for (n = 0; p + n < end && p[n] != '"'; n++)
+		if (p[n] == '\\')
 			return (-1);
-		memcpy(buf, p, n);
-		buf[n] = '\0';
-		return (0);
-	}
-	return (-1);
+	if (p + n >= end || n >= blen)
+		return (-1);
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return (0);
 }

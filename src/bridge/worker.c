@@ -273,7 +273,6 @@ job_setup(void)
 	    (st = js_CreateKeyValue(&br.hosts_kv, br.js, &kc)) != NATS_OK &&
 	    (st = js_KeyValue(&br.hosts_kv, br.js, bucket)) != NATS_OK)
 		return (st);
-	br.max_payload = natsConnection_GetMaxPayload(br.nc);
 	return (NATS_OK);
 }
 
