@@ -186,17 +186,28 @@ bchan_by_num(uint64_t num)
 	return (RB_FIND(bchan_nums, &br.nums, &key));
 }
 
+static void	bchan_unlist(struct bchan *);
+
 /* Give bc the stream id; a second channel here with one id gets none. */
 void
 bchan_set_id(struct bchan *bc, const char *id)
 {
-	if (bc->id[0] != '\0')
-		RB_REMOVE(bchan_ids, &br.ids, bc);
+	bchan_unlist(bc);
 	strlcpy(bc->id, id, sizeof bc->id);
 	if (RB_INSERT(bchan_ids, &br.ids, bc) != NULL) {
 		log_warnx("bridge: stream %s twice", id);
 		bc->id[0] = '\0';
-	}
+	} else
+		bc->listed = 1;
+}
+
+/* bc no longer answers to its stream id (it keeps it, to clean up). */
+static void
+bchan_unlist(struct bchan *bc)
+{
+	if (bc->listed)
+		RB_REMOVE(bchan_ids, &br.ids, bc);
+	bc->listed = 0;
 }
 
 /* Link channel n->chan to stream id (made here if id is NULL). */
@@ -293,10 +304,10 @@ bchan_free(struct bchan *bc)
 	}
 	if (bc->dirty)
 		LIST_REMOVE(bc, dentry);
-	if (bc->id[0] != '\0')
-		RB_REMOVE(bchan_ids, &br.ids, bc);
+	bchan_unlist(bc);
 	RB_REMOVE(bchan_nums, &br.nums, bc);
 	send_free(bc);
+	free(bc->expect);
 	bmsgs_free(bc, &bc->pending);
 	bmsgs_free(bc, &bc->pushed);
 	free(bc);
@@ -308,6 +319,8 @@ bchan_kill(struct bchan *bc)
 {
 	if (bc->state == BC_GONE)
 		return;
+	/* A channel made for the same stream may take its id now. */
+	bchan_unlist(bc);
 	bc->state = BC_DEAD;
 	bchan_dirty(bc);
 }
@@ -347,6 +360,32 @@ bridge_cancel(struct chan *c, struct waiter *w)
 
 	bchan_dirty(bc);
 	return (send_cancel(bc, w));
+}
+
+/*
+ * No stream answered for bc.  While JetStream elects a leader that is
+ * passing; but a stream removed by one host while another renamed its
+ * channel is gone for good, and the name the bucket keeps for it would
+ * never carry data again.  So, if the bucket still names this stream,
+ * it is made again (adding a stream that is there changes nothing), once
+ * every two seconds at most.
+ */
+void
+bchan_restream(struct bchan *bc)
+{
+	struct job	*j;
+	uint64_t	 now = now_ms();
+
+	if (bc->chan == NULL || bc->node == NULL ||
+	    now - bc->restream_at < 2000 ||
+	    !names_key_holds(bc->node, bc->id))
+		return;
+	bc->restream_at = now;
+	j = job_new(JOB_RESTREAM);
+	strlcpy(j->id, bc->id, sizeof j->id);
+	j->capacity = bc->chan->capacity;
+	j->delivery = bc->delivery;
+	job_queue(j);
 }
 
 /* ---- Settings: asked of the cluster before they change here. ---- */
@@ -448,6 +487,9 @@ bridge_set_done(struct bchan *bc, struct job *cj)
 		j->replace = bc->delivery != c->delivery;
 		j->key = xstrdup(key);
 		j->value = chan_value(bc->id, n);
+		/* Until the bucket has it, older values of the key are old. */
+		free(bc->expect);
+		bc->expect = xstrdup(j->value);
 		if (j->replace) {
 			bchan_reset_stream(bc);
 			bchan_opens_done(bc, 0);
@@ -537,6 +579,9 @@ on_job(struct job *j)
 		job_free(j);
 		return;
 	}
+	if (j->type == JOB_PUT || j->type == JOB_CREATE ||
+	    j->type == JOB_MOVE || j->type == JOB_DELETE)
+		names_job_done();
 	if (j->num == 0 || (bc = bchan_by_num(j->num)) == NULL) {
 		job_free(j);
 		return;
@@ -558,6 +603,12 @@ on_job(struct job *j)
 		break;
 	case JOB_CHECK:
 		bridge_set_done(bc, j);
+		break;
+	case JOB_UPDATE:
+		if (!j->ok) {
+			free(bc->expect);
+			bc->expect = NULL;
+		}
 		break;
 	case JOB_CONSUMER:
 		if (bc->consumer == CONS_MAKING)
@@ -596,6 +647,7 @@ on_tick(void)
 		recv_tick(bc, now);
 	}
 	presence_tick(now);
+	names_tick(now);
 }
 
 static void
@@ -646,7 +698,7 @@ bridge_dispatch(void)
 			ev->job = NULL;
 			break;
 		case EV_NAME:
-			names_on_event(ev->key, ev->value);
+			names_on_event(ev->key, ev->value, ev->rev);
 			break;
 		case EV_HOST:
 			presence_on_host(ev->key, ev->value);

@@ -183,12 +183,15 @@ struct bchan {
 	LIST_ENTRY(bchan)	 dentry;	/* on the dirty list */
 	uint64_t		 num;
 	char			 id[17];
+	int			 listed;	/* in br.ids by id */
 	enum bchan_state	 state;
 	struct chan		*chan;		/* NULL once GONE */
 	struct node		*node;
 	int			 dirty;
 	int			 delivery;	/* its stream's retention */
 	struct bset		*set;		/* a change being asked */
+	char			*expect;	/* the value it put, until
+						   the bucket shows it */
 	/* Sending. */
 	struct piece		 piece;
 	uint64_t		 pseq;
@@ -206,6 +209,7 @@ struct bchan {
 	uint64_t		 asent;		/* ms, an ack with a reply out */
 	int			 aresend;	/* send it again at once */
 	uint64_t		 warned;	/* ms: last bad message logged */
+	uint64_t		 restream_at;	/* ms: stream asked for again */
 	/* A broadcast's consumer of this host's. */
 	enum cons_state		 consumer;
 	struct bopens		 opens;		/* waiting for it */
@@ -230,6 +234,7 @@ struct bname {
 	RB_ENTRY(bname)		 entry;		/* by key */
 	RB_ENTRY(bname)		 ientry;	/* channels: by id, key */
 	char			 id[17];	/* a channel's stream */
+	uint64_t		 rev;		/* its put's revision */
 	char			*key;
 	char			*value;
 };
@@ -260,6 +265,7 @@ enum job_type {
 	JOB_PURGE,		/* what every consumer of id has */
 	JOB_PRESENCE,		/* this host's presence */
 	JOB_DRAINED,		/* nothing left for consumer name on id */
+	JOB_RESTREAM,		/* make stream id again: it is gone */
 };
 
 struct job {
@@ -294,6 +300,7 @@ struct bev {
 	struct job		*job;
 	char			*key;
 	char			*value;		/* NULL: deleted */
+	uint64_t		 rev;		/* a bucket's revision */
 	int			 flag;
 };
 TAILQ_HEAD(bevs, bev);
@@ -371,8 +378,12 @@ int64_t	 stream_limit(size_t, const char *);
 
 /* names.c */
 int	 name_key(struct node *, const char *, char *, size_t);
-void	 names_on_event(const char *, const char *);
+void	 names_on_event(const char *, const char *, uint64_t);
 void	 names_free(void);
+void	 names_tick(uint64_t);
+void	 names_job_done(void);
+int	 names_key_holds(struct node *, const char *);
+void	 bchan_restream(struct bchan *);
 char	*chan_value(const char *, struct node *);
 int	 bridge_paths(const struct opts *);
 int	 bridge_paths_check(const struct opts *);

@@ -42,6 +42,8 @@ bname_id_cmp(struct bname *a, struct bname *b)
 
 	if ((r = strcmp(a->id, b->id)) != 0)
 		return (r);
+	if (a->rev != b->rev)
+		return (a->rev < b->rev ? -1 : 1);
 	return (strcmp(a->key, b->key));
 }
 
@@ -81,6 +83,12 @@ name_key(struct node *dir, const char *name, char *buf, size_t len)
 static int
 name_key_max(struct node *dir, const char *name, char *buf, size_t len)
 {
+	struct node	*n;
+
+	/* A directory removed meanwhile (by the cluster) holds no names. */
+	for (n = dir; n != node_root(); n = n->parent)
+		if (n->parent == NULL)
+			return (ENOENT);
 	if (name_key(dir, name, buf, len) != 0 || strlen(buf) > br.key_max)
 		return (ENAMETOOLONG);
 	return (0);
@@ -142,6 +150,44 @@ dir_value(struct node *n)
 	return (xstrdup(buf));
 }
 
+/* ---- This host's changes on their way to the bucket. ---- */
+
+/*
+ * A host's tree follows the bucket (names_reconcile), but not while its
+ * own changes are on their way there: they are counted, and the tree is
+ * looked at only once none is out and the names have been still for
+ * NAMES_CALM_MS.
+ */
+#define NAMES_CALM_MS	500
+
+static unsigned	 names_out;	/* name jobs queued, not done */
+static uint64_t	 names_moved;	/* ms: the last change seen */
+static int	 names_dirty;	/* changed since the last look */
+
+static void
+names_touch(void)
+{
+	names_moved = now_ms();
+	names_dirty = 1;
+}
+
+static void
+names_queue(struct job *j)
+{
+	names_out++;
+	names_touch();
+	job_queue(j);
+}
+
+/* A name job is done (j->type JOB_PUT, JOB_CREATE, JOB_MOVE, JOB_DELETE). */
+void
+names_job_done(void)
+{
+	if (names_out > 0)
+		names_out--;
+	names_touch();
+}
+
 /* ---- The cluster's names, applied here. ---- */
 
 static void
@@ -175,8 +221,8 @@ apply_settings(struct node *n, const struct wire_value *wv)
 }
 
 /* Whether n's own key is in the cluster's table, naming stream id. */
-static int
-key_holds(struct node *n, const char *id)
+int
+names_key_holds(struct node *n, const char *id)
 {
 	struct wire_value	 wv;
 	struct bname		 find, *bn;
@@ -190,13 +236,17 @@ key_holds(struct node *n, const char *id)
 	    strcmp(wv.id, id) == 0);
 }
 
-/* The first key that names stream id, if any: where it moved. */
+/*
+ * The key that names stream id, if any: of the keys that name it, the
+ * one put first (the bucket's revisions are one order for every host).
+ */
 static struct bname *
 key_of_stream(const char *id)
 {
 	struct bname	 find, *bn;
 
 	strlcpy(find.id, id, sizeof find.id);
+	find.rev = 0;
 	find.key = (char *)"";
 	if ((bn = RB_NFIND(bname_ids, &br.name_ids, &find)) == NULL ||
 	    strcmp(bn->id, id) != 0)
@@ -216,6 +266,7 @@ apply_one(const char *key, const char *value)
 	struct wire_value	 wv;
 	struct node		*dir, *n, *made;
 	struct bchan		*bc;
+	struct bname		*win;
 	char			 last[NAME_MAX_LEN + 1];
 	int			 error;
 
@@ -235,21 +286,34 @@ apply_one(const char *key, const char *value)
 		names_changed();
 		return (made);
 	}
+	/*
+	 * A stream has one name: the key put first of those that name it.
+	 * Two moves of one channel at once leave two keys; a move elsewhere
+	 * has both until it deletes the old one; a second key put to name a
+	 * live stream moves nothing.  Every host takes the same one.
+	 */
+	if ((win = key_of_stream(wv.id)) == NULL || strcmp(win->key, key) != 0)
+		return (NULL);
 	bc = bchan_by_id(wv.id);
 	if (n != NULL && n->chan != NULL && n->chan->link != NULL &&
 	    n->chan->link == bc) {
+		/*
+		 * Settings this host changed last: what the bucket had
+		 * before (the put that made it, say) comes back first, and
+		 * must not undo them.
+		 */
+		if (bc->expect != NULL) {
+			if (strcmp(bc->expect, value) != 0)
+				return (NULL);
+			free(bc->expect);
+			bc->expect = NULL;
+		}
 		apply_settings(n, &wv);
 		return (NULL);
 	}
 	if (bc != NULL && bc->node != NULL && bc->node != n &&
 	    bc->node->parent != NULL && bc->node->parent->bridged) {
-		/*
-		 * Renamed elsewhere, over n if it is here: once its old key
-		 * is gone (a move puts the new key, then deletes the old),
-		 * so that a second key naming a live stream moves nothing.
-		 */
-		if (key_holds(bc->node, wv.id))
-			return (NULL);
+		/* Renamed elsewhere, over n if it is here. */
 		if (n != NULL && n->chan != NULL && n->chan->link != NULL)
 			bchan_kill(n->chan->link);
 		error = node_rename(bc->node->parent, bc->node->name, dir,
@@ -354,10 +418,14 @@ unapply(const char *key, const char *old)
 
 /* Give bn its value, and its place among the channels by stream id. */
 static void
-bname_set(struct bname *bn, const char *value, const struct wire_value *wv)
+bname_set(struct bname *bn, const char *value, const struct wire_value *wv,
+    uint64_t rev)
 {
 	if (bn->id[0] != '\0')
 		RB_REMOVE(bname_ids, &br.name_ids, bn);
+	/* A key that keeps its stream keeps its place: the first put's. */
+	if (bn->id[0] == '\0' || wv->dir || strcmp(bn->id, wv->id) != 0)
+		bn->rev = rev;
 	free(bn->value);
 	bn->value = xstrdup(value);
 	bn->id[0] = '\0';
@@ -381,13 +449,14 @@ bname_free(struct bname *bn)
 
 /* A key of the names bucket changed (value NULL: deleted). */
 void
-names_on_event(const char *key, const char *value)
+names_on_event(const char *key, const char *value, uint64_t rev)
 {
 	struct wire_value	 wv;
 	struct bname		 find, *bn;
 	struct node		*made;
 	char			*old;
 
+	names_touch();
 	if (!wire_key_ok(key, br.key_max)) {
 		bridge_bad("a name's key %.64s", key);
 		return;
@@ -418,9 +487,201 @@ names_on_event(const char *key, const char *value)
 		RB_INSERT(bnames, &br.names, bn);
 		br.nnames++;
 	}
-	bname_set(bn, value, &wv);
+	bname_set(bn, value, &wv, rev);
 	if ((made = apply_one(key, value)) != NULL)
 		apply_under(made);
+}
+
+/* One name of a move: its node, old key and new key. */
+struct move_item {
+	struct node	*n;
+	char		*ok;
+	char		*nk;
+};
+
+/* A key and one more component: NULL if it is too long to send. */
+static char *
+key_join(const char *key, const char *comp)
+{
+	char	 buf[4096];
+	size_t	 o;
+
+	strlcpy(buf, key, sizeof buf);
+	o = strlen(buf);
+	if (wire_key_append(buf, sizeof buf, &o, comp) != 0 ||
+	    o > br.key_max)
+		return (NULL);
+	return (xstrdup(buf));
+}
+
+/*
+ * Remove n, and everything below it, here only: the cluster has no such
+ * name.  Children go before their parents; a channel open here goes on
+ * as a local one.
+ */
+static void
+names_drop(struct node *top)
+{
+	struct node	**list, *n, *c;
+	size_t		 len = 1, size = 16, i;
+
+	list = xreallocarray(NULL, size, sizeof *list);
+	list[0] = top;
+	for (i = 0; i < len; i++) {
+		if (!S_ISDIR(list[i]->mode))
+			continue;
+		for (c = node_next_child(list[i], NULL); c != NULL;
+		    c = node_next_child(list[i], c)) {
+			if (len == size) {
+				size *= 2;
+				list = xreallocarray(list, size, sizeof *list);
+			}
+			list[len++] = c;
+		}
+	}
+	while (len-- > 0) {
+		n = list[len];
+		if (n->chan != NULL && n->chan->link != NULL)
+			bchan_kill(n->chan->link);
+		if (S_ISDIR(n->mode))
+			node_rmdir(n->parent, n->name);
+		else
+			node_unlink(n->parent, n->name);
+	}
+	free(list);
+}
+
+/*
+ * Whether name c, whose key is key, is as the bucket has it: a key of the
+ * same kind, and for a channel the one that names its stream, with the
+ * stream here.  A channel being made is left alone.
+ */
+static int
+names_matches(struct node *c, const char *key)
+{
+	struct wire_value	 wv;
+	struct bname		 find, *bn;
+	struct bchan		*bc;
+
+	bc = c->chan != NULL ? c->chan->link : NULL;
+	if (bc != NULL && bc->state == BC_MAKING)
+		return (1);
+	find.key = (char *)key;
+	if ((bn = RB_FIND(bnames, &br.names, &find)) == NULL ||
+	    wire_value_parse(bn->value, &wv) != 0 ||
+	    wv.dir != S_ISDIR(c->mode))
+		return (0);
+	if (wv.dir)
+		return (1);
+	return (key_of_stream(wv.id) == bn && bc != NULL &&
+	    bc->state == BC_READY && strcmp(bc->id, wv.id) == 0);
+}
+
+/*
+ * Make one bridged tree, from its top, what the bucket says: a name the
+ * bucket does not have, or has as the other kind, goes; then what it has
+ * is made (apply_under).  Keys are built as the walk goes down, and the
+ * walk is a list: each name costs its key's length, however deep.
+ */
+static int
+names_reconcile_top(struct node *top)
+{
+	struct move_item	*list;
+	struct node		*d, *c, *next;
+	char			*key, *kd;
+	size_t			 len = 1, size = 16;
+	int			 changed = 0;
+
+	list = xreallocarray(NULL, size, sizeof *list);
+	list[0].n = top;
+	list[0].ok = NULL;
+	if (top != node_root()) {
+		list[0].ok = xmalloc(4096);
+		if (name_key(top->parent, top->name, list[0].ok, 4096) != 0) {
+			free(list[0].ok);
+			free(list);
+			return (0);
+		}
+	}
+	while (len > 0) {
+		d = list[--len].n;
+		kd = list[len].ok;
+		for (c = node_next_child(d, NULL); c != NULL; c = next) {
+			next = node_next_child(d, c);
+			key = kd != NULL ? key_join(kd, c->name) :
+			    key_join("", c->name);
+			if (key == NULL || !names_matches(c, key)) {
+				free(key);
+				names_drop(c);
+				changed = 1;
+				continue;
+			}
+			if (!S_ISDIR(c->mode)) {
+				free(key);
+				continue;
+			}
+			if (len == size) {
+				size *= 2;
+				list = xreallocarray(list, size, sizeof *list);
+			}
+			list[len].n = c;
+			list[len++].ok = key;
+		}
+		free(kd);
+	}
+	free(list);
+	apply_under(top == node_root() ? NULL : top);
+	return (changed);
+}
+
+/*
+ * Make this host's bridged trees what the bucket says.  Hosts that
+ * changed the same names at once each applied their own change first;
+ * once all is still, each ends with the bucket's tree, and so with the
+ * same one.  A key whose parent is not a directory in the bucket (its
+ * directory went elsewhere meanwhile) is made nowhere.
+ */
+static void
+names_reconcile(void)
+{
+	struct node	**list, *d, *c;
+	size_t		 len = 1, size = 16;
+	int		 changed = 0;
+
+	/* The tops: bridged directories whose parent is not bridged. */
+	list = xreallocarray(NULL, size, sizeof *list);
+	list[0] = node_root();
+	while (len > 0) {
+		d = list[--len];
+		if (d->bridged) {
+			changed |= names_reconcile_top(d);
+			continue;
+		}
+		for (c = node_next_child(d, NULL); c != NULL;
+		    c = node_next_child(d, c)) {
+			if (!S_ISDIR(c->mode))
+				continue;
+			if (len == size) {
+				size *= 2;
+				list = xreallocarray(list, size, sizeof *list);
+			}
+			list[len++] = c;
+		}
+	}
+	free(list);
+	if (changed)
+		names_changed();
+}
+
+/* The clock: once this host's names are still, they follow the bucket. */
+void
+names_tick(uint64_t now)
+{
+	if (!names_dirty || names_out > 0 || !br.setup ||
+	    now - names_moved < NAMES_CALM_MS)
+		return;
+	names_dirty = 0;
+	names_reconcile();
 }
 
 void
@@ -486,7 +747,7 @@ bridge_made(struct node *n)
 		j = job_new(JOB_PUT);
 		j->key = xstrdup(key);
 		j->value = dir_value(n);
-		job_queue(j);
+		names_queue(j);
 		return;
 	}
 	bc = bchan_new(n, NULL);
@@ -501,7 +762,7 @@ bridge_made(struct node *n)
 	j->value = chan_value(bc->id, n);
 	j->capacity = n->chan->capacity;
 	j->delivery = n->chan->delivery;
-	job_queue(j);
+	names_queue(j);
 }
 
 /* What a removal or rename needs to know from before it. */
@@ -548,7 +809,7 @@ bridge_removed(void *arg, int error)
 		j = job_new(JOB_DELETE);
 		j->key = xstrdup(op->key);
 		strlcpy(j->id, op->id, sizeof j->id);
-		job_queue(j);
+		names_queue(j);
 	}
 	free(op);
 }
@@ -583,28 +844,6 @@ holds_bridge(struct node *dir)
 	}
 	free(stack);
 	return (found);
-}
-
-/* One name of a move: its node, old key and new key. */
-struct move_item {
-	struct node	*n;
-	char		*ok;
-	char		*nk;
-};
-
-/* A key and one more component: NULL if it is too long to send. */
-static char *
-key_join(const char *key, const char *comp)
-{
-	char	 buf[4096];
-	size_t	 o;
-
-	strlcpy(buf, key, sizeof buf);
-	o = strlen(buf);
-	if (wire_key_append(buf, sizeof buf, &o, comp) != 0 ||
-	    o > br.key_max)
-		return (NULL);
-	return (xstrdup(buf));
 }
 
 /*
@@ -703,8 +942,10 @@ bridge_renaming(struct node *dir, const char *name, struct node *newdir,
 		return (EXDEV);
 	if (br.efd == -1 || !dir->bridged || n == NULL)
 		return (0);
-	if (name_key(dir, name, oldkey, sizeof oldkey) != 0 ||
-	    name_key_max(newdir, newname, newkey, sizeof newkey) != 0)
+	if ((error = name_key_max(newdir, newname, newkey,
+	    sizeof newkey)) != 0)
+		return (error);
+	if (name_key(dir, name, oldkey, sizeof oldkey) != 0)
 		return (ENAMETOOLONG);
 	j = job_new(JOB_MOVE);
 	if ((error = move_add(j, n, oldkey, newkey)) != 0) {
@@ -737,7 +978,7 @@ bridge_renamed(void *arg, int error)
 	if (j->num != 0 && (bc = bchan_by_num(j->num)) != NULL)
 		bchan_kill(bc);
 	j->num = 0;
-	job_queue(j);
+	names_queue(j);
 }
 
 /* ---- -o bridge=PATH ---- */

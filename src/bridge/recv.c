@@ -239,6 +239,8 @@ recv_fetch_status(struct bchan *bc, uint64_t seq, const char *status)
 	} else {
 		/* 409 and others: the consumer is not there (yet). */
 		bc->fsent = now_ms() - BRIDGE_FETCH_MS - 1000 + 100;
+		if (strcmp(status, "503") == 0)
+			bchan_restream(bc);
 	}
 	bchan_dirty(bc);
 }

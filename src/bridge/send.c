@@ -288,8 +288,9 @@ send_answer(struct bchan *bc, uint64_t seq, natsMsg *m)
 		return;
 	if (natsMsgHeader_Get(m, "Status", &status) == NATS_OK &&
 	    status != NULL) {
-		/* No stream answered: it is being made, or moving. */
+		/* No stream answered: it is being made, moving, or gone. */
 		piece_hold(bc, 100);
+		bchan_restream(bc);
 		return;
 	}
 	if (wire_json_num(data, len, "code", &code) == 0 ||
@@ -321,6 +322,7 @@ send_answer(struct bchan *bc, uint64_t seq, natsMsg *m)
 		}
 		if (code == JSStreamNotFoundErr) {
 			piece_hold(bc, 100);
+			bchan_restream(bc);
 			return;
 		}
 		log_warnx("bridge: %s: publish: %.*s", bc->id,

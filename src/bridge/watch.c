@@ -123,6 +123,7 @@ watch_post(enum bev_type type, kvEntry *e)
 	pthread_mutex_unlock(&br.mtx);
 	ev = bev_new(type);
 	ev->key = xstrdup(kvEntry_Key(e));
+	ev->rev = kvEntry_Revision(e);
 	if (kvEntry_Operation(e) == kvOp_Put &&
 	    (v = kvEntry_ValueString(e)) != NULL)
 		ev->value = xstrdup(v);

@@ -381,6 +381,8 @@ job_run(struct job *j)
 		return (job_purge(j));
 	case JOB_DRAINED:
 		return (job_drained(j));
+	case JOB_RESTREAM:
+		return (job_stream(j->id, j->capacity, j->delivery, 0));
 	case JOB_PRESENCE:
 		return (kvStore_PutString(&rev, br.hosts_kv, br.host,
 		    j->value));

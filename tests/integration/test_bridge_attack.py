@@ -19,9 +19,10 @@ sockets: INFO, CONNECT, PUB, HPUB, SUB, PING/PONG) then publishes:
   modes past 07777, a uid past 32 bits, an unknown framing; a key
   aliasing the stream of a live channel (new name, and over another
   channel), a directory's value on a channel's key and the reverse.
-  No host may show a name the legitimate operations did not make, and
-  the live channel keeps its name and stream; deleting the rogue's keys
-  changes nothing either.
+  No host may show a name the bucket does not hold as the bridge writes
+  it, both hosts show the same tree, and the live channel keeps its
+  name and stream (a stream's name is the key put first); deleting the
+  rogue's keys changes nothing either.
 - test_hosts_bucket: presence lines (kept up as a host keeps its own)
   with absurd counts (2^32-1, 2^64, negative), unknown ids, garbage, an
   id glued to a count, and lines claiming writers and readers of live
@@ -999,6 +1000,13 @@ class BridgeAttack(unittest.TestCase):
             self.server.url, NAMES, "att.zz_last") == b"garbage")
         self.answers("A", "after the rogue's keys")
         self.answers("B", "after the rogue's keys")
+        # The victims' keys now say what the rogue put, and the hosts
+        # follow the bucket as they do for a host's changes at odds
+        # (docs/bridge.md): vchan is a directory, vdir a channel, and
+        # vchan2 names live's stream, which keeps its first name, live.
+        self.names["vchan"] = "d"
+        self.names["vdir"] = "f"
+        del self.names["vchan2"]
         # ...a legitimate name made after them shows: by then every host
         # has applied the rogue's keys too (one watcher, in order).
         self.chan(A, "marker")
