@@ -1,14 +1,16 @@
 """Shared by the NATS bridge tests (issue 13, -o nats): real nats-server
 processes with JetStream, alone or as a routed cluster, ipcfs daemons
-bridged to them (Host), and network namespaces whose link a test can cut
-(NetNS).  Standard library only.
+bridged to them (Host), network namespaces whose link a test can cut
+(NetNS), and a proxy between clients and a server that lets a test see,
+drop, answer or cut what goes through (NatsProxy).  Standard library
+only.
 
 Everything here is taken down again: each class is a context manager and
 has close(), and an atexit hook (run on SIGTERM too, which is what
 tests/run-all's timeout sends) kills what a failed test left: daemons
-and their mounts first, then servers, then namespaces and temporary
-directories.  leftovers() lists what is still there, for a test to
-check.
+and their mounts first, then proxies and servers, then namespaces and
+temporary directories.  leftovers() lists what is still there, for a
+test to check.
 
 Readiness, measured with nats-server 2.9.10 on a loaded 2-core machine:
 
@@ -55,6 +57,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -89,7 +92,7 @@ _live = []
 # Everything ever made in this process, for leftovers(); processes as
 # pid: start time, so that a pid used again by someone else is not ours.
 _made = {"pids": {}, "dirs": set(), "netns": set(), "links": set(),
-         "mounts": set()}
+         "mounts": set(), "proxies": set()}
 _handlers = False
 
 
@@ -173,6 +176,9 @@ def leftovers():
     for link in sorted(_made["links"]):
         if os.path.exists("/sys/class/net/" + link):
             out.append("link %s exists" % link)
+    for p in sorted(_made["proxies"], key=lambda p: p.port):
+        if not p.closed:
+            out.append("%r is open" % p)
     with open("/proc/mounts") as f:
         points = {line.split()[1] for line in f}
     for m in sorted(_made["mounts"] & points):
@@ -708,6 +714,273 @@ class NetNS(_Resource):
         _unregister(self)
 
     _cleanup = _remove
+
+
+# -- a proxy between clients and a server ----------------------------------
+
+def subject_matches(pattern, subject):
+    """True if a subscription to pattern (with NATS wildcards: '*' one
+    token, '>' one or more at the end) gets messages on subject."""
+    pt, st = pattern.split("."), subject.split(".")
+    for i, p in enumerate(pt):
+        if p == ">":
+            return len(st) > i
+        if i >= len(st) or (p != "*" and p != st[i]):
+            return False
+    return len(pt) == len(st)
+
+
+class NatsFrame:
+    """One PUB or HPUB a client sent, or one MSG or HMSG the server sent:
+    op (b"PUB", b"HPUB", b"MSG", b"HMSG"), subject and reply (str, reply
+    "" when none), sid (str, MSG and HMSG only), header (the header block,
+    bytes, b"" for PUB and MSG), payload (bytes, without the header),
+    raw (the frame as it came, to pass on)."""
+
+    def __init__(self, words, body, raw):
+        self.op = words[0].upper()
+        self.raw = raw
+        with_hdr = self.op in (b"HPUB", b"HMSG")
+        hlen = int(words[-2]) if with_hdr else 0
+        self.header, self.payload = body[:hlen], body[hlen:]
+        args = [w.decode() for w in words[1:-2 if with_hdr else -1]]
+        self.subject = args[0]
+        if self.op in (b"MSG", b"HMSG"):
+            self.sid = args[1]
+            self.reply = args[2] if len(args) > 2 else ""
+        else:
+            self.sid = None
+            self.reply = args[1] if len(args) > 1 else ""
+
+    def header_value(self, name):
+        """The value of header name (str), None if it has none."""
+        for line in self.header.split(b"\r\n")[1:]:
+            k, sep, v = line.partition(b":")
+            if sep and k.strip().lower() == name.lower().encode():
+                return v.strip().decode(errors="replace")
+        return None
+
+    def __repr__(self):
+        return "<%s %s %s %d bytes>" % (self.op.decode(), self.subject,
+                                        self.reply, len(self.payload))
+
+
+class ProxyConnection:
+    """A client's connection through a NatsProxy and its own connection to
+    the server.  The hooks get it, to send what they like either way
+    (to_server, to_client, deliver, status) or to cut() both."""
+
+    def __init__(self, proxy, client, server):
+        self.proxy = proxy
+        self.client = client
+        self.server = server
+        self.subs = {}              # sid: subject, as the client subscribed
+        self.cut_done = False
+        self.locks = {client: threading.Lock(), server: threading.Lock()}
+        self.threads = [
+            threading.Thread(target=self._pump, args=(
+                client, self._from_client), daemon=True),
+            threading.Thread(target=self._pump, args=(
+                server, self._from_server), daemon=True)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def to_server(self, data):
+        with self.locks[self.server]:
+            self.server.sendall(data)
+
+    def to_client(self, data):
+        with self.locks[self.client]:
+            self.client.sendall(data)
+
+    def deliver(self, subject, payload=b"", header=None):
+        """Send the client a message on subject (MSG, or HMSG with header,
+        bytes) as if the server did, on the client's subscription that
+        takes it.  AssertionError if it has none."""
+        sid = next((s for s, p in list(self.subs.items())
+                    if subject_matches(p, subject)), None)
+        if sid is None:
+            raise AssertionError("the client has no subscription to %s "
+                                 "(it has %r)" % (subject, self.subs))
+        if header is None:
+            self.to_client(b"MSG %s %s %d\r\n%s\r\n" % (
+                subject.encode(), sid.encode(), len(payload), payload))
+        else:
+            self.to_client(b"HMSG %s %s %d %d\r\n%s%s\r\n" % (
+                subject.encode(), sid.encode(), len(header),
+                len(header) + len(payload), header, payload))
+
+    def status(self, subject, code, description=""):
+        """A status message on subject, as the server sends a requester
+        (code 503: no responders)."""
+        line = ("NATS/1.0 %d %s" % (code, description)).strip()
+        self.deliver(subject, header=line.encode() + b"\r\n\r\n")
+
+    def cut(self):
+        """Close both connections at once, as a network failure would:
+        what either side had sent and the other not yet read is lost."""
+        self.cut_done = True
+        for s in (self.client, self.server):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _from_client(self, words, frame, raw):
+        op = words[0].upper()
+        if op == b"SUB" and len(words) >= 3:
+            self.subs[words[-1].decode()] = words[1].decode()
+        elif op == b"UNSUB" and len(words) >= 2:
+            self.subs.pop(words[1].decode(), None)
+        if op in (b"PUB", b"HPUB") and self.proxy.on_publish is not None:
+            if self.proxy.on_publish(self, frame):
+                return
+        self.to_server(raw)
+
+    def _from_server(self, words, frame, raw):
+        op = words[0].upper()
+        if op == b"INFO":
+            # Only the proxy's address: a client told of the server's
+            # own (connect_urls) could reconnect around the proxy.
+            info = json.loads(raw.split(None, 1)[1])
+            for k in ("connect_urls", "ws_connect_urls"):
+                info.pop(k, None)
+            self.to_client(b"INFO %s\r\n" % json.dumps(info).encode())
+            return
+        if op in (b"MSG", b"HMSG") and self.proxy.on_message is not None:
+            if self.proxy.on_message(self, frame):
+                return
+        self.to_client(raw)
+
+    def _pump(self, src, handle):
+        """Read protocol lines (and the payloads of PUB, HPUB, MSG, HMSG)
+        from src and hand each to handle(words, frame, raw), frame None
+        but for those four, until either side closes."""
+        buf = b""
+        try:
+            while not self.cut_done:
+                i = buf.find(b"\r\n")
+                if i < 0:
+                    got = src.recv(65536)
+                    if not got:
+                        break
+                    buf += got
+                    continue
+                words = buf[:i].split()
+                if not words:
+                    buf = buf[i + 2:]
+                    continue
+                op = words[0].upper()
+                if op in (b"PUB", b"HPUB", b"MSG", b"HMSG"):
+                    end = i + 2 + int(words[-1]) + 2
+                    while len(buf) < end:
+                        got = src.recv(65536)
+                        if not got:
+                            raise ConnectionError("closed in a payload")
+                        buf += got
+                    raw, buf = buf[:end], buf[end:]
+                    handle(words, NatsFrame(words, raw[i + 2:end - 2], raw),
+                           raw)
+                else:
+                    raw, buf = buf[:i + 2], buf[i + 2:]
+                    handle(words, None, raw)
+        except OSError:
+            pass
+        except Exception as e:      # noqa: B902 - a hook's, or garbage
+            self.proxy.errors.append("%s: %r" % (
+                "from the client" if src is self.client else
+                "from the server", e))
+            print("natstest: %r: %r" % (self.proxy, e), file=sys.stderr)
+        self.cut()
+
+
+class NatsProxy(_Resource):
+    """A TCP proxy in front of the server at server_url that speaks enough
+    NATS to let a test see and change what goes through.  Clients connect
+    to proxy.url; each client connection gets one of its own to the
+    server.  Two hooks, None by default (everything passes):
+
+    - on_publish(conn, frame) for each PUB and HPUB a client sends;
+    - on_message(conn, frame) for each MSG and HMSG the server sends;
+
+    conn is the ProxyConnection, frame a NatsFrame.  A hook that returns
+    a true value has dealt with the frame, which is not passed on: it may
+    drop it, answer it (conn.deliver, conn.status), pass it on itself
+    (conn.to_server(frame.raw)), cut the connection (conn.cut()).  Hooks
+    run in the connection's thread for that direction, which they may
+    hold up (the other direction goes on).  An exception in a hook, or
+    garbage on the wire, cuts the connection and is noted in errors.  The
+    server's INFO reaches clients without connect_urls, so that they
+    reconnect through the proxy only.  connections lists every
+    connection made so far."""
+
+    _rank = 1
+
+    def __init__(self, server_url, on_publish=None, on_message=None):
+        self.target = _host_port(server_url)
+        self.on_publish = on_publish
+        self.on_message = on_message
+        self.connections = []
+        self.errors = []            # what went wrong in a connection
+        self.closed = False
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        _made["proxies"].add(self)
+        _register(self)
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def __repr__(self):
+        return "<NatsProxy %s -> %s:%d>" % (self.url, *self.target)
+
+    @property
+    def url(self):
+        return "nats://127.0.0.1:%d" % self.port
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.target, timeout=10)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            conn = ProxyConnection(self, client, server)
+            self.connections.append(conn)
+            conn.start()
+
+    def cut(self):
+        """Cut every connection open now (clients may connect again)."""
+        for c in list(self.connections):
+            c.cut()
+
+    def close(self):
+        """Stop taking connections and close those there are."""
+        self.closed = True
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+        self.thread.join(10)
+        self.cut()
+        for c in list(self.connections):
+            for t in c.threads:
+                t.join(10)
+            for s in (c.client, c.server):
+                s.close()
+        _unregister(self)
+
+    _cleanup = close
 
 
 # -- bridged daemons -------------------------------------------------------

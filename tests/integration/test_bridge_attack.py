@@ -23,6 +23,10 @@ sockets: INFO, CONNECT, PUB, HPUB, SUB, PING/PONG) then publishes:
   it, both hosts show the same tree, and the live channel keeps its
   name and stream (a stream's name is the key put first); deleting the
   rogue's keys changes nothing either.
+- test_names_modes: valid keys whose modes have the set-user-ID or
+  set-group-ID bits: a channel's 6777 shows as 0777 on both hosts, a
+  directory's 3777 as 3777 and 7777 as 3777 (no set-user-ID from the
+  network, set-group-ID on directories only).
 - test_hosts_bucket: presence lines (kept up as a host keeps its own)
   with absurd counts (2^32-1, 2^64, negative), unknown ids, garbage, an
   id glued to a count, and lines claiming writers and readers of live
@@ -1032,6 +1036,36 @@ class BridgeAttack(unittest.TestCase):
             self.assertEqual(self.ident(h("att", "live")), live,
                              "live's stream on %s" % name)
         self.check_traffic(t)
+        self.after()
+
+    def test_names_modes(self):
+        """Modes from the network: no set-user-ID, and no set-group-ID
+        on a channel.  The rogue puts a channel's key with mode 6777 and
+        directories' keys with modes 3777 and 7777 (valid values, as a
+        host would put them).  Both hosts show the channel with mode
+        0777, and both directories with 3777: set-group-ID and sticky
+        stay on a directory, set-user-ID goes."""
+        rogue = self.rogue()
+        want = {
+            "suid_chan": ("f %016x bytes queue 4096 6777 0 0" %
+                          random.getrandbits(64), stat.S_IFREG | 0o777),
+            "sgid_dir": ("d 3777 0 0", stat.S_IFDIR | 0o3777),
+            "suid_dir": ("d 7777 0 0", stat.S_IFDIR | 0o3777),
+        }
+        for name, (value, mode) in want.items():
+            got = rogue.kv_put(NAMES, "att." + name, value)
+            self.assertTrue(got and "seq" in got, "the rogue's put of "
+                            "att.%s: %r" % (name, got))
+            self.names[name] = "d" if stat.S_ISDIR(mode) else "f"
+        self.same_names()
+        wrong = []
+        for hn, h in self.hosts.items():
+            for name, (value, mode) in want.items():
+                m = os.stat(h("att", name)).st_mode
+                if m != mode:
+                    wrong.append("att/%s on %s has mode %o, not %o (value "
+                                 "%r)" % (name, hn, m, mode, value))
+        self.assertEqual(wrong, [], "modes from the network")
         self.after()
 
     # -- 1. the hosts bucket --

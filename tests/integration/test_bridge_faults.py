@@ -56,6 +56,14 @@ The faults:
   whose piece may have been stored must not answer EINTR (the retry
   would store the record again).  Nobody stays in state D while the
   server is frozen, and a held writer dies of SIGKILL then.
+- test_lost_answer_then_503 (issue 19): host A reaches the server
+  through a NatsProxy, which passes one record's publish on, drops the
+  server's answer (stored) and cuts A's connection, then answers the
+  piece sent again under the same Nats-Msg-Id with a 503 status (no
+  responders, as while a stream elects a leader) until the writer, held
+  in that write and catching SIGUSR1 as in test_interrupted_writes, has
+  been interrupted.  A piece once published may be stored: its write
+  must not answer EINTR (the retry would store the record again).
 - test_network_cut_acks_in_flight (issue 19): the reader's host, B, in a
   network namespace, is cut off while it consumes a queue, once for
   longer than the consumer's acknowledgement wait: what B had fetched
@@ -1418,6 +1426,136 @@ class BridgeFaults(unittest.TestCase):
                         "after %.2f s" % died if died is not None
                         else "not",
                         "; ".join(fig["excused_disorder"]) or "none"))
+        self.answers(a, b)
+        self.conclude(writers, readers)
+
+    def test_lost_answer_then_503(self):
+        """Issue 19: a piece stored whose answer was lost, answered 503
+        (no responders, as while its stream elects a leader) when sent
+        again, while its writer is interrupted, must not be stored twice.
+        Host A reaches the server through a NatsProxy.  Midway the proxy
+        passes one record's publish on, drops the server's answer (stored)
+        and cuts A's connection.  A connects again, through the proxy, and
+        sends the piece again under the same Nats-Msg-Id; the proxy
+        answers each such publish with a 503 status (A holds the piece
+        and tries again 100 ms later) until the writer, held in that
+        write, has caught SIGUSR1 and its write has returned.  The writer
+        writes again after EINTR (PEP 475), so the write must answer its
+        count, never EINTR: the piece was once published, so it may be
+        stored (here it is), and a new try would be a new piece with a
+        new id, stored again.  The piece then goes on as an orphan under
+        its id, which the proxy lets through: JetStream takes it for the
+        duplicate it is.  Every record is read once, in order; nobody is
+        in state D while the write is held."""
+        s = natstest.NatsServer("s", self.tmp)
+        lock = threading.Lock()
+        st = {"phase": "pass", "refused": 0}
+        lost, released = threading.Event(), threading.Event()
+        subject = []                # the channel's stream subject
+
+        def on_publish(conn, f):
+            if not subject or f.subject != subject[0]:
+                return False
+            with lock:
+                if st["phase"] == "armed":
+                    # This piece goes to the server; its answer will not.
+                    st.update(phase="stored", reply=f.reply, record=record_of(
+                        f.payload), id=f.header_value("Nats-Msg-Id"))
+                elif st["phase"] == "lost" and \
+                        f.header_value("Nats-Msg-Id") == st["id"]:
+                    if released.is_set():
+                        st["phase"] = "done"
+                        return False
+                    conn.status(f.reply, 503)
+                    st["refused"] += 1
+                    return True
+            return False
+
+        def on_message(conn, f):
+            with lock:
+                if st["phase"] == "stored" and f.subject == st["reply"]:
+                    st.update(phase="lost", answer=f.payload)
+                    conn.cut()
+                    lost.set()
+                    return True
+            return False
+
+        proxy = natstest.NatsProxy(s.url, on_publish, on_message)
+        a = self.host(proxy.url, "-o", TIMEOUT)
+        b = self.host(s.url, "-o", TIMEOUT)
+        self.bridge(a)
+        self.bridge(b)
+        self.channel(a, b)
+        stream = self.stream_of(a)
+        subject.append("ipcfs." + stream[len("ipcfs_"):])
+        w = self.writer(a, "wA1", pause=0, usr1=True)
+        r = self.reader(b, "rB1")
+        writers, readers = [w], [r]
+        self.wait_accepted(w, 100)
+        with lock:
+            st["phase"] = "armed"
+        self.until("the proxy passed a piece on and dropped its answer",
+                   lost.is_set)
+        self.events.append((time.monotonic(), "answer dropped, A cut"))
+        rec = st["record"]
+        self.assertIsNotNone(rec, "the piece held no record")
+        self.assertIn(b'"seq"', st["answer"], "the server did not store "
+                      "the piece: %r" % st["answer"])
+        self.assertEqual(rec[0], w.name)
+        self.until("A sends the piece again and the proxy answers 503",
+                   lambda: st["refused"] > 0)
+        self.until("the writer held in writing %s %d" % rec,
+                   lambda: held_in_daemon(w.pid) or not w.running())
+        # Held across a few 503s: asleep (S), never D.
+        self.watch([w, r], 0.5, "a write held on 503")
+        signals = 0
+        done = []
+        while not done:
+            if signals == 5:
+                self.fail("writer %s: no answer to a write of %s %d after "
+                          "%d signals: %r" % (w.name, rec[0], rec[1],
+                                              signals, w))
+            # Just after a 503 the piece is held for 100 ms: the signal
+            # comes in the middle of that (a bound for a hang guard, as
+            # is the one second after it; never a measurement).
+            n = st["refused"]
+            self.until("the proxy answers 503 again",
+                       lambda: st["refused"] > n or not w.running())
+            time.sleep(0.03)
+            w.proc.send_signal(signal.SIGUSR1)
+            signals += 1
+            self.events.append((time.monotonic(), "SIGUSR1 to the writer"))
+            deadline = time.monotonic() + 1.0
+            while not done and time.monotonic() < deadline and w.running():
+                done = [ln for ln in w.lines() if ln[0] in ("ok", "err")
+                        and int(ln[1]) == rec[1]]
+                time.sleep(0.02)
+            if not w.running():
+                break
+        released.set()
+        self.events.append((time.monotonic(), "the piece's id let through"))
+        if done and done[0][0] == "ok" and int(done[0][4]) == 0:
+            self.problem("the write of %s %d returned before the writer "
+                         "caught a signal: %r" % (rec + (done[0],)))
+        self.wait_accepted(w, 50)
+        self.wind_up(writers, readers)
+        left = set()
+        if r.last()[:1] == ["eof"]:
+            left = self.stream_left(s.url, stream)
+        fig = self.analyse(writers, readers, left)
+        if proxy.errors:
+            self.problem("the proxy: %s" % "; ".join(proxy.errors))
+        if st["phase"] != "done":
+            self.problem("A never sent the piece of %s %d again under its "
+                         "id after the proxy let it through (phase %s)"
+                         % (rec + (st["phase"],)))
+        self.report("%d accepted, %d read, %d read twice, %d lost; %s %d "
+                    "stored, its answer dropped, 503 %d times, %d SIGUSR1 "
+                    "sent; its write: %s; A connected %d times" % (
+                        fig["accepted"], fig["read"], fig["twice"],
+                        fig["lost"], rec[0], rec[1], st["refused"], signals,
+                        " ".join(done[0]) if done else "none",
+                        len(proxy.connections)))
         self.answers(a, b)
         self.conclude(writers, readers)
 

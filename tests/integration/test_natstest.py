@@ -3,9 +3,10 @@ nats-server stopped, killed and started again on the same port with its
 JetStream store; a 3-node cluster ready for a stream with 3 replicas,
 that keeps a meta leader when one node stops or dies; a network
 namespace whose link is cut and healed, with a server and an ipcfs
-daemon reached through it; bridged daemons killed and restarted.  After
-each test nothing it made is left: no process, mount, namespace, link
-or directory.
+daemon reached through it; bridged daemons killed and restarted; a
+proxy whose hooks see and answer what goes through.  After each test
+nothing it made is left: no process, mount, namespace, link, proxy or
+directory.
 
 Waits are bounded only as hang guards, never as measurements.
 """
@@ -285,6 +286,48 @@ while args:
         out.append(a)
 os.execv(os.environ["NATSTEST_IPCFS"], [os.environ["NATSTEST_IPCFS"]] + out)
 '''
+
+
+class Proxy(HarnessCase):
+
+    def test_proxy(self):
+        """A NatsProxy passes a client's traffic to the server and back,
+        shows the hooks each publish and message, lets a hook answer in
+        the server's place, cuts connections, and is gone once closed."""
+        seen = []
+
+        def on_publish(conn, f):
+            seen.append(("pub", f.subject, f.reply))
+            if f.subject.startswith("$JS.API.STREAM.INFO."):
+                conn.status(f.reply, 503)       # no responders
+                return True
+            return False
+
+        def on_message(conn, f):
+            seen.append(("msg", f.subject, f.sid))
+            return False
+
+        with natstest.NatsServer("s", self.tmp) as s, \
+                natstest.NatsProxy(s.url, on_publish, on_message) as p:
+            self.assertTrue(p.url.startswith("nats://127.0.0.1:"))
+            self.assertEqual(greets("127.0.0.1", p.port)[:5], b"INFO ")
+            self.stream(p.url, "PROXIED")
+            self.assertIn("$JS.API.STREAM.CREATE.PROXIED",
+                          [x[1] for x in seen if x[0] == "pub"])
+            inbox = [x[2] for x in seen if x[0] == "pub"][-1]
+            self.assertIn(("msg", inbox, "1"), seen)
+            # Answered by the hook: jsapi takes 503 for no responders.
+            self.assertIsNone(natstest.jsapi(p.url, "STREAM.INFO.PROXIED"))
+            self.assertTrue(self.has_stream(s.url, "PROXIED"))
+            with socket.create_connection(("127.0.0.1", p.port), 5) as c:
+                c.settimeout(5)
+                self.assertEqual(c.makefile("rb").readline()[:5], b"INFO ")
+                p.cut()
+                self.assertEqual(c.recv(100), b"")
+            self.assertTrue(p.connections)
+            self.assertEqual(p.errors, [])
+            self.assertTrue(natstest.leftovers())
+        self.assertEqual(greets("127.0.0.1", p.port), b"")
 
 
 class Hosts(HarnessCase):
