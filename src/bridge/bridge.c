@@ -581,7 +581,7 @@ on_job(struct job *j)
 	}
 	if (j->type == JOB_PUT || j->type == JOB_CREATE ||
 	    j->type == JOB_MOVE || j->type == JOB_DELETE)
-		names_job_done();
+		names_job_done(j->rev);
 	if (j->num == 0 || (bc = bchan_by_num(j->num)) == NULL) {
 		job_free(j);
 		return;
@@ -895,7 +895,7 @@ bridge_start(struct chan_pool *pool, const struct opts *o)
 	struct job	*j;
 
 	if (o->nats[0] == '\0')
-		return (bridge_paths_check(o));
+		return (0);
 	br.pool = pool;
 	br.o = *o;
 	bridge_host(o);
@@ -904,6 +904,7 @@ bridge_start(struct chan_pool *pool, const struct opts *o)
 	pthread_cond_init(&br.room, NULL);
 	TAILQ_INIT(&br.events);
 	TAILQ_INIT(&br.jobs);
+	TAILQ_INIT(&br.pjobs);
 	RB_INIT(&br.nums);
 	RB_INIT(&br.ids);
 	RB_INIT(&br.names);
@@ -957,7 +958,8 @@ bridge_start(struct chan_pool *pool, const struct opts *o)
 		log_warnx("bridge: subscribe: %s", natsStatus_GetText(st));
 		return (-1);
 	}
-	if (pthread_create(&br.worker, NULL, worker_main, NULL) != 0 ||
+	if (pthread_create(&br.worker, NULL, worker_main, &br.jobs) != 0 ||
+	    pthread_create(&br.pworker, NULL, worker_main, &br.pjobs) != 0 ||
 	    pthread_create(&br.watcher, NULL, watcher_main, NULL) != 0 ||
 	    pthread_create(&br.hwatcher, NULL, watcher_main,
 	    (void *)(intptr_t)1) != 0) {
@@ -990,6 +992,7 @@ bridge_stop(void)
 		pthread_cond_broadcast(&br.room);
 		pthread_mutex_unlock(&br.mtx);
 		pthread_join(br.worker, NULL);
+		pthread_join(br.pworker, NULL);
 		pthread_join(br.watcher, NULL);
 		pthread_join(br.hwatcher, NULL);
 	}
@@ -1022,6 +1025,10 @@ bridge_stop(void)
 	nats_CloseAndWait(2000);
 	while ((j = TAILQ_FIRST(&br.jobs)) != NULL) {
 		TAILQ_REMOVE(&br.jobs, j, entry);
+		job_free(j);
+	}
+	while ((j = TAILQ_FIRST(&br.pjobs)) != NULL) {
+		TAILQ_REMOVE(&br.pjobs, j, entry);
 		job_free(j);
 	}
 	names_free();

@@ -43,6 +43,12 @@
 #define BRIDGE_RESEND_MS 2000
 /* How long a queue's consumer waits for an acknowledgement, in ms. */
 #define BRIDGE_ACKWAIT_MS 10000
+/*
+ * The longest a message can take from the server to the daemon: libnats
+ * drops a connection whose pings (one a second) go unanswered twice, and
+ * a message that waited in a dropped connection never comes.
+ */
+#define BRIDGE_TRANSIT_MS 3000
 /* A fetched message no reader here wants goes back after this. */
 #define BRIDGE_IDLE_MS	1000
 /* Retries of a full stream: from this, doubling, to 100 ms. */
@@ -287,6 +293,8 @@ struct job {
 	char			 adopt[17];	/* JOB_CREATE: the id there */
 	uint64_t		 bytes;		/* JOB_CHECK: what it holds */
 	uint64_t		 msgs;
+	uint64_t		 rev;		/* name jobs: the bucket's last
+						   revision after it */
 };
 TAILQ_HEAD(jobs, job);
 
@@ -329,8 +337,10 @@ struct bridge {
 	struct bevs		 events;
 	size_t			 nevents;
 	struct jobs		 jobs;
+	struct jobs		 pjobs;		/* presence's own queue */
 	int			 stopping;
 	pthread_t		 worker;
+	pthread_t		 pworker;	/* presence only */
 	pthread_t		 watcher;
 	pthread_t		 hwatcher;
 	int			 threads;
@@ -381,12 +391,11 @@ int	 name_key(struct node *, const char *, char *, size_t);
 void	 names_on_event(const char *, const char *, uint64_t);
 void	 names_free(void);
 void	 names_tick(uint64_t);
-void	 names_job_done(void);
+void	 names_job_done(uint64_t);
 int	 names_key_holds(struct node *, const char *);
 void	 bchan_restream(struct bchan *);
 char	*chan_value(const char *, struct node *);
 int	 bridge_paths(const struct opts *);
-int	 bridge_paths_check(const struct opts *);
 
 /* send.c */
 void	 send_run(struct bchan *, struct chan *);

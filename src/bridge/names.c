@@ -155,14 +155,17 @@ dir_value(struct node *n)
 /*
  * A host's tree follows the bucket (names_reconcile), but not while its
  * own changes are on their way there: they are counted, and the tree is
- * looked at only once none is out and the names have been still for
- * NAMES_CALM_MS.
+ * looked at only once none is out, the watcher has brought the bucket up
+ * to the revision the last of them left it at (so this host's view has
+ * its own changes), and the names have been still for NAMES_CALM_MS.
  */
 #define NAMES_CALM_MS	500
 
 static unsigned	 names_out;	/* name jobs queued, not done */
 static uint64_t	 names_moved;	/* ms: the last change seen */
 static int	 names_dirty;	/* changed since the last look */
+static uint64_t	 names_want;	/* the revision its changes reached */
+static uint64_t	 names_seen;	/* the revision the watcher brought */
 
 static void
 names_touch(void)
@@ -181,10 +184,12 @@ names_queue(struct job *j)
 
 /* A name job is done (j->type JOB_PUT, JOB_CREATE, JOB_MOVE, JOB_DELETE). */
 void
-names_job_done(void)
+names_job_done(uint64_t rev)
 {
 	if (names_out > 0)
 		names_out--;
+	if (rev > names_want)
+		names_want = rev;
 	names_touch();
 }
 
@@ -457,6 +462,8 @@ names_on_event(const char *key, const char *value, uint64_t rev)
 	char			*old;
 
 	names_touch();
+	if (rev > names_seen)
+		names_seen = rev;
 	if (!wire_key_ok(key, br.key_max)) {
 		bridge_bad("a name's key %.64s", key);
 		return;
@@ -677,8 +684,8 @@ names_reconcile(void)
 void
 names_tick(uint64_t now)
 {
-	if (!names_dirty || names_out > 0 || !br.setup ||
-	    now - names_moved < NAMES_CALM_MS)
+	if (!names_dirty || names_out > 0 || names_seen < names_want ||
+	    !br.setup || now - names_moved < NAMES_CALM_MS)
 		return;
 	names_dirty = 0;
 	names_reconcile();
@@ -992,15 +999,14 @@ int
 bridge_paths(const struct opts *o)
 {
 	struct node	*dir, *n;
-	char		*copy, *p, *path, *comp;
+	char		*copy, *p, *path, *comp, *left, *lcopy;
 	int		 error = 0;
 
 	copy = p = xstrdup(o->bridge);
 	while (error == 0 && (path = strsep(&p, "\n")) != NULL) {
-		if (*path == '\0')
-			continue;
 		dir = node_root();
-		while (error == 0 && (comp = strsep(&path, "/")) != NULL) {
+		lcopy = left = xstrdup(path);
+		while (error == 0 && (comp = strsep(&left, "/")) != NULL) {
 			if (*comp == '\0')
 				continue;
 			if ((n = node_lookup(dir, comp)) == NULL) {
@@ -1015,25 +1021,14 @@ bridge_paths(const struct opts *o)
 				error = ENOTDIR;
 			dir = n;
 		}
-		if (error == 0 && !dir->bridged) {
+		free(lcopy);
+		if (error != 0)
+			log_warnx("bridge=%s: %s", path, strerror(error));
+		else if (!dir->bridged) {
 			dir->bridged = 1;
 			apply_under(dir == node_root() ? NULL : dir);
 		}
 	}
 	free(copy);
-	if (error != 0) {
-		log_warnx("bridge=%s: %s", o->bridge, strerror(error));
-		return (-1);
-	}
-	return (0);
-}
-
-/* Without -o nats, -o bridge cannot be: say so. */
-int
-bridge_paths_check(const struct opts *o)
-{
-	if (o->bridge[0] == '\0')
-		return (0);
-	log_warnx("bridge=: needs -o nats=URL");
-	return (-1);
+	return (error != 0 ? -1 : 0);
 }

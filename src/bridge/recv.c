@@ -321,11 +321,16 @@ recv_acked(struct bchan *bc, uint64_t seq)
 	if ((m = TAILQ_FIRST(&bc->pending)) == NULL || m->state != BM_ACKING)
 		return;
 	/*
-	 * A confirmation later than half the consumer's wait may answer an
-	 * acknowledgement sent again after the message went to another host
-	 * (the server confirms any): it is not this host's to hand over.
+	 * The server gives a message to another host only once its wait for
+	 * the acknowledgement has passed since it sent it; the message came
+	 * here at most BRIDGE_TRANSIT_MS after that, and the server had taken
+	 * this host's acknowledgement before its confirmation came back.  So
+	 * a confirmation within BRIDGE_ACKWAIT_MS - BRIDGE_TRANSIT_MS of the
+	 * message is this host's to hand over; a later one may answer an
+	 * acknowledgement sent again after the message went elsewhere (the
+	 * server confirms any), and the message is not handed over.
 	 */
-	if (now_ms() - m->got > BRIDGE_ACKWAIT_MS / 2) {
+	if (now_ms() - m->got > BRIDGE_ACKWAIT_MS - BRIDGE_TRANSIT_MS) {
 		log_warnx("bridge: %s: message %" PRIu64 " acknowledged too "
 		    "late; it may have gone to another host", bc->id, m->sseq);
 		TAILQ_REMOVE(&bc->pending, m, entry);

@@ -1,7 +1,7 @@
 /*
- * The worker thread: the calls to JetStream that wait for an answer
+ * The worker threads: the calls to JetStream that wait for an answer
  * (streams, consumers, keys), one job at a time, in the order the loop
- * queued them.  A job that finds the server out of reach is tried again,
+ * queued them; this host's presence has a thread and a queue of its own.  A job that finds the server out of reach is tried again,
  * with a growing pause, until it gets an answer or the daemon stops; its
  * result goes back to the loop as an event.  Nothing here touches a node
  * or a channel.
@@ -48,8 +48,11 @@ void
 job_queue(struct job *j)
 {
 	pthread_mutex_lock(&br.mtx);
-	TAILQ_INSERT_TAIL(&br.jobs, j, entry);
-	pthread_cond_signal(&br.cond);
+	if (j->type == JOB_PRESENCE)
+		TAILQ_INSERT_TAIL(&br.pjobs, j, entry);
+	else
+		TAILQ_INSERT_TAIL(&br.jobs, j, entry);
+	pthread_cond_broadcast(&br.cond);
 	pthread_mutex_unlock(&br.mtx);
 }
 
@@ -277,6 +280,36 @@ job_setup(void)
 }
 
 /*
+ * Make stream id again, if JetStream says it is not there.  While a
+ * stream elects a leader it does not answer either: then nothing is done
+ * (the next unanswered piece asks again), and quickly, so that the jobs
+ * behind this one (this host's presence) do not wait.
+ */
+static natsStatus
+job_restream(struct job *j)
+{
+	jsStreamInfo	*si = NULL;
+	jsOptions	 o;
+	jsErrCode	 jerr = 0;
+	char		 name[64];
+	natsStatus	 st;
+
+	stream_name(name, sizeof name, j->id);
+	jsOptions_Init(&o);
+	o.Wait = 500;
+	st = js_GetStreamInfo(&si, br.js, name, &o, &jerr);
+	if (si != NULL)
+		jsStreamInfo_Destroy(si);
+	if (st != NATS_NOT_FOUND)
+		return (NATS_OK);
+	log_warnx("bridge: stream %s is gone; making it again", j->id);
+	if ((st = job_stream(j->id, j->capacity, j->delivery, 0)) != NATS_OK)
+		log_warnx("bridge: stream %s: %s", j->id,
+		    natsStatus_GetText(st));
+	return (NATS_OK);
+}
+
+/*
  * A rename: the new keys first, parents before children, so that other
  * hosts find each channel's new place before its old key goes; then the
  * old keys, children first; then the stream of a channel it replaced.
@@ -382,12 +415,37 @@ job_run(struct job *j)
 	case JOB_DRAINED:
 		return (job_drained(j));
 	case JOB_RESTREAM:
-		return (job_stream(j->id, j->capacity, j->delivery, 0));
+		return (job_restream(j));
 	case JOB_PRESENCE:
 		return (kvStore_PutString(&rev, br.hosts_kv, br.host,
 		    j->value));
 	}
 	return (NATS_OK);
+}
+
+/*
+ * The names bucket's last revision, after a name job: the watcher has to
+ * bring the bucket that far before this host's view holds the job's
+ * change.  0 if the server does not say (the tree then waits only for
+ * the names to be still).
+ */
+static uint64_t
+names_revision(void)
+{
+	jsStreamInfo	*si = NULL;
+	jsOptions	 o;
+	jsErrCode	 jerr = 0;
+	char		 name[64];
+	uint64_t	 rev;
+
+	snprintf(name, sizeof name, "KV_%s_names", br.o.nats_name);
+	jsOptions_Init(&o);
+	o.Wait = 1000;
+	if (js_GetStreamInfo(&si, br.js, name, &o, &jerr) != NATS_OK)
+		return (0);
+	rev = si->State.LastSeq;
+	jsStreamInfo_Destroy(si);
+	return (rev);
 }
 
 /* Wait wait_ms, or until the daemon stops: 1 if it stops. */
@@ -410,9 +468,16 @@ worker_pause(unsigned wait_ms)
 	return (stop);
 }
 
+/*
+ * A worker: arg is its queue.  This host's presence has a worker of its
+ * own, so that a job that waits on the server (a stream electing its
+ * leader) never holds it back: a host whose presence stops is soon taken
+ * for gone by the others.
+ */
 void *
 worker_main(void *arg)
 {
+	struct jobs	*q = arg;
 	struct job	*j;
 	struct bev	*ev;
 	natsStatus	 st;
@@ -420,14 +485,14 @@ worker_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&br.mtx);
-		while (TAILQ_EMPTY(&br.jobs) && !br.stopping)
+		while (TAILQ_EMPTY(q) && !br.stopping)
 			pthread_cond_wait(&br.cond, &br.mtx);
 		if (br.stopping) {
 			pthread_mutex_unlock(&br.mtx);
 			break;
 		}
-		j = TAILQ_FIRST(&br.jobs);
-		TAILQ_REMOVE(&br.jobs, j, entry);
+		j = TAILQ_FIRST(q);
+		TAILQ_REMOVE(q, j, entry);
 		pthread_mutex_unlock(&br.mtx);
 
 		/* While the server cannot be reached, try again. */
@@ -441,6 +506,9 @@ worker_main(void *arg)
 				wait_ms *= 2;
 		}
 		j->ok = st == NATS_OK;
+		if (j->ok && (j->type == JOB_PUT || j->type == JOB_CREATE ||
+		    j->type == JOB_MOVE || j->type == JOB_DELETE))
+			j->rev = names_revision();
 		if (st != NATS_OK && j->type != JOB_DRAINED)
 			log_warnx("bridge: job %d on %s: %s", (int)j->type,
 			    j->key != NULL ? j->key : j->id,
