@@ -14,10 +14,6 @@ int
 bridge_start(struct chan_pool *pool, const struct opts *o)
 {
 	(void)pool;
-	if (o->bridge[0] != '\0' && o->nats[0] == '\0') {
-		log_warnx("bridge=: needs -o nats=URL");
-		return (-1);
-	}
 	if (o->nats[0] == '\0')
 		return (0);
 	log_warnx("-o nats: this ipcfs was built without libnats "

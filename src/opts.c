@@ -372,5 +372,10 @@ opts_parse(struct fuse_args *args, struct opts *o, char *err, size_t errlen)
 			snprintf(err, errlen, "bad options");
 		return (-1);
 	}
+	if (o->bridge[0] != '\0' && o->nats[0] == '\0') {
+		snprintf(err, errlen, "bridge: needs nats=URL, the servers "
+		    "to bridge through");
+		return (-1);
+	}
 	return (0);
 }

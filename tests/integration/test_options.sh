@@ -94,6 +94,8 @@ bad "framing neither bytes nor messages" "framing: 'lines' is not bytes or messa
 bad "delivery neither queue nor broadcast" "delivery: '' is not queue or broadcast" \
     -o delivery= "$W/mp"
 bad "an unknown option" bogus -o bogus "$W/mp"
+bad "bridge= without nats=" "bridge: needs nats=URL" -o bridge=jobs "$W/mp"
+bad "bridge= with a .. in its path" "bridge: '../jobs'" -o bridge=../jobs "$W/mp"
 bad "an unknown option among good ones" frobnicate \
     -o capacity=8192,frobnicate "$W/mp"
 bad "no mountpoint" mountpoint

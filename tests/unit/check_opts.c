@@ -280,6 +280,37 @@ START_TEST(test_parse_nats)
 }
 END_TEST
 
+/* bridge=PATH: repeated, each kept; bad components refused, naming it. */
+START_TEST(test_parse_bridge)
+{
+	char	*a1[] = { "ipcfs", "-o", "nats=nats://a:1,bridge=jobs,"
+		    "bridge=/lab/q", "/mnt" };
+	char	*a3[] = { "ipcfs", "-o", "bridge=jobs", "/mnt" };
+	char	*bad[] = { "bridge=", "bridge=/", "bridge=..", "bridge=a/../b",
+		    "bridge=./a", "bridge=a//b", NULL };
+	char	*a2[] = { "ipcfs", "-o", "nats=nats://a:1", "-o", NULL,
+		    "/mnt" };
+	char	 longname[300 + sizeof "bridge="];
+	int	 i;
+
+	ck_assert_int_eq(parse(ARGC(a1), a1), 0);
+	ck_assert_str_eq(o.bridge, "jobs\n/lab/q");
+	teardown();
+	ck_parse_fails(ARGC(a3), a3, "needs nats");
+	teardown();
+	for (i = 0; bad[i] != NULL; i++) {
+		a2[4] = bad[i];
+		ck_parse_fails(ARGC(a2), a2, "bridge");
+		teardown();
+	}
+	memcpy(longname, "bridge=", 7);
+	memset(longname + 7, 'x', 256);
+	longname[7 + 256] = '\0';
+	a2[4] = longname;
+	ck_parse_fails(ARGC(a2), a2, "bridge");
+}
+END_TEST
+
 START_TEST(test_parse_max_channels)
 {
 	char	*a1[] = { "ipcfs", "-o", "max_channels=10", "/mnt" };
@@ -395,6 +426,7 @@ opts_suite(void)
 	tcase_add_test(tc, test_parse_max_channels);
 	tcase_add_test(tc, test_parse_spin);
 	tcase_add_test(tc, test_parse_nats);
+	tcase_add_test(tc, test_parse_bridge);
 	tcase_add_test(tc, test_parse_max_memory);
 	tcase_add_test(tc, test_parse_keeps_others);
 	tcase_add_test(tc, test_parse_only_others);
