@@ -1004,6 +1004,8 @@ bridge_paths(const struct opts *o)
 
 	copy = p = xstrdup(o->bridge);
 	while (error == 0 && (path = strsep(&p, "\n")) != NULL) {
+		if (*path == '\0')
+			continue;
 		dir = node_root();
 		lcopy = left = xstrdup(path);
 		while (error == 0 && (comp = strsep(&left, "/")) != NULL) {
