@@ -1053,6 +1053,28 @@ class Host(_Resource):
         """This daemon's log."""
         return self.mount.daemon_log() if self.mount else ""
 
+    def trouble(self, name="local-check"):
+        """None if the daemon still runs and its mount answers: a listing
+        of its root, and a write read back on a local channel called name
+        there (outside the bridge); else what is wrong."""
+        if self.mount is None or self.mount.proc.poll() is not None:
+            return "the daemon of %r is gone:\n%s" % (self,
+                                                       self.log()[-3000:])
+        p = self(name)
+        try:
+            os.listdir(self.path)
+            fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                got = (os.write(fd, b"ping"), os.read(fd, 100))
+            finally:
+                os.close(fd)
+                os.unlink(p)
+        except OSError as e:
+            return "the mount of %r does not answer: %s" % (self, e)
+        if got != (4, b"ping"):
+            return "a local channel on %r gave back %r" % (self, got)
+        return None
+
     def kill(self):
         """SIGKILL the daemon (a host that dies) and lazily unmount its
         stale mount point.  restart() brings the host back."""
