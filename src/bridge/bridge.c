@@ -383,6 +383,11 @@ bchan_restream(struct bchan *bc)
 	bc->restream_at = now;
 	j = job_new(JOB_RESTREAM);
 	strlcpy(j->id, bc->id, sizeof j->id);
+	j->key = xmalloc(4096);
+	if (name_key(bc->node->parent, bc->node->name, j->key, 4096) != 0) {
+		job_free(j);
+		return;
+	}
 	j->capacity = bc->chan->capacity;
 	j->delivery = bc->delivery;
 	job_queue(j);

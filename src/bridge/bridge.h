@@ -240,7 +240,6 @@ struct bname {
 	RB_ENTRY(bname)		 entry;		/* by key */
 	RB_ENTRY(bname)		 ientry;	/* channels: by id, key */
 	char			 id[17];	/* a channel's stream */
-	uint64_t		 rev;		/* its put's revision */
 	char			*key;
 	char			*value;
 };

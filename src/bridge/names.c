@@ -42,8 +42,6 @@ bname_id_cmp(struct bname *a, struct bname *b)
 
 	if ((r = strcmp(a->id, b->id)) != 0)
 		return (r);
-	if (a->rev != b->rev)
-		return (a->rev < b->rev ? -1 : 1);
 	return (strcmp(a->key, b->key));
 }
 
@@ -243,7 +241,8 @@ names_key_holds(struct node *n, const char *id)
 
 /*
  * The key that names stream id, if any: of the keys that name it, the
- * one put first (the bucket's revisions are one order for every host).
+ * first in order.  Every host that has the bucket's keys picks the same,
+ * a host started later too.
  */
 static struct bname *
 key_of_stream(const char *id)
@@ -251,7 +250,6 @@ key_of_stream(const char *id)
 	struct bname	 find, *bn;
 
 	strlcpy(find.id, id, sizeof find.id);
-	find.rev = 0;
 	find.key = (char *)"";
 	if ((bn = RB_NFIND(bname_ids, &br.name_ids, &find)) == NULL ||
 	    strcmp(bn->id, id) != 0)
@@ -292,10 +290,10 @@ apply_one(const char *key, const char *value)
 		return (made);
 	}
 	/*
-	 * A stream has one name: the key put first of those that name it.
-	 * Two moves of one channel at once leave two keys; a move elsewhere
-	 * has both until it deletes the old one; a second key put to name a
-	 * live stream moves nothing.  Every host takes the same one.
+	 * A stream has one name: the first in order of the keys that name
+	 * it.  Two moves of one channel at once leave two keys, and a move
+	 * elsewhere has both until it deletes the old one; every host takes
+	 * the same, and removing or renaming the channel deletes the others.
 	 */
 	if ((win = key_of_stream(wv.id)) == NULL || strcmp(win->key, key) != 0)
 		return (NULL);
@@ -423,14 +421,10 @@ unapply(const char *key, const char *old)
 
 /* Give bn its value, and its place among the channels by stream id. */
 static void
-bname_set(struct bname *bn, const char *value, const struct wire_value *wv,
-    uint64_t rev)
+bname_set(struct bname *bn, const char *value, const struct wire_value *wv)
 {
 	if (bn->id[0] != '\0')
 		RB_REMOVE(bname_ids, &br.name_ids, bn);
-	/* A key that keeps its stream keeps its place: the first put's. */
-	if (bn->id[0] == '\0' || wv->dir || strcmp(bn->id, wv->id) != 0)
-		bn->rev = rev;
 	free(bn->value);
 	bn->value = xstrdup(value);
 	bn->id[0] = '\0';
@@ -494,7 +488,7 @@ names_on_event(const char *key, const char *value, uint64_t rev)
 		RB_INSERT(bnames, &br.names, bn);
 		br.nnames++;
 	}
-	bname_set(bn, value, &wv, rev);
+	bname_set(bn, value, &wv);
 	if ((made = apply_one(key, value)) != NULL)
 		apply_under(made);
 }
@@ -777,7 +771,58 @@ struct bridge_op {
 	char	 key[4096];
 	char	 id[17];
 	uint64_t num;
+	int	 dir;
 };
+
+/* Delete the bucket's other keys that name stream id: keys only. */
+static void
+names_unalias(const char *id, const char *keep)
+{
+	struct bname	 find, *bn;
+	struct job	*j;
+
+	strlcpy(find.id, id, sizeof find.id);
+	find.key = (char *)"";
+	for (bn = RB_NFIND(bname_ids, &br.name_ids, &find);
+	    bn != NULL && strcmp(bn->id, id) == 0;
+	    bn = RB_NEXT(bname_ids, &br.name_ids, bn)) {
+		if (keep != NULL && strcmp(bn->key, keep) == 0)
+			continue;
+		j = job_new(JOB_DELETE);
+		j->key = xstrdup(bn->key);
+		names_queue(j);
+	}
+}
+
+/*
+ * A directory with key went: the keys the bucket still has below it
+ * (made nowhere: their directory went elsewhere while they were put, or
+ * a move was cut short) go too, and their streams unless a key outside
+ * it names them, so that a directory made again starts empty.
+ */
+static void
+names_unorphan(const char *key)
+{
+	struct bname	 find, *bn, *win;
+	struct job	*j;
+	char		 prefix[4096];
+	size_t		 pl;
+
+	pl = (size_t)snprintf(prefix, sizeof prefix, "%s.", key);
+	if (pl >= sizeof prefix)
+		return;
+	find.key = prefix;
+	for (bn = RB_NFIND(bnames, &br.names, &find);
+	    bn != NULL && strncmp(bn->key, prefix, pl) == 0;
+	    bn = RB_NEXT(bnames, &br.names, bn)) {
+		j = job_new(JOB_DELETE);
+		j->key = xstrdup(bn->key);
+		if (bn->id[0] != '\0' && (win = key_of_stream(bn->id)) !=
+		    NULL && strncmp(win->key, prefix, pl) == 0)
+			strlcpy(j->id, bn->id, sizeof j->id);
+		names_queue(j);
+	}
+}
 
 void *
 bridge_removing(struct node *dir, const char *name)
@@ -798,6 +843,7 @@ bridge_removing(struct node *dir, const char *name)
 		strlcpy(op->id, bc->id, sizeof op->id);
 		op->num = bc->num;
 	}
+	op->dir = n != NULL && S_ISDIR(n->mode);
 	return (op);
 }
 
@@ -817,6 +863,10 @@ bridge_removed(void *arg, int error)
 		j->key = xstrdup(op->key);
 		strlcpy(j->id, op->id, sizeof j->id);
 		names_queue(j);
+		if (op->id[0] != '\0')
+			names_unalias(op->id, op->key);
+		if (op->dir)
+			names_unorphan(op->key);
 	}
 	free(op);
 }
@@ -973,8 +1023,11 @@ bridge_renaming(struct node *dir, const char *name, struct node *newdir,
 void
 bridge_renamed(void *arg, int error)
 {
+	struct wire_value	 wv;
 	struct job	*j = arg;
 	struct bchan	*bc;
+	char		**moved, *id;
+	size_t		 i, n;
 
 	if (j == NULL)
 		return;
@@ -985,7 +1038,22 @@ bridge_renamed(void *arg, int error)
 	if (j->num != 0 && (bc = bchan_by_num(j->num)) != NULL)
 		bchan_kill(bc);
 	j->num = 0;
+	id = xstrdup(j->id);
+	moved = j->moves;
+	n = j->nmoves;
 	names_queue(j);
+	/*
+	 * The other keys of each stream moved, and of the one it replaced,
+	 * go: so no other name stands for them once this one goes.  The
+	 * worker only reads the job, and only the loop (this thread) frees
+	 * it, once it is done.
+	 */
+	for (i = 0; i < n; i++)
+		if (wire_value_parse(moved[3 * i + 1], &wv) == 0 && !wv.dir)
+			names_unalias(wv.id, moved[3 * i]);
+	if (id[0] != '\0')
+		names_unalias(id, moved[0]);
+	free(id);
 }
 
 /* ---- -o bridge=PATH ---- */

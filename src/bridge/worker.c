@@ -288,6 +288,10 @@ job_setup(void)
 static natsStatus
 job_restream(struct job *j)
 {
+	struct wire_value	 wv;
+	kvEntry		*e = NULL;
+	const char	*v;
+	int		 named;
 	jsStreamInfo	*si = NULL;
 	jsOptions	 o;
 	jsErrCode	 jerr = 0;
@@ -301,6 +305,18 @@ job_restream(struct job *j)
 	if (si != NULL)
 		jsStreamInfo_Destroy(si);
 	if (st != NATS_NOT_FOUND)
+		return (NATS_OK);
+	/*
+	 * This host's view of the names may be behind (a cut network): the
+	 * bucket itself must still name the stream, or it was removed.
+	 */
+	if (kvStore_Get(&e, br.names_kv, j->key) != NATS_OK)
+		return (NATS_OK);
+	v = kvEntry_ValueString(e);
+	named = v != NULL && wire_value_parse(v, &wv) == 0 && !wv.dir &&
+	    strcmp(wv.id, j->id) == 0;
+	kvEntry_Destroy(e);
+	if (!named)
 		return (NATS_OK);
 	log_warnx("bridge: stream %s is gone; making it again", j->id);
 	if ((st = job_stream(j->id, j->capacity, j->delivery, 0)) != NATS_OK)

@@ -1036,6 +1036,37 @@ class Conflicts(NamesCase):
                      lambda r: os.rename(A(r, "x"), A(r, "t")),
                      lambda r: os.rename(B(r, "y"), B(r, "t")))
 
+    def test_two_moves_of_one_channel(self):
+        """A: mv x a; B: mv x b.  The bucket then has two keys naming one
+        stream.  Every host, and a host that joins later (after a's key
+        was put again by a setting), shows one name for it, the same;
+        and removing that name removes the channel everywhere, with no
+        other key of it left to bring it back.  [a host started later
+        showed b while the others showed a; after rm a, the channel came
+        back as b everywhere, and its stream was made again]"""
+        A, B = self.A, self.B
+        self.at_once(lambda r: touch(A(r, "x")),
+                     lambda r: os.rename(A(r, "x"), A(r, "a")),
+                     lambda r: os.rename(B(r, "x"), B(r, "b")))
+        r = self.dir
+        (name,) = self.state(r)["A"][0].keys()
+        os.setxattr(A(r, name), "user.ipcfs.capacity", b"8192")
+        C = natstest.Host(self.server.url)
+        self.extra.append(C)
+        os.mkdir(C(r), 0o755)
+        os.setxattr(C(r), "user.ipcfs.bridge", b"nats")
+        want = {name: "f"}
+        self.until("C shows %r under %s" % (want, r),
+                   lambda: self.tree(C, r) == want)
+        os.unlink(A(r, name))
+        for n, h in (("A", A), ("B", B), ("C", C)):
+            self.until("%s shows nothing under %s" % (n, r),
+                       lambda h=h: self.tree(h, r) == {})
+        self.until("the bucket has no key under %s" % r, lambda: not [
+            k for k in names_bucket(self.server.url) if
+            k.startswith(r + "/")])
+        self.check_hosts()
+
     def test_rename_and_unlink_of_one_channel(self):
         """A: mv x y; B: rm x.  [one tree, y, but its stream is gone
         from the server: a read and a write of it hang on both hosts]"""
