@@ -44,9 +44,10 @@ bridge_flush(void)
 }
 
 int
-bridge_mark(struct node *n, const char *value, size_t size)
+bridge_mark(struct node *n, const char *value, size_t size, void *req)
 {
 	(void)n;
+	(void)req;
 	if (size > 0 && value[size - 1] == '\n')
 		size--;
 	if (size != 4 || memcmp(value, "nats", 4) != 0)
@@ -56,6 +57,12 @@ bridge_mark(struct node *n, const char *value, size_t size)
 
 void
 bridge_made(struct node *n)
+{
+	(void)n;
+}
+
+void
+bridge_changed(struct node *n)
 {
 	(void)n;
 }

@@ -218,7 +218,7 @@ fs_move(struct knode *k)
  * kernel drops what it cached of them for n's other knodes, which it
  * does not know are the same file.
  */
-static void
+void
 fs_attrs_changed(struct node *n, struct knode *via)
 {
 	struct knode	*k;
@@ -418,6 +418,11 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	else
 		node_touch(n, NODE_CTIME);
 	fs_attrs_changed(n, k);
+	/* Owners, modes and times of bridged names are the cluster's. */
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+	    FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+	    FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))
+		bridge_changed(n);
 	fs_stat(n, &st);
 	k->attrs = 1;
 	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
@@ -1185,8 +1190,10 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			error = chan_set_mode(n->chan, n->chan->framing, mode);
 		else if (error == 0)
 			n->delivery = mode;
-	} else if (strcmp(name, XATTR_BRIDGE) == 0)
-		error = bridge_mark(n, value, size);
+	} else if (strcmp(name, XATTR_BRIDGE) == 0) {
+		if ((error = bridge_mark(n, value, size, req)) == -1)
+			return;
+	}
 	else if (strcmp(name, XATTR_REGION) == 0 ||
 	    strcmp(name, XATTR_STATS) == 0)
 		error = EPERM;

@@ -17,6 +17,7 @@ int	 fs_failed(void);
 struct chan_pool *fs_pool(void);
 void	 fs_open_reply(fuse_req_t, struct fuse_file_info *, int);
 void	 fs_setting_reply(fuse_req_t, struct node *, int);
+void	 fs_attrs_changed(struct node *, struct knode *);
 
 /* loop.c */
 int	 loop_init(struct fuse_session *, uint64_t);

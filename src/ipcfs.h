@@ -522,7 +522,11 @@ struct wire_value {
 	mode_t		 mode;
 	uid_t		 uid;
 	gid_t		 gid;
+	int		 times;		/* mtime and atime given */
+	uint64_t	 mtime;		/* ns since the epoch */
+	uint64_t	 atime;
 };
+#define WIRE_TIME_MAX	INT64_MAX
 int	 wire_id_ok(const char *, size_t);
 int	 wire_key_append(char *, size_t, size_t *, const char *);
 int	 wire_key_next(const char **, char *);
@@ -543,7 +547,8 @@ void	 bridge_stop(void);
 int	 bridge_fd(void);
 void	 bridge_dispatch(void);
 void	 bridge_flush(void);
-int	 bridge_mark(struct node *, const char *, size_t);
+int	 bridge_mark(struct node *, const char *, size_t, void *);
+void	 bridge_changed(struct node *);
 void	 bridge_made(struct node *);
 void	*bridge_removing(struct node *, const char *);
 void	 bridge_removed(void *, int);

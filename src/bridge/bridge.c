@@ -307,7 +307,6 @@ bchan_free(struct bchan *bc)
 	bchan_unlist(bc);
 	RB_REMOVE(bchan_nums, &br.nums, bc);
 	send_free(bc);
-	free(bc->expect);
 	bmsgs_free(bc, &bc->pending);
 	bmsgs_free(bc, &bc->pushed);
 	free(bc);
@@ -493,8 +492,7 @@ bridge_set_done(struct bchan *bc, struct job *cj)
 		j->key = xstrdup(key);
 		j->value = chan_value(bc->id, n);
 		/* Until the bucket has it, older values of the key are old. */
-		free(bc->expect);
-		bc->expect = xstrdup(j->value);
+		names_expect(j->key, j->value);
 		if (j->replace) {
 			bchan_reset_stream(bc);
 			bchan_opens_done(bc, 0);
@@ -584,6 +582,13 @@ on_job(struct job *j)
 		job_free(j);
 		return;
 	}
+	if (j->type == JOB_MARK) {
+		names_mark_done(j);
+		job_free(j);
+		return;
+	}
+	if (j->type == JOB_PUT || j->type == JOB_UPDATE)
+		names_put_done(j);
 	if (j->type == JOB_PUT || j->type == JOB_CREATE ||
 	    j->type == JOB_MOVE || j->type == JOB_DELETE)
 		names_job_done(j->rev);
@@ -610,10 +615,6 @@ on_job(struct job *j)
 		bridge_set_done(bc, j);
 		break;
 	case JOB_UPDATE:
-		if (!j->ok) {
-			free(bc->expect);
-			bc->expect = NULL;
-		}
 		break;
 	case JOB_CONSUMER:
 		if (bc->consumer == CONS_MAKING)
@@ -914,6 +915,8 @@ bridge_start(struct chan_pool *pool, const struct opts *o)
 	RB_INIT(&br.ids);
 	RB_INIT(&br.names);
 	RB_INIT(&br.name_ids);
+	RB_INIT(&br.expects);
+	LIST_INIT(&br.marks);
 	LIST_INIT(&br.dirty);
 	LIST_INIT(&br.hosts);
 	br.key_max = CONTROL_LINE - CONTROL_SLACK - strlen(o->nats_name) -

@@ -196,8 +196,6 @@ struct bchan {
 	int			 dirty;
 	int			 delivery;	/* its stream's retention */
 	struct bset		*set;		/* a change being asked */
-	char			*expect;	/* the value it put, until
-						   the bucket shows it */
 	/* Sending. */
 	struct piece		 piece;
 	uint64_t		 pseq;
@@ -246,6 +244,33 @@ struct bname {
 RB_HEAD(bnames, bname);
 RB_HEAD(bname_ids, bname);
 
+/*
+ * A key this host put: until the watcher brings the bucket to the put's
+ * revision, older values of the key are not applied (they would undo
+ * what this host changed, for a moment).
+ */
+struct bexpect {
+	RB_ENTRY(bexpect)	 entry;
+	char			*key;
+	char			*value;		/* the last put */
+	unsigned		 out;		/* puts not done */
+	uint64_t		 rev;		/* the last put's revision */
+};
+RB_HEAD(bexpects, bexpect);
+
+/*
+ * A mark of a directory (user.ipcfs.bridge) waiting for the bucket: its
+ * key is made, or the cluster's owner and mode are taken.  req NULL: a
+ * directory -o bridge made, which is marked already.
+ */
+struct bmark {
+	LIST_ENTRY(bmark)	 entry;
+	void			*req;
+	uint64_t		 ino;
+	uid_t			 uid;		/* of the caller */
+	int			 interrupted;
+};
+
 /* Another host, as its presence key says. */
 struct bhost {
 	LIST_ENTRY(bhost)	 entry;
@@ -260,6 +285,8 @@ enum job_type {
 	JOB_SETUP,
 	JOB_CREATE,		/* stream, consumer and key of a channel */
 	JOB_PUT,		/* a key */
+	JOB_MARK,		/* a bridged top's key, if new; or its
+				   value in the bucket */
 	JOB_MOVE,		/* put the moves' new keys, delete
 				   their old ones, and stream id */
 	JOB_DELETE,		/* a key, and stream id if set */
@@ -294,6 +321,11 @@ struct job {
 	uint64_t		 msgs;
 	uint64_t		 rev;		/* name jobs: the bucket's last
 						   revision after it */
+	uint64_t		 krev;		/* JOB_PUT, JOB_UPDATE: the
+						   put's revision */
+	char			*found;		/* JOB_MARK: the key's value
+						   there, if it was */
+	struct bmark		*mark;		/* JOB_MARK: the loop's */
 };
 TAILQ_HEAD(jobs, job);
 
@@ -349,6 +381,8 @@ struct bridge {
 	LIST_HEAD(, bchan)	 dirty;
 	struct bnames		 names;
 	struct bname_ids	 name_ids;
+	struct bexpects		 expects;
+	LIST_HEAD(, bmark)	 marks;
 	size_t			 nnames;
 	struct bhosts		 hosts;
 	size_t			 nhosts;
@@ -391,6 +425,9 @@ void	 names_on_event(const char *, const char *, uint64_t);
 void	 names_free(void);
 void	 names_tick(uint64_t);
 void	 names_job_done(uint64_t);
+void	 names_expect(const char *, const char *);
+void	 names_put_done(struct job *);
+void	 names_mark_done(struct job *);
 int	 names_key_holds(struct node *, const char *);
 void	 bchan_restream(struct bchan *);
 char	*chan_value(const char *, struct node *);

@@ -95,10 +95,10 @@ name_key_max(struct node *dir, const char *name, char *buf, size_t len)
 /*
  * Walk key to the directory that holds its last component, which is put
  * in last.  NULL if the key is not canonical, or that directory is not
- * here or not bridged.
+ * here.
  */
 static struct node *
-key_dir(const char *key, char *last)
+key_walk(const char *key, char *last)
 {
 	struct node	*dir = node_root(), *n;
 	const char	*p = key;
@@ -109,9 +109,49 @@ key_dir(const char *key, char *last)
 			return (NULL);
 		dir = n;
 	}
-	if (r == -1 || !dir->bridged)
+	return (r == -1 ? NULL : dir);
+}
+
+/* As key_walk, and NULL too if that directory is not bridged. */
+static struct node *
+key_dir(const char *key, char *last)
+{
+	struct node	*dir;
+
+	if ((dir = key_walk(key, last)) == NULL || !dir->bridged)
 		return (NULL);
 	return (dir);
+}
+
+/* A time as the bucket has it: nanoseconds since the epoch, not before. */
+static uint64_t
+time_ns(const struct timespec *ts)
+{
+	if (ts->tv_sec < 0)
+		return (0);
+	return ((uint64_t)ts->tv_sec * 1000000000 + (uint64_t)ts->tv_nsec);
+}
+
+static struct timespec
+ns_time(uint64_t ns)
+{
+	struct timespec	 ts;
+
+	ts.tv_sec = (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	return (ts);
+}
+
+/* What every value has of n: its owner, mode and times. */
+static void
+node_value(struct wire_value *wv, struct node *n)
+{
+	wv->mode = n->mode & 07777;
+	wv->uid = n->uid;
+	wv->gid = n->gid;
+	wv->times = 1;
+	wv->mtime = time_ns(&n->mtime);
+	wv->atime = time_ns(&n->atime);
 }
 
 /* The value of a channel's key. */
@@ -126,9 +166,7 @@ chan_value(const char *id, struct node *n)
 	wv.framing = n->chan->framing;
 	wv.delivery = n->chan->delivery;
 	wv.capacity = n->chan->capacity;
-	wv.mode = n->mode & 07777;
-	wv.uid = n->uid;
-	wv.gid = n->gid;
+	node_value(&wv, n);
 	wire_value_format(buf, sizeof buf, &wv);
 	return (xstrdup(buf));
 }
@@ -141,9 +179,7 @@ dir_value(struct node *n)
 
 	memset(&wv, 0, sizeof wv);
 	wv.dir = 1;
-	wv.mode = n->mode & 07777;
-	wv.uid = n->uid;
-	wv.gid = n->gid;
+	node_value(&wv, n);
 	wire_value_format(buf, sizeof buf, &wv);
 	return (xstrdup(buf));
 }
@@ -199,6 +235,151 @@ names_changed(void)
 	/* Make the kernel look names up again: they changed elsewhere. */
 	if (kfeat_inc_epoch() == -1)
 		log_debug("%s: the kernel keeps its cached names", __func__);
+}
+
+/*
+ * Give n the owner, mode and times of the cluster's value (its mode
+ * bits already cut to what the network may set).
+ */
+static void
+apply_attrs(struct node *n, const struct wire_value *wv)
+{
+	struct timespec	 ts;
+	mode_t		 mode = (n->mode & S_IFMT) | wv->mode;
+	int		 changed = 0;
+
+	if (n->mode != mode || n->uid != wv->uid || n->gid != wv->gid) {
+		n->mode = mode;
+		n->uid = wv->uid;
+		n->gid = wv->gid;
+		changed = 1;
+	}
+	if (wv->times) {
+		ts = ns_time(wv->mtime);
+		if (ts.tv_sec != n->mtime.tv_sec ||
+		    ts.tv_nsec != n->mtime.tv_nsec) {
+			n->mtime = ts;
+			changed = 1;
+		}
+		ts = ns_time(wv->atime);
+		if (ts.tv_sec != n->atime.tv_sec ||
+		    ts.tv_nsec != n->atime.tv_nsec) {
+			n->atime = ts;
+			changed = 1;
+		}
+	}
+	if (changed) {
+		node_touch(n, NODE_CTIME);
+		/* The kernel checks permissions on what it has cached. */
+		fs_attrs_changed(n, NULL);
+	}
+}
+
+static int
+bexpect_cmp(struct bexpect *a, struct bexpect *b)
+{
+	return (strcmp(a->key, b->key));
+}
+
+RB_GENERATE_STATIC(bexpects, bexpect, entry, bexpect_cmp)
+
+static struct bexpect *
+expect_find(const char *key)
+{
+	struct bexpect	 find;
+
+	find.key = (char *)key;
+	return (RB_FIND(bexpects, &br.expects, &find));
+}
+
+static void
+expect_free(struct bexpect *e)
+{
+	RB_REMOVE(bexpects, &br.expects, e);
+	free(e->key);
+	free(e->value);
+	free(e);
+}
+
+/* This host puts value as key's: until the bucket has it, it waits. */
+void
+names_expect(const char *key, const char *value)
+{
+	struct bexpect	*e;
+
+	if ((e = expect_find(key)) == NULL) {
+		e = xcalloc(1, sizeof *e);
+		e->key = xstrdup(key);
+		RB_INSERT(bexpects, &br.expects, e);
+	}
+	free(e->value);
+	e->value = xstrdup(value);
+	e->out++;
+}
+
+/*
+ * Whether key waits for this host's own put: then older values of it are
+ * not applied, which would undo for a moment what this host changed.  The
+ * wait ends once the watcher has brought the put's revision.
+ */
+static int
+names_expecting(const char *key)
+{
+	struct bexpect	*e;
+
+	if ((e = expect_find(key)) == NULL)
+		return (0);
+	if (e->out > 0 || e->rev == 0 || names_seen < e->rev)
+		return (1);
+	expect_free(e);
+	return (0);
+}
+
+static struct node *apply_one(const char *, const char *);
+
+/* The wait for key ends: apply what the bucket has now. */
+static void
+expect_end(struct bexpect *e)
+{
+	struct bname	 find, *bn;
+	char		*key = e->key;
+
+	e->key = NULL;
+	RB_REMOVE(bexpects, &br.expects, e);
+	free(e->value);
+	free(e);
+	find.key = key;
+	if ((bn = RB_FIND(bnames, &br.names, &find)) != NULL)
+		apply_one(bn->key, bn->value);
+	free(key);
+}
+
+/* A put of this host's (JOB_PUT, JOB_UPDATE) is done. */
+void
+names_put_done(struct job *j)
+{
+	struct bexpect	*e;
+
+	if (j->key == NULL || (e = expect_find(j->key)) == NULL)
+		return;
+	if (e->out > 0)
+		e->out--;
+	if (j->ok && j->krev > e->rev)
+		e->rev = j->krev;
+	/* Failed: the bucket keeps what it had, and so does this host. */
+	if (e->out == 0 && (!j->ok || names_seen >= e->rev))
+		expect_end(e);
+}
+
+/* The clock: waits whose put the watcher has brought end. */
+static void
+expect_tick(void)
+{
+	struct bexpect	*e, *next;
+
+	RB_FOREACH_SAFE(e, bexpects, &br.expects, next)
+		if (e->out == 0 && e->rev != 0 && names_seen >= e->rev)
+			expect_end(e);
 }
 
 static void
@@ -257,8 +438,6 @@ key_of_stream(const char *id)
 	return (bn);
 }
 
-static struct node *apply_one(const char *, const char *);
-
 /*
  * Make here what one key of the cluster says.  Returns the directory it
  * made, for the caller to make what the cluster has under it, or NULL.
@@ -273,18 +452,28 @@ apply_one(const char *key, const char *value)
 	char			 last[NAME_MAX_LEN + 1];
 	int			 error;
 
-	if ((dir = key_dir(key, last)) == NULL ||
-	    wire_value_parse(value, &wv) != 0)
+	if ((dir = key_walk(key, last)) == NULL ||
+	    wire_value_parse(value, &wv) != 0 || names_expecting(key))
 		return (NULL);
 	/* No set-user-ID from the network; set-group-ID on directories. */
 	wv.mode &= wv.dir ? 03777 : 0777;
 	n = node_lookup(dir, last);
+	if (!dir->bridged) {
+		/* A bridged top, if it is one here: its owner and mode. */
+		if (wv.dir && n != NULL && S_ISDIR(n->mode) && n->bridged)
+			apply_attrs(n, &wv);
+		return (NULL);
+	}
 	if (wv.dir) {
-		if (n != NULL)
+		if (n != NULL) {
+			if (S_ISDIR(n->mode))
+				apply_attrs(n, &wv);
 			return (NULL);
+		}
 		if (node_make(dir, last, S_IFDIR | wv.mode, wv.uid, wv.gid,
 		    &made) != 0)
 			return (NULL);
+		apply_attrs(made, &wv);
 		made->bridged = 1;
 		names_changed();
 		return (made);
@@ -300,18 +489,8 @@ apply_one(const char *key, const char *value)
 	bc = bchan_by_id(wv.id);
 	if (n != NULL && n->chan != NULL && n->chan->link != NULL &&
 	    n->chan->link == bc) {
-		/*
-		 * Settings this host changed last: what the bucket had
-		 * before (the put that made it, say) comes back first, and
-		 * must not undo them.
-		 */
-		if (bc->expect != NULL) {
-			if (strcmp(bc->expect, value) != 0)
-				return (NULL);
-			free(bc->expect);
-			bc->expect = NULL;
-		}
 		apply_settings(n, &wv);
+		apply_attrs(n, &wv);
 		return (NULL);
 	}
 	if (bc != NULL && bc->node != NULL && bc->node != n &&
@@ -338,6 +517,7 @@ apply_one(const char *key, const char *value)
 		bchan_set_id(bc, wv.id);
 		bchan_reset_stream(bc);
 		apply_settings(n, &wv);
+		apply_attrs(n, &wv);
 		bchan_dirty(bc);
 		return (NULL);
 	}
@@ -349,6 +529,7 @@ apply_one(const char *key, const char *value)
 		return (NULL);
 	}
 	apply_settings(made, &wv);
+	apply_attrs(made, &wv);
 	bc = bchan_new(made, wv.id);
 	bc->state = bc->id[0] != '\0' ? BC_READY : BC_DEAD;
 	bc->delivery = wv.delivery;
@@ -453,6 +634,7 @@ names_on_event(const char *key, const char *value, uint64_t rev)
 	struct wire_value	 wv;
 	struct bname		 find, *bn;
 	struct node		*made;
+	struct bexpect		*e;
 	char			*old;
 
 	names_touch();
@@ -464,6 +646,10 @@ names_on_event(const char *key, const char *value, uint64_t rev)
 	}
 	find.key = (char *)key;
 	bn = RB_FIND(bnames, &br.names, &find);
+	/* This host's last put of the key is back: the wait is over. */
+	if ((e = expect_find(key)) != NULL && e->out == 0 && value != NULL &&
+	    strcmp(value, e->value) == 0)
+		expect_free(e);
 	if (value == NULL) {
 		if (bn == NULL)
 			return;
@@ -678,6 +864,7 @@ names_reconcile(void)
 void
 names_tick(uint64_t now)
 {
+	expect_tick();
 	if (!names_dirty || names_out > 0 || names_seen < names_want ||
 	    !br.setup || now - names_moved < NAMES_CALM_MS)
 		return;
@@ -690,17 +877,103 @@ names_free(void)
 {
 	struct bname	*bn;
 
+	struct bexpect	*e;
+	struct bmark	*m;
+
 	while ((bn = RB_ROOT(&br.names)) != NULL)
 		bname_free(bn);
+	while ((e = RB_ROOT(&br.expects)) != NULL)
+		expect_free(e);
+	/* Marks still waiting: the daemon stops. */
+	while ((m = LIST_FIRST(&br.marks)) != NULL) {
+		LIST_REMOVE(m, entry);
+		if (m->req != NULL && !m->interrupted)
+			fuse_reply_err(m->req, EIO);
+		free(m);
+	}
 }
 
 /* ---- What fs.c asks. ---- */
 
-/* setxattr user.ipcfs.bridge on dir. */
-int
-bridge_mark(struct node *n, const char *value, size_t size)
+static void
+mark_interrupted(fuse_req_t req, void *arg)
 {
-	char	 key[4096];
+	struct bmark	*m = arg;
+
+	if (m->interrupted)
+		return;
+	m->interrupted = 1;
+	fuse_reply_err(req, EINTR);
+}
+
+/* Ask the bucket for the top n's key (JOB_MARK), for req if not NULL. */
+static void
+mark_queue(struct node *n, const char *key, void *req, uid_t uid)
+{
+	struct bmark	*m;
+	struct job	*j;
+
+	m = xcalloc(1, sizeof *m);
+	m->req = req;
+	m->ino = n->ino;
+	m->uid = uid;
+	LIST_INSERT_HEAD(&br.marks, m, entry);
+	j = job_new(JOB_MARK);
+	j->key = xstrdup(key);
+	j->value = dir_value(n);
+	j->mark = m;
+	job_queue(j);
+	if (req != NULL)
+		fuse_req_interrupt_func(req, mark_interrupted, m);
+}
+
+/*
+ * Whether the bucket has a name above key (a tree another host bridged
+ * from higher up), or, unless own (the bucket has key itself), names
+ * below it (trees bridged from lower down): a directory there would nest
+ * one bridged tree in another, and make its marker master of names
+ * others made.
+ */
+static int
+mark_nests(const char *key, int own)
+{
+	struct bname	 find, *bn;
+	char		 prefix[4096];
+	size_t		 i, kl = strlen(key);
+
+	if (kl + 2 > sizeof prefix)
+		return (1);
+	memcpy(prefix, key, kl + 1);
+	for (i = kl; i > 0; i--) {
+		if (prefix[i] != '.')
+			continue;
+		prefix[i] = '\0';
+		find.key = prefix;
+		if (RB_FIND(bnames, &br.names, &find) != NULL)
+			return (1);
+	}
+	if (own)
+		return (0);
+	memcpy(prefix, key, kl);
+	prefix[kl] = '.';
+	prefix[kl + 1] = '\0';
+	find.key = prefix;
+	return ((bn = RB_NFIND(bnames, &br.names, &find)) != NULL &&
+	    strncmp(bn->key, prefix, kl + 1) == 0);
+}
+
+/*
+ * setxattr user.ipcfs.bridge on n, by req.  A directory the cluster does
+ * not have yet gives the cluster its owner and mode.  One it has takes
+ * the cluster's, and only its owner (or root) may bridge it.  Returns an
+ * error, 0, or -1 if req is answered later, once the bucket says.
+ */
+int
+bridge_mark(struct node *n, const char *value, size_t size, void *req)
+{
+	const struct fuse_ctx	*ctx = fuse_req_ctx(req);
+	struct bname		 find;
+	char			 key[4096];
 
 	if (size > 0 && value[size - 1] == '\n')
 		size--;
@@ -714,12 +987,104 @@ bridge_mark(struct node *n, const char *value, size_t size)
 		return (0);
 	if (!RB_EMPTY(&n->children))
 		return (ENOTEMPTY);
-	if (n != node_root() &&
-	    name_key_max(n->parent, n->name, key, sizeof key) != 0)
+	if (n == node_root()) {
+		n->bridged = 1;
+		apply_under(NULL);
+		return (0);
+	}
+	if (name_key_max(n->parent, n->name, key, sizeof key) != 0)
 		return (ENAMETOOLONG);
-	n->bridged = 1;
-	apply_under(n == node_root() ? NULL : n);
-	return (0);
+	find.key = key;
+	if (mark_nests(key, RB_FIND(bnames, &br.names, &find) != NULL))
+		return (EBUSY);
+	mark_queue(n, key, req, ctx->uid);
+	return (-1);
+}
+
+/* The bucket answered a mark. */
+void
+names_mark_done(struct job *j)
+{
+	struct bmark		*m = j->mark;
+	struct wire_value	 wv;
+	struct node		*n;
+	struct job		*dj;
+	char			 key[4096];
+	int			 error = 0;
+
+	LIST_REMOVE(m, entry);
+	if (m->interrupted) {
+		free(m);
+		return;
+	}
+	if (m->req != NULL)
+		fuse_req_interrupt_func(m->req, NULL, NULL);
+	if ((n = node_get(m->ino)) == NULL || !S_ISDIR(n->mode) ||
+	    n->parent == NULL)
+		error = ENOENT;
+	else if (name_key(n->parent, n->name, key, sizeof key) != 0 ||
+	    strcmp(key, j->key) != 0)
+		error = EBUSY;		/* moved meanwhile */
+	else if (!j->ok)
+		error = EIO;
+	else if (j->found == NULL) {
+		/* This host made the key: unless it nests, the tree is new. */
+		if (m->req != NULL && mark_nests(key, 0)) {
+			dj = job_new(JOB_DELETE);
+			dj->key = xstrdup(key);
+			names_queue(dj);
+			error = EBUSY;
+		}
+	} else if (wire_value_parse(j->found, &wv) != 0 || !wv.dir)
+		error = EEXIST;
+	else if (m->uid != 0 && m->uid != wv.uid)
+		error = EPERM;
+	else {
+		wv.mode &= 03777;
+		apply_attrs(n, &wv);
+	}
+	if (error == 0 && !n->bridged && !RB_EMPTY(&n->children))
+		error = ENOTEMPTY;
+	if (error == 0 && !n->bridged) {
+		n->bridged = 1;
+		apply_under(n);
+	}
+	if (m->req != NULL)
+		fs_setting_reply(m->req, n, error);
+	else if (error != 0)
+		log_warnx("bridge=%s: %s", j->key, strerror(error));
+	free(m);
+}
+
+/*
+ * n's owner, mode or times changed here (chmod, chown, utimensat): the
+ * other hosts take them from its key.
+ */
+void
+bridge_changed(struct node *n)
+{
+	struct bchan	*bc;
+	struct job	*j;
+	char		 key[4096];
+
+	if (br.efd == -1 || !n->bridged || n == node_root() ||
+	    n->parent == NULL ||
+	    name_key(n->parent, n->name, key, sizeof key) != 0)
+		return;
+	j = job_new(JOB_PUT);
+	if (S_ISDIR(n->mode))
+		j->value = dir_value(n);
+	else if (n->chan != NULL && (bc = n->chan->link) != NULL &&
+	    bc->id[0] != '\0' && (bc->state == BC_READY ||
+	    bc->state == BC_MAKING))
+		j->value = chan_value(bc->id, n);
+	else {
+		job_free(j);
+		return;
+	}
+	j->key = xstrdup(key);
+	names_expect(j->key, j->value);
+	names_queue(j);
 }
 
 /* Whether name may be made in dir: 0, or ENAMETOOLONG. */
@@ -1068,6 +1433,7 @@ bridge_paths(const struct opts *o)
 {
 	struct node	*dir, *n;
 	char		*copy, *p, *path, *comp, *left, *lcopy;
+	char		 key[4096];
 	int		 error = 0;
 
 	copy = p = xstrdup(o->bridge);
@@ -1096,6 +1462,10 @@ bridge_paths(const struct opts *o)
 			log_warnx("bridge=%s: %s", path, strerror(error));
 		else if (!dir->bridged) {
 			dir->bridged = 1;
+			if (dir != node_root() &&
+			    name_key(dir->parent, dir->name, key,
+			    sizeof key) == 0)
+				mark_queue(dir, key, NULL, 0);
 			apply_under(dir == node_root() ? NULL : dir);
 		}
 	}

@@ -163,7 +163,10 @@ wire_num(const char *tok, size_t len, int base, uint64_t max, uint64_t *out)
 	return (0);
 }
 
-/* Split s into at most max tokens at single spaces.  -1 if not exactly n. */
+/*
+ * Split s into at most n tokens at single spaces: how many, or -1 if
+ * there are more, or an empty one.
+ */
 static int
 wire_split(const char *s, const char **tok, size_t *len, int n)
 {
@@ -183,7 +186,7 @@ wire_split(const char *s, const char **tok, size_t *len, int n)
 			break;
 		s++;
 	}
-	return (i == n ? 0 : -1);
+	return (i);
 }
 
 static int
@@ -199,26 +202,27 @@ wire_word(const char *tok, size_t len, const char *const words[2])
 
 /*
  * A key's value: "d MODE UID GID" for a directory, "f ID FRAMING DELIVERY
- * CAPACITY MODE UID GID" for a channel, MODE in octal, single spaces, and
+ * CAPACITY MODE UID GID" for a channel, each with "MTIME ATIME" after it
+ * or not (nanoseconds since the epoch); MODE in octal, single spaces, and
  * nothing else.  Returns 0, or -1 if v is anything else.
  */
 int
 wire_value_parse(const char *v, struct wire_value *wv)
 {
-	const char	*tok[8];
-	size_t		 len[8];
+	const char	*tok[10];
+	size_t		 len[10];
 	uint64_t	 mode, uid, gid, cap;
-	int		 i = 1;
+	int		 i = 1, n;
 
 	memset(wv, 0, sizeof *wv);
 	if (strlen(v) > WIRE_VALUE_MAX)
 		return (-1);
 	if (v[0] == 'd' && v[1] == ' ') {
-		if (wire_split(v, tok, len, 4) != 0)
+		if ((n = wire_split(v, tok, len, 6)) != 4 && n != 6)
 			return (-1);
 		wv->dir = 1;
 	} else if (v[0] == 'f' && v[1] == ' ') {
-		if (wire_split(v, tok, len, 8) != 0 ||
+		if (((n = wire_split(v, tok, len, 10)) != 8 && n != 10) ||
 		    !wire_id_ok(tok[1], len[1]) ||
 		    (wv->framing = wire_word(tok[2], len[2],
 		    opts_framing)) == -1 ||
@@ -238,6 +242,14 @@ wire_value_parse(const char *v, struct wire_value *wv)
 	    wire_num(tok[i + 1], len[i + 1], 10, WIRE_ID_MAX, &uid) != 0 ||
 	    wire_num(tok[i + 2], len[i + 2], 10, WIRE_ID_MAX, &gid) != 0)
 		return (-1);
+	if (n == i + 5) {
+		if (wire_num(tok[i + 3], len[i + 3], 10, WIRE_TIME_MAX,
+		    &wv->mtime) != 0 ||
+		    wire_num(tok[i + 4], len[i + 4], 10, WIRE_TIME_MAX,
+		    &wv->atime) != 0)
+			return (-1);
+		wv->times = 1;
+	}
 	wv->mode = (mode_t)mode;
 	wv->uid = (uid_t)uid;
 	wv->gid = (gid_t)gid;
@@ -248,14 +260,20 @@ wire_value_parse(const char *v, struct wire_value *wv)
 int
 wire_value_format(char *buf, size_t len, const struct wire_value *wv)
 {
+	char	 times[48] = "";
+
+	if (wv->times)
+		snprintf(times, sizeof times, " %llu %llu",
+		    (unsigned long long)wv->mtime,
+		    (unsigned long long)wv->atime);
 	if (wv->dir)
-		return (snprintf(buf, len, "d %o %u %u",
+		return (snprintf(buf, len, "d %o %u %u%s",
 		    (unsigned)(wv->mode & 07777), (unsigned)wv->uid,
-		    (unsigned)wv->gid));
-	return (snprintf(buf, len, "f %s %s %s %zu %o %u %u", wv->id,
+		    (unsigned)wv->gid, times));
+	return (snprintf(buf, len, "f %s %s %s %zu %o %u %u%s", wv->id,
 	    opts_framing[wv->framing != 0], opts_delivery[wv->delivery != 0],
 	    wv->capacity, (unsigned)(wv->mode & 07777), (unsigned)wv->uid,
-	    (unsigned)wv->gid));
+	    (unsigned)wv->gid, times));
 }
 
 /*
@@ -283,7 +301,7 @@ wire_presence_next(const char **pp, char *id, unsigned *readers,
 		return (-1);
 	memcpy(line, p, l);
 	line[l] = '\0';
-	if (wire_split(line, tok, len, 3) != 0 ||
+	if (wire_split(line, tok, len, 3) != 3 ||
 	    !wire_id_ok(tok[0], len[0]) ||
 	    wire_num(tok[1], len[1], 10, WIRE_COUNT_MAX, &r) != 0 ||
 	    wire_num(tok[2], len[2], 10, WIRE_COUNT_MAX, &w) != 0)

@@ -31,6 +31,7 @@ job_free(struct job *j)
 	free(j->key);
 	free(j->value);
 	free(j->name);
+	free(j->found);
 	free(j);
 }
 
@@ -363,7 +364,6 @@ static natsStatus
 job_update(struct job *j)
 {
 	char		 name[64];
-	uint64_t	 rev;
 	natsStatus	 st;
 
 	if ((st = job_check(j)) != NATS_OK && st != NATS_NOT_FOUND)
@@ -384,7 +384,37 @@ job_update(struct job *j)
 	    !j->replace)) != NATS_OK)
 		return (st);
 	if (j->key != NULL)
-		st = kvStore_PutString(&rev, br.names_kv, j->key, j->value);
+		st = kvStore_PutString(&j->krev, br.names_kv, j->key,
+		    j->value);
+	return (st);
+}
+
+/*
+ * A bridged top's key: made with this host's value if the bucket has
+ * none (the first mark), or else its value there, for the loop to adopt
+ * or refuse.
+ */
+static natsStatus
+job_mark(struct job *j)
+{
+	kvEntry		*e = NULL;
+	uint64_t	 rev;
+	natsStatus	 st;
+	int		 tries;
+
+	for (tries = 0; tries < 3; tries++) {
+		st = kvStore_CreateString(&rev, br.names_kv, j->key, j->value);
+		if (st == NATS_OK || transient(st))
+			return (st);
+		st = kvStore_Get(&e, br.names_kv, j->key);
+		if (st == NATS_NOT_FOUND)
+			continue;	/* deleted meanwhile: make it */
+		if (st != NATS_OK)
+			return (st);
+		j->found = xstrdup(kvEntry_ValueString(e));
+		kvEntry_Destroy(e);
+		return (NATS_OK);
+	}
 	return (st);
 }
 
@@ -401,7 +431,10 @@ job_run(struct job *j)
 	case JOB_CREATE:
 		return (job_create(j));
 	case JOB_PUT:
-		return (kvStore_PutString(&rev, br.names_kv, j->key, j->value));
+		return (kvStore_PutString(&j->krev, br.names_kv, j->key,
+		    j->value));
+	case JOB_MARK:
+		return (job_mark(j));
 	case JOB_MOVE:
 		return (job_move(j));
 	case JOB_DELETE:

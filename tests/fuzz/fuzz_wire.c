@@ -465,26 +465,27 @@ key_built(struct fz *f)
 
 /*
  * Values, from wire_value_parse's comment: "d MODE UID GID" or "f ID
- * FRAMING DELIVERY CAPACITY MODE UID GID", single spaces, MODE in octal,
- * every number as printf writes it, nothing else.
+ * FRAMING DELIVERY CAPACITY MODE UID GID", each with "MTIME ATIME" or
+ * not, single spaces, MODE in octal, every number as printf writes it,
+ * nothing else.
  */
 static int
 ref_value(const char *v, struct wire_value *wv)
 {
-	struct tok	 t[9];
+	struct tok	 t[11];
 	uint64_t	 mode, uid, gid, cap;
 	int		 n, i, at;
 
 	memset(wv, 0, sizeof *wv);
-	if ((n = ref_split(v, strlen(v), t, 9)) == -1)
+	if ((n = ref_split(v, strlen(v), t, 11)) == -1)
 		return (-1);
 	for (i = 0; i < n; i++)
 		if (t[i].len == 0)
 			return (-1);
-	if (n == 4 && ref_is(&t[0], "d")) {
+	if ((n == 4 || n == 6) && ref_is(&t[0], "d")) {
 		wv->dir = 1;
 		at = 1;
-	} else if (n == 8 && ref_is(&t[0], "f")) {
+	} else if ((n == 8 || n == 10) && ref_is(&t[0], "f")) {
 		if (!ref_id(t[1].p, t[1].len))
 			return (-1);
 		memcpy(wv->id, t[1].p, WIRE_ID_LEN);
@@ -511,6 +512,13 @@ ref_value(const char *v, struct wire_value *wv)
 	    ref_num(t[at + 1].p, t[at + 1].len, 10, WIRE_ID_MAX, 1, &uid) != 0 ||
 	    ref_num(t[at + 2].p, t[at + 2].len, 10, WIRE_ID_MAX, 1, &gid) != 0)
 		return (-1);
+	if (n == at + 5) {
+		if (ref_num(t[at + 3].p, t[at + 3].len, 10, WIRE_TIME_MAX, 1,
+		    &wv->mtime) != 0 || ref_num(t[at + 4].p, t[at + 4].len, 10,
+		    WIRE_TIME_MAX, 1, &wv->atime) != 0)
+			return (-1);
+		wv->times = 1;
+	}
 	wv->mode = (mode_t)mode;
 	wv->uid = (uid_t)uid;
 	wv->gid = (gid_t)gid;
@@ -525,6 +533,9 @@ check_value(const struct wire_value *wv)
 	FZ_CHECK(wv->mode <= 07777);
 	FZ_CHECK((uint64_t)wv->uid <= WIRE_ID_MAX);
 	FZ_CHECK((uint64_t)wv->gid <= WIRE_ID_MAX);
+	FZ_CHECK(wv->times == 0 || wv->times == 1);
+	FZ_CHECK(wv->mtime <= WIRE_TIME_MAX && wv->atime <= WIRE_TIME_MAX);
+	FZ_CHECK(wv->times || (wv->mtime == 0 && wv->atime == 0));
 	if (wv->dir)
 		return;
 	FZ_CHECK(strnlen(wv->id, sizeof wv->id) == WIRE_ID_LEN);
@@ -539,7 +550,8 @@ static int
 same_value(const struct wire_value *a, const struct wire_value *b)
 {
 	if (a->dir != b->dir || a->mode != b->mode || a->uid != b->uid ||
-	    a->gid != b->gid)
+	    a->gid != b->gid || a->times != b->times ||
+	    a->mtime != b->mtime || a->atime != b->atime)
 		return (0);
 	return (a->dir || (strcmp(a->id, b->id) == 0 &&
 	    a->framing == b->framing && a->delivery == b->delivery &&
@@ -622,7 +634,7 @@ value_built(struct fz *f)
 {
 	struct wire_value	 wv;
 	char			*v, text[WIRE_VALUE_MAX], id[WIRE_ID_LEN + 1];
-	char			 n[4][32];
+	char			 n[6][32], times[72] = "";
 
 	if (fz_u8(f) & 1) {
 		pick_id(f, id);
@@ -632,14 +644,20 @@ value_built(struct fz *f)
 		pick_numtok(f, n[1], 8, 07777);
 		pick_numtok(f, n[2], 10, WIRE_ID_MAX);
 		pick_numtok(f, n[3], 10, WIRE_ID_MAX);
+		if (fz_u8(f) & 1) {
+			pick_numtok(f, n[4], 10, WIRE_TIME_MAX);
+			pick_numtok(f, n[5], 10, WIRE_TIME_MAX);
+			snprintf(times, sizeof times, " %s %s", n[4], n[5]);
+		}
 		if (fz_u8(f) & 1)
-			snprintf(text, sizeof text, "d %s %s %s", n[1], n[2],
-			    n[3]);
+			snprintf(text, sizeof text, "d %s %s %s%s", n[1], n[2],
+			    n[3], times);
 		else
-			snprintf(text, sizeof text, "f %s %s %s %s %s %s %s",
-			    id, opts_framing[fz_u8(f) & 1],
+			snprintf(text, sizeof text,
+			    "f %s %s %s %s %s %s %s%s", id,
+			    opts_framing[fz_u8(f) & 1],
 			    opts_delivery[fz_u8(f) & 1], n[0], n[1], n[2],
-			    n[3]);
+			    n[3], times);
 		v = cstr((const uint8_t *)text, strlen(text));
 		value_check(v);
 		free(v);
@@ -657,6 +675,10 @@ value_built(struct fz *f)
 	wv.mode = (mode_t)fz_num(f, 07777);
 	wv.uid = (uid_t)fz_num(f, WIRE_ID_MAX);
 	wv.gid = (gid_t)fz_num(f, WIRE_ID_MAX);
+	if ((wv.times = fz_u8(f) & 1)) {
+		wv.mtime = fz_num(f, WIRE_TIME_MAX);
+		wv.atime = fz_num(f, WIRE_TIME_MAX);
+	}
 	v = value_round(&wv);
 	free(v);
 }

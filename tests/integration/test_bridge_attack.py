@@ -1613,8 +1613,8 @@ class BridgeAttack(unittest.TestCase):
         self.after()
 
     def test_deep_tree_bridged_later(self):
-        """A makes a tree 1,200 deep in d, bridged; the rogue puts 1,200
-        valid directory keys d2.a, d2.a.a, ... (each as a host would).
+        """A makes a tree 1,200 deep in d, bridged; the rogue puts 1,201
+        valid directory keys d2, d2.a, d2.a.a, ... (each as a host would).
         Then B, which had neither, makes d and d2 and bridges them: the
         cluster's names are applied at once (today apply_under ->
         bridge_apply -> apply_under ..., once a level, with a 4 KiB key
@@ -1637,7 +1637,8 @@ class BridgeAttack(unittest.TestCase):
                   file=sys.stderr)
         rogue = self.rogue()
         key = "d2"
-        out = []
+        # A bridged top has a key of its own (issue 20), d2 first.
+        out = [rogue.wire("$KV.%s.%s" % (NAMES, key), b"d 755 0 0")]
         for i in range(depth):
             key += ".a"
             out.append(rogue.wire("$KV.%s.%s" % (NAMES, key), b"d 755 0 0"))

@@ -1,6 +1,7 @@
-"""docs/bridge.md's example, docs/examples/bridge.sh, run on two daemons
-bridged to a nats-server of the test's own: it must print exactly the
-block docs/bridge.md shows after it, and leave both mounts empty."""
+"""docs/bridge.md's examples, docs/examples/bridge.sh and
+bridge-owners.sh, run on two daemons bridged to a nats-server of the
+test's own: each must print exactly the block docs/bridge.md shows after
+it, and leave both mounts empty."""
 
 import os
 import re
@@ -12,16 +13,17 @@ from ipcfs_test import TOP
 
 DOC = os.path.join(TOP, "docs", "bridge.md")
 EXAMPLE = os.path.join(TOP, "docs", "examples", "bridge.sh")
+OWNERS = os.path.join(TOP, "docs", "examples", "bridge-owners.sh")
 
 
-def shown_output():
-    """The block docs/bridge.md marks as bridge.sh's output."""
+def shown_output(example="bridge.sh"):
+    """The block docs/bridge.md marks as example's output."""
     with open(DOC) as f:
         text = f.read()
-    m = re.search(r"<!-- not-run: [^>]*test_bridge_doc\.py[^>]*-->\n"
-                  r"```\n(.*?)```\n", text, re.S)
+    m = re.search(r"<!-- not-run: [^>]*test_bridge_doc\.py runs %s[^>]*-->"
+                  r"\n```\n(.*?)```\n" % re.escape(example), text, re.S)
     if m is None:
-        raise AssertionError("docs/bridge.md shows no output of bridge.sh")
+        raise AssertionError("docs/bridge.md shows no output of " + example)
     return m.group(1)
 
 
@@ -38,6 +40,22 @@ class BridgeDocTest(unittest.TestCase):
             self.assertEqual(out.stdout, shown_output())
             self.assertEqual(os.listdir(a.path), [])
             self.assertEqual(os.listdir(b.path), [])
+
+    @unittest.skipUnless(os.geteuid() == 0, "setpriv needs root")
+    def test_owners_example_prints_what_the_doc_shows(self):
+        natstest.skip_unless_nats()
+        with natstest.NatsServer("doc") as srv, \
+                natstest.Host(srv.url, "-o", "allow_other") as a, \
+                natstest.Host(srv.url, "-o", "allow_other") as b:
+            out = subprocess.run(["sh", OWNERS, a.path, b.path],
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(out.stderr, "")
+            self.assertEqual(out.stdout, shown_output("bridge-owners.sh"))
+            self.assertEqual(os.listdir(a.path), [])
+            self.assertEqual(os.listdir(b.path), [])
+            self.assertIsNone(a.trouble())
+            self.assertIsNone(b.trouble())
 
 
 if __name__ == "__main__":

@@ -64,6 +64,9 @@ ck_value(const char *v, const struct wire_value *want)
 	ck_assert_uint_eq(wv.mode, want->mode);
 	ck_assert_uint_eq(wv.uid, want->uid);
 	ck_assert_uint_eq(wv.gid, want->gid);
+	ck_assert_int_eq(wv.times, want->times);
+	ck_assert_uint_eq(wv.mtime, want->mtime);
+	ck_assert_uint_eq(wv.atime, want->atime);
 	if (!want->dir) {
 		ck_assert_str_eq(wv.id, want->id);
 		ck_assert_int_eq(wv.framing, want->framing);
@@ -313,6 +316,14 @@ START_TEST(test_value)
 	ck_value("f " ID " bytes broadcast 67108864 7777 4294967294 0",
 	    &(struct wire_value){ .id = ID, .delivery = 1,
 	    .capacity = CAPACITY_MAX, .mode = 07777, .uid = 4294967294U });
+	/* Times, in nanoseconds since the epoch. */
+	ck_value("d 700 1000 100 1765000000123456789 0", &(struct wire_value){
+	    .dir = 1, .mode = 0700, .uid = 1000, .gid = 100, .times = 1,
+	    .mtime = 1765000000123456789ULL });
+	ck_value("f " ID " bytes queue 65536 600 1000 100 1 "
+	    "9223372036854775807", &(struct wire_value){ .id = ID,
+	    .capacity = 65536, .mode = 0600, .uid = 1000, .gid = 100,
+	    .times = 1, .mtime = 1, .atime = INT64_MAX });
 }
 END_TEST
 
@@ -331,7 +342,6 @@ START_TEST(test_value_refused)
 		/* Spaces and what follows. */
 		"d  755 0 0", " d 755 0 0", "d 755 0 0 ", "d 755 0  0",
 		"d 755 0 0 x", "d 755 0 0\n", "d\t755 0 0", "d 755 0",
-		"d 755 0 0 0",
 		/* Channels. */
 		"f 0123456789ABCDEF bytes queue 65536 644 0 0",
 		"f 0123456789abcdeF bytes queue 65536 644 0 0",
@@ -349,11 +359,17 @@ START_TEST(test_value_refused)
 		"f " ID " bytes queue 0 644 0 0",
 		"f " ID " bytes queue -65536 644 0 0",
 		"f " ID " bytes queue 65536 644 0",
-		"f " ID " bytes queue 65536 644 0 0 0",
 		"f " ID " bytes queue 65536 644 0 0 ",
 		"f " ID " bytes queue 65536 10000 0 0",
 		"f " ID " bytes queue 65536 644 4294967295 0",
 		"d 755 0 0 " ID,
+		/* Times: both or neither, in range, one form. */
+		"d 755 0 0 1", "d 755 0 0 1 2 3", "d 755 0 0 01 2",
+		"d 755 0 0 1 -2", "d 755 0 0 9223372036854775808 0",
+		"d 755 0 0 1.5 2", "d 755 0 0 1 2 ",
+		"f " ID " bytes queue 65536 644 0 0 1",
+		"f " ID " bytes queue 65536 644 0 0 1 2 3",
+		"f " ID " bytes queue 65536 644 0 0 1 02",
 		"f 755 0 0",
 		/* Leading zeros: one value, one form. */
 		"d 0755 0 0", "d 755 00 0", "d 755 0 007",
