@@ -10,8 +10,8 @@ ipcfs daemons, hosts A and B, on one nats-server (test_bridge.BridgeCase).
   setxattr waits asleep (S, never D), a signal ends it with EINTR, and
   the directory stays unbridged; once the server is back a mark works
   and the directory takes the cluster's owner and mode.
-- This host's own changes stick: ten chmods of a channel in a row on A
-  end with A and B both showing the last one, and A never shows an
+- This host's own changes stick: four bursts of ten chmods of a channel
+  in a row on A each end with A and B both showing the last one, and A never shows an
   older mode again once its chmod returned (older values of the key come
   back from the bucket after it, and must not be applied).
 
@@ -152,14 +152,27 @@ class OwnChanges(TopsCase):
         q = B(self.dir, "c")
         modes = [0o600, 0o644, 0o640, 0o604, 0o660, 0o606, 0o664, 0o646,
                  0o666, 0o640]
-        for m in modes:
-            os.chmod(p, m)
-            self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), m)
-        last = modes[-1]
+        # Four bursts, each ending on another mode.
+        for burst in range(4):
+            modes = modes[3:] + modes[:3]
+            seen = []
+            for m in modes:
+                os.chmod(p, m)
+                seen.append(stat.S_IMODE(os.stat(p).st_mode))
+            last = modes[-1]
+            # While the puts before the last come back from the bucket.
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
+                seen.append(stat.S_IMODE(os.stat(p).st_mode))
+            self.assertEqual(seen[:len(modes)], modes)
+            older = sorted({"%o" % m for m in seen[len(modes):]
+                            if m != last})
+            self.assertEqual(older, [], "burst %d: A showed older modes "
+                             "after its last chmod, %o" % (burst, last))
         self.until("B shows mode %o" % last,
                    lambda: stat.S_IMODE(os.stat(q).st_mode) == last)
         # A while more: nothing older comes back on either host.
-        deadline = time.monotonic() + 1.0
+        deadline = time.monotonic() + 0.5
         while time.monotonic() < deadline:
             for path, host in ((p, "A"), (q, "B")):
                 got = stat.S_IMODE(os.stat(path).st_mode)
