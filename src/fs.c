@@ -553,7 +553,7 @@ static void
 fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
     fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
-	struct node	*dir, *newdir;
+	struct node	*dir, *newdir, *n, *other = NULL;
 	void		*op;
 	int		 error;
 
@@ -568,8 +568,16 @@ fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fs_unlinking(newdir, newname);
+	n = node_lookup(dir, name);
+	if ((flags & RENAME_EXCHANGE) != 0)
+		other = node_lookup(newdir, newname);
 	error = node_rename(dir, name, newdir, newname, flags);
 	bridge_renamed(op, error);
+	/* A moved name's ctime changed: older opens' inodes learn of it. */
+	if (error == 0 && n != NULL)
+		fs_attrs_changed(n, NULL);
+	if (error == 0 && other != NULL)
+		fs_attrs_changed(other, NULL);
 	fuse_reply_err(req, error);
 }
 
@@ -694,8 +702,10 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * O_TRUNC leaves the stream and the region alone, as on a FIFO, but
 	 * marks the change times as any truncating open does.
 	 */
-	if (fi->flags & O_TRUNC)
+	if (fi->flags & O_TRUNC) {
 		node_touch(n, NODE_MTIME | NODE_CTIME);
+		fs_attrs_changed(n, NULL);
+	}
 	/* A bridged broadcast's first reader here waits to be joined. */
 	if (bridge_open_wait(n->chan, req, fi))
 		return;
@@ -1199,12 +1209,14 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		error = EPERM;
 	else
 		error = EINVAL;
-	if (error == 0)
+	/*
+	 * The ctime changed, and st_blksize follows the settings: drop
+	 * every cached copy.
+	 */
+	if (error == 0) {
 		node_touch(n, NODE_CTIME);
-	/* st_blksize follows the settings: drop every cached copy. */
-	if (error == 0 && n->chan != NULL &&
-	    strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) == 0)
 		fs_attrs_changed(n, NULL);
+	}
 	fuse_reply_err(req, error);
 }
 
@@ -1229,8 +1241,11 @@ fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		error = ENOENT;
 	else if (strncmp(name, XATTR_OWN, sizeof XATTR_OWN - 1) == 0)
 		error = EPERM;
-	else if ((error = xattr_remove(&n->xattrs, &pool.budget, name)) == 0)
+	else if ((error = xattr_remove(&n->xattrs, &pool.budget,
+	    name)) == 0) {
 		node_touch(n, NODE_CTIME);
+		fs_attrs_changed(n, NULL);
+	}
 	fuse_reply_err(req, error);
 }
 

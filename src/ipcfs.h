@@ -497,6 +497,14 @@ void	 node_snapshot_free(struct dirent_snap *, size_t);
 void	 node_stats(struct node_stats *);
 void	 node_walk_chans(void (*)(struct chan *, void *), void *);
 
+/* rename(2)'s flags, which an older libc may not name. */
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE	(1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE		(1 << 1)
+#endif
+
 #define NODE_ATIME	0x1
 #define NODE_MTIME	0x2
 #define NODE_CTIME	0x4

@@ -27,13 +27,6 @@
 #define __unused	__attribute__((__unused__))
 #endif
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE	(1 << 0)
-#endif
-#ifndef RENAME_EXCHANGE
-#define RENAME_EXCHANGE		(1 << 1)
-#endif
-
 static int	node_ino_cmp(struct node *, struct node *);
 static int	node_name_cmp(struct node *, struct node *);
 static int	knode_cmp(struct knode *, struct knode *);
