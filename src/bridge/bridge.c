@@ -492,7 +492,7 @@ bridge_set_done(struct bchan *bc, struct job *cj)
 		j->key = xstrdup(key);
 		j->value = chan_value(bc->id, n);
 		/* Until the bucket has it, older values of the key are old. */
-		names_expect(j->key, j->value);
+		names_expect(j);
 		if (j->replace) {
 			bchan_reset_stream(bc);
 			bchan_opens_done(bc, 0);
@@ -587,8 +587,7 @@ on_job(struct job *j)
 		job_free(j);
 		return;
 	}
-	if (j->type == JOB_PUT || j->type == JOB_UPDATE)
-		names_put_done(j);
+	names_expect_done(j);
 	if (j->type == JOB_PUT || j->type == JOB_CREATE ||
 	    j->type == JOB_MOVE || j->type == JOB_DELETE)
 		names_job_done(j->rev);

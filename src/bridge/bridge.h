@@ -252,9 +252,10 @@ RB_HEAD(bname_ids, bname);
 struct bexpect {
 	RB_ENTRY(bexpect)	 entry;
 	char			*key;
-	char			*value;		/* the last put */
-	unsigned		 out;		/* puts not done */
-	uint64_t		 rev;		/* the last put's revision */
+	char			*value;		/* the last put, NULL: deleted */
+	unsigned		 out;		/* changes not done */
+	uint64_t		 rev;		/* the last change's revision */
+	uint64_t		 done;		/* ms: the last was done */
 };
 RB_HEAD(bexpects, bexpect);
 
@@ -425,8 +426,8 @@ void	 names_on_event(const char *, const char *, uint64_t);
 void	 names_free(void);
 void	 names_tick(uint64_t);
 void	 names_job_done(uint64_t);
-void	 names_expect(const char *, const char *);
-void	 names_put_done(struct job *);
+void	 names_expect(struct job *);
+void	 names_expect_done(struct job *);
 void	 names_mark_done(struct job *);
 int	 names_key_holds(struct node *, const char *);
 void	 bchan_restream(struct bchan *);

@@ -208,11 +208,14 @@ names_touch(void)
 	names_dirty = 1;
 }
 
+static void	 expect_job(struct job *);
+
 static void
 names_queue(struct job *j)
 {
 	names_out++;
 	names_touch();
+	expect_job(j);
 	job_queue(j);
 }
 
@@ -275,6 +278,16 @@ apply_attrs(struct node *n, const struct wire_value *wv)
 	}
 }
 
+/*
+ * This host's own changes of names, on their way to the bucket: until the
+ * watcher brings a key to the revision of this host's last change of it,
+ * older values of the key (what another host put before, or this host's
+ * own earlier puts) are not applied, for they would undo that change for a
+ * moment: a channel renamed here would come back under its old name, one
+ * removed here would be made again.
+ */
+#define EXPECT_MS	10000	/* the longest wait after the change */
+
 static int
 bexpect_cmp(struct bexpect *a, struct bexpect *b)
 {
@@ -301,9 +314,9 @@ expect_free(struct bexpect *e)
 	free(e);
 }
 
-/* This host puts value as key's: until the bucket has it, it waits. */
-void
-names_expect(const char *key, const char *value)
+/* This host puts value as key's (NULL: deletes key). */
+static void
+expect_one(const char *key, const char *value)
 {
 	struct bexpect	*e;
 
@@ -313,14 +326,63 @@ names_expect(const char *key, const char *value)
 		RB_INSERT(bexpects, &br.expects, e);
 	}
 	free(e->value);
-	e->value = xstrdup(value);
+	e->value = value != NULL ? xstrdup(value) : NULL;
 	e->out++;
 }
 
+/* The keys job j changes, each with its new value, to f. */
+static void
+job_keys(struct job *j, void (*f)(const char *, const char *, void *),
+    void *arg)
+{
+	size_t	 i;
+
+	switch (j->type) {
+	case JOB_PUT:
+	case JOB_CREATE:
+	case JOB_UPDATE:
+		if (j->key != NULL)
+			f(j->key, j->value, arg);
+		break;
+	case JOB_DELETE:
+		if (j->key != NULL)
+			f(j->key, NULL, arg);
+		break;
+	case JOB_MOVE:
+		for (i = 0; i < j->nmoves; i++) {
+			f(j->moves[3 * i + 2], NULL, arg);
+			f(j->moves[3 * i], j->moves[3 * i + 1], arg);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+expect_key(const char *key, const char *value, void *arg)
+{
+	(void)arg;
+	expect_one(key, value);
+}
+
+static void
+expect_job(struct job *j)
+{
+	job_keys(j, expect_key, NULL);
+}
+
+/* A settings update's put (JOB_UPDATE), queued without names_queue. */
+void
+names_expect(struct job *j)
+{
+	expect_job(j);
+}
+
 /*
- * Whether key waits for this host's own put: then older values of it are
- * not applied, which would undo for a moment what this host changed.  The
- * wait ends once the watcher has brought the put's revision.
+ * Whether key waits for this host's own change: then older values of it
+ * are not applied.  The wait ends once the watcher has brought the
+ * change's revision.
  */
 static int
 names_expecting(const char *key)
@@ -335,9 +397,10 @@ names_expecting(const char *key)
 	return (0);
 }
 
-static struct node *apply_one(const char *, const char *);
+static struct node	*apply_one(const char *, const char *);
+static void		 unapply(const char *, const char *);
 
-/* The wait for key ends: apply what the bucket has now. */
+/* The wait for key ends: make here what the bucket has now. */
 static void
 expect_end(struct bexpect *e)
 {
@@ -354,31 +417,50 @@ expect_end(struct bexpect *e)
 	free(key);
 }
 
-/* A put of this host's (JOB_PUT, JOB_UPDATE) is done. */
-void
-names_put_done(struct job *j)
+static void
+expect_done(const char *key, const char *value, void *arg)
 {
+	struct job	*j = arg;
 	struct bexpect	*e;
+	uint64_t	 rev = j->krev != 0 ? j->krev : j->rev;
 
-	if (j->key == NULL || (e = expect_find(j->key)) == NULL)
+	(void)value;
+	if ((e = expect_find(key)) == NULL)
 		return;
 	if (e->out > 0)
 		e->out--;
-	if (j->ok && j->krev > e->rev)
-		e->rev = j->krev;
-	/* Failed: the bucket keeps what it had, and so does this host. */
-	if (e->out == 0 && (!j->ok || names_seen >= e->rev))
+	if (j->ok && rev > e->rev)
+		e->rev = rev;
+	if (e->out > 0)
+		return;
+	e->done = now_ms();
+	/*
+	 * Failed: the bucket keeps what it had, and so does this host.  Or
+	 * the watcher brought the change already.
+	 */
+	if (!j->ok || (e->rev != 0 && names_seen >= e->rev))
 		expect_end(e);
 }
 
-/* The clock: waits whose put the watcher has brought end. */
+/* A job that changed names is done, or failed. */
+void
+names_expect_done(struct job *j)
+{
+	job_keys(j, expect_done, j);
+}
+
+/*
+ * The clock: waits whose change the watcher has brought end, and so do
+ * those the server said no revision for, after EXPECT_MS.
+ */
 static void
-expect_tick(void)
+expect_tick(uint64_t now)
 {
 	struct bexpect	*e, *next;
 
 	RB_FOREACH_SAFE(e, bexpects, &br.expects, next)
-		if (e->out == 0 && e->rev != 0 && names_seen >= e->rev)
+		if (e->out == 0 && ((e->rev != 0 && names_seen >= e->rev) ||
+		    now - e->done > EXPECT_MS))
 			expect_end(e);
 }
 
@@ -646,9 +728,10 @@ names_on_event(const char *key, const char *value, uint64_t rev)
 	}
 	find.key = (char *)key;
 	bn = RB_FIND(bnames, &br.names, &find);
-	/* This host's last put of the key is back: the wait is over. */
-	if ((e = expect_find(key)) != NULL && e->out == 0 && value != NULL &&
-	    strcmp(value, e->value) == 0)
+	/* This host's last change of the key is back: the wait is over. */
+	if ((e = expect_find(key)) != NULL && e->out == 0 &&
+	    (value == NULL ? e->value == NULL : e->value != NULL &&
+	    strcmp(value, e->value) == 0))
 		expect_free(e);
 	if (value == NULL) {
 		if (bn == NULL)
@@ -656,7 +739,8 @@ names_on_event(const char *key, const char *value, uint64_t rev)
 		old = bn->value;
 		bn->value = NULL;
 		bname_free(bn);
-		unapply(key, old);
+		if (!names_expecting(key))
+			unapply(key, old);
 		free(old);
 		return;
 	}
@@ -864,7 +948,7 @@ names_reconcile(void)
 void
 names_tick(uint64_t now)
 {
-	expect_tick();
+	expect_tick(now);
 	if (!names_dirty || names_out > 0 || names_seen < names_want ||
 	    !br.setup || now - names_moved < NAMES_CALM_MS)
 		return;
@@ -1083,7 +1167,6 @@ bridge_changed(struct node *n)
 		return;
 	}
 	j->key = xstrdup(key);
-	names_expect(j->key, j->value);
 	names_queue(j);
 }
 

@@ -13,7 +13,8 @@ ipcfs daemons, hosts A and B, on one nats-server (test_bridge.BridgeCase).
 - This host's own changes stick: four bursts of ten chmods of a channel
   in a row on A each end with A and B both showing the last one, and A never shows an
   older mode again once its chmod returned (older values of the key come
-  back from the bucket after it, and must not be applied).
+  back from the bucket after it, and must not be applied); the same for
+  renames, removals and names made again, on the host that made them.
 
 Every wait is bounded as a hang guard.  At the end of each test both
 daemons must still run and answer (natstest.Host.trouble).
@@ -179,6 +180,42 @@ class OwnChanges(TopsCase):
                 self.assertEqual(got, last, "%s went back to %o" % (
                     host, got))
             time.sleep(0.02)
+
+    def watch(self, d, want, what):
+        """List d for a while (0.3 s): it must be want each time."""
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:
+            got = sorted(os.listdir(d))
+            self.assertEqual(got, want, "%s: B listed %s" % (what, got))
+
+    def test_renames_and_removals_stick(self):
+        """B makes a channel and at once renames it, renames it back,
+        removes it, makes a directory of its name and removes that: its
+        listing never shows a name as it was before (the puts before come
+        back from the bucket after each change).  Then once more with the
+        channel made on A."""
+        A, B = self.A, self.B
+        self.bridged()
+        d = B(self.dir)
+        for i in range(6):
+            m, m2 = "m%d" % i, "n%d" % i
+            if i < 5:
+                os.close(os.open(os.path.join(d, m), os.O_CREAT |
+                                 os.O_WRONLY, 0o644))
+            else:
+                self.made(A, m)
+            os.rename(os.path.join(d, m), os.path.join(d, m2))
+            self.watch(d, [m2], "rename %s %s" % (m, m2))
+            os.rename(os.path.join(d, m2), os.path.join(d, m))
+            self.watch(d, [m], "rename %s %s" % (m2, m))
+            os.unlink(os.path.join(d, m))
+            self.watch(d, [], "rm %s" % m)
+            os.mkdir(os.path.join(d, m))
+            self.watch(d, [m], "mkdir %s" % m)
+            os.rmdir(os.path.join(d, m))
+            self.watch(d, [], "rmdir %s" % m)
+            self.until("A has none of %s" % m, lambda: os.listdir(
+                A(self.dir)) == [])
 
 
 if __name__ == "__main__":
