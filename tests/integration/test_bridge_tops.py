@@ -170,6 +170,9 @@ class OwnChanges(TopsCase):
                             if m != last})
             self.assertEqual(older, [], "burst %d: A showed older modes "
                              "after its last chmod, %o" % (burst, last))
+        # Last, a mode no umask gives a new channel: B must take it.
+        last = 0o604
+        os.chmod(p, last)
         self.until("B shows mode %o" % last,
                    lambda: stat.S_IMODE(os.stat(q).st_mode) == last)
         # A while more: nothing older comes back on either host.
