@@ -21,12 +21,15 @@ PKG_CONFIG ?= pkg-config
 # (Debian's libnats-dev); without it bridge_none.c refuses -o nats.
 # NATS=no builds without it even so.
 NATS	?= $(shell $(PKG_CONFIG) --exists libnats 2>/dev/null && echo yes)
-PKGS	 = fuse3 libbsd-overlay $(if $(filter yes,$(NATS)),libnats)
+# libcrypto (OpenSSL, which libnats uses too) works out the public key of
+# an NKey seed (bridge/auth.c).
+PKGS	 = fuse3 libbsd-overlay $(if $(filter yes,$(NATS)),libnats libcrypto)
 BRIDGE	 = $(if $(filter yes,$(NATS)),$(BRIDGE_SRCS),bridge_none.c)
 # The bridge's files; bridge/wire.c has no libnats in it and is built
 # either way, for the fuzzer and the unit tests.
-BRIDGE_SRCS = bridge/bridge.c bridge/names.c bridge/presence.c \
-	   bridge/recv.c bridge/send.c bridge/watch.c bridge/worker.c
+BRIDGE_SRCS = bridge/auth.c bridge/bridge.c bridge/names.c \
+	   bridge/presence.c bridge/recv.c bridge/send.c bridge/watch.c \
+	   bridge/worker.c
 WARN	 = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wno-unused-parameter
 CFLAGS	?= -O2 -g

@@ -11,6 +11,17 @@
 #include "ipcfs.h"
 
 int
+bridge_check(struct opts *o, int foreground)
+{
+	(void)foreground;
+	if (o->nats[0] == '\0')
+		return (0);
+	log_warnx("-o nats: this ipcfs was built without libnats "
+	    "(install libnats-dev and build again)");
+	return (-1);
+}
+
+int
 bridge_start(struct chan_pool *pool, const struct opts *o)
 {
 	(void)pool;

@@ -356,6 +356,9 @@ struct node_stats {
 	uint64_t	max_nodes;
 };
 
+/* The longest path of a file an option names, with its NUL. */
+#define NATS_PATH_MAX	4096
+
 /* Options of ipcfs itself, after parsing. */
 struct opts {
 	size_t		 capacity;
@@ -373,6 +376,15 @@ struct opts {
 	uint64_t	 nats_replicas;	/* of each stream and bucket */
 	char		 bridge[1024];	/* directories to bridge at start,
 					   one a line, from the root */
+	/* Logging in to NATS, and TLS: files, never the secrets. */
+	char		 nats_user[256];
+	char		 nats_password_file[NATS_PATH_MAX];
+	char		 nats_token_file[NATS_PATH_MAX];
+	char		 nats_creds[NATS_PATH_MAX];	/* JWT and seed */
+	char		 nats_nkey[NATS_PATH_MAX];	/* an NKey seed */
+	char		 nats_ca[NATS_PATH_MAX];
+	char		 nats_cert[NATS_PATH_MAX];
+	char		 nats_key[NATS_PATH_MAX];
 };
 
 #define NATS_NAME_DEFAULT	"ipcfs"
@@ -550,6 +562,7 @@ int	 wire_json_str(const char *, size_t, const char *, char *, size_t);
 
 /* bridge/, or bridge_none.c when built without libnats */
 struct fuse_file_info;
+int	 bridge_check(struct opts *, int);
 int	 bridge_start(struct chan_pool *, const struct opts *);
 void	 bridge_stop(void);
 int	 bridge_fd(void);
@@ -576,6 +589,8 @@ struct fuse_args;
 int	 opts_size(const char *, uint64_t *);
 int	 opts_parse(struct fuse_args *, struct opts *, char *, size_t);
 const char *opts_region_name(enum region_mode);
+char	*opts_redact(char *, size_t, const char *);
+void	 opts_scrub(char *);
 extern const char *const opts_framing[2];
 extern const char *const opts_delivery[2];
 

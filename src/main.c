@@ -96,6 +96,22 @@ usage(const char *prog)
 	    " (default 1)\n"
 	    "    -o bridge=PATH         make and bridge this directory at start"
 	    " (repeat it)\n"
+	    "    -o nats_user=NAME      log in to NATS as NAME, with the"
+	    " password in\n"
+	    "    -o nats_password_file=FILE  FILE (its first line)\n"
+	    "    -o nats_token_file=FILE     log in with the token in FILE\n"
+	    "    -o nats_creds=FILE     log in with a credentials file"
+	    " (JWT and NKey seed)\n"
+	    "    -o nats_nkey=FILE      log in with the NKey user seed in FILE\n"
+	    "    -o nats_ca=FILE        TLS, trusting the CA certificates"
+	    " in FILE\n"
+	    "    -o nats_cert=FILE      TLS, with this client certificate"
+	    " and\n"
+	    "    -o nats_key=FILE       its private key\n"
+	    "                           (a file that holds a secret must be"
+	    " yours or\n"
+	    "                           root's, mode 600 or 400: no access for"
+	    " others)\n"
 	    "    -o allow_other         let other users in"
 	    " (default_permissions is always\n"
 	    "                           on); a user other than root needs"
@@ -285,12 +301,14 @@ main_args(struct fuse_args *args, struct main_args *ma)
  * and backslashes are escaped for libfuse's option parser.
  */
 static int
-main_fsname(struct fuse_args *args, const char *source)
+main_fsname(struct fuse_args *args, const char *given)
 {
-	const char	*p;
-	char		*opt, *o;
+	const char	*p, *source;
+	char		*opt, *o, shown[1024];
 	int		 r;
 
+	/* A URL with a password there would be in /proc/mounts. */
+	source = opts_redact(shown, sizeof shown, given);
 	if ((opt = malloc(strlen("-ofsname=") + 2 * strlen(source) + 1)) ==
 	    NULL)
 		return (-1);
@@ -406,7 +424,7 @@ main(int argc, char **argv)
 	struct main_args		 ma;
 	struct opts			 o;
 	char				 err[256];
-	int				 ret = 1;
+	int				 ret = 1, i;
 
 	memset(&copts, 0, sizeof copts);
 	memset(&ma, 0, sizeof ma);
@@ -414,6 +432,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "ipcfs: %s\n", err);
 		goto out;
 	}
+	/*
+	 * args holds copies now: what ps shows of the command line loses
+	 * the passwords and tokens of nats= URLs.
+	 */
+	for (i = 1; i < argc; i++)
+		opts_scrub(argv[i]);
 	if (main_args(&args, &ma) != 0 ||
 	    fuse_parse_cmdline(&args, &copts) != 0)
 		goto out;
@@ -438,7 +462,8 @@ main(int argc, char **argv)
 		    FUSE_CONF " has a line user_allow_other\n", ma.allow);
 		goto out;
 	}
-	if (main_check_mountpoint(copts.mountpoint, &ma) != 0)
+	if (main_check_mountpoint(copts.mountpoint, &ma) != 0 ||
+	    bridge_check(&o, copts.foreground) != 0)
 		goto out;
 
 	/* Mode bits are the kernel's to enforce, always. */
@@ -476,11 +501,8 @@ main(int argc, char **argv)
 		goto out_unmount;
 	log_init(copts.foreground, copts.debug);
 	/* After the fork: libnats runs threads of its own. */
-	if (bridge_start(fs_pool(), &o) != 0) {
-		log_warnx("the bridge to NATS (-o nats=%s) cannot start",
-		    o.nats);
-		goto out_unmount;
-	}
+	if (bridge_start(fs_pool(), &o) != 0)
+		goto out_unmount;	/* it said why */
 	log_info("mounted on %s: region mode %s, capacity %zu, "
 	    "max_channels %llu, max_memory %zu, max_region %zu, spin %llu us%s",
 	    copts.mountpoint, opts_region_name(kfeat_mode()), o.capacity,

@@ -28,6 +28,14 @@ enum {
 	KEY_NATS_TIMEOUT,
 	KEY_NATS_REPLICAS,
 	KEY_BRIDGE,
+	KEY_NATS_USER,
+	KEY_NATS_PASSWORD_FILE,
+	KEY_NATS_TOKEN_FILE,
+	KEY_NATS_CREDS,
+	KEY_NATS_NKEY,
+	KEY_NATS_CA,
+	KEY_NATS_CERT,
+	KEY_NATS_KEY,
 };
 
 static const char *region_names[] = {
@@ -56,6 +64,14 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("nats_timeout=", KEY_NATS_TIMEOUT),
 	FUSE_OPT_KEY("nats_replicas=", KEY_NATS_REPLICAS),
 	FUSE_OPT_KEY("bridge=", KEY_BRIDGE),
+	FUSE_OPT_KEY("nats_user=", KEY_NATS_USER),
+	FUSE_OPT_KEY("nats_password_file=", KEY_NATS_PASSWORD_FILE),
+	FUSE_OPT_KEY("nats_token_file=", KEY_NATS_TOKEN_FILE),
+	FUSE_OPT_KEY("nats_creds=", KEY_NATS_CREDS),
+	FUSE_OPT_KEY("nats_nkey=", KEY_NATS_NKEY),
+	FUSE_OPT_KEY("nats_ca=", KEY_NATS_CA),
+	FUSE_OPT_KEY("nats_cert=", KEY_NATS_CERT),
+	FUSE_OPT_KEY("nats_key=", KEY_NATS_KEY),
 	FUSE_OPT_END
 };
 
@@ -275,6 +291,121 @@ bad:
 	return (-1);
 }
 
+/*
+ * key=TEXT, copied to out: not empty, no control characters (a newline
+ * would split a log line), shorter than size.  A file's path, or a user
+ * name.
+ */
+static int
+opts_text(struct opts_state *st, const char *arg, char *out, size_t size)
+{
+	const char	*val = strchr(arg, '=') + 1;
+	char		 q[128];
+	size_t		 i, len = strlen(val);
+
+	for (i = 0; i < len; i++)
+		if (iscntrl((unsigned char)val[i]))
+			break;
+	if (len == 0 || i < len) {
+		snprintf(st->err, st->errlen, "%.*s: '%s' is empty or has a "
+		    "control character", (int)(val - arg - 1), arg,
+		    opts_quote(val, q, sizeof q));
+		return (-1);
+	}
+	if (len >= size) {
+		snprintf(st->err, st->errlen, "%.*s: longer than %zu bytes",
+		    (int)(val - arg - 1), arg, size - 1);
+		return (-1);
+	}
+	memcpy(out, val, len + 1);
+	return (0);
+}
+
+/*
+ * The end of the user information ("user:password" or "token") of the
+ * URL whose authority starts at p, as libnats finds it (the last '@'
+ * before the end of the authority), or NULL if it has none.  A URL ends
+ * at a comma; ends lists the other bytes that end the authority.
+ */
+static const char *
+opts_userinfo(const char *p, const char *ends)
+{
+	const char	*at = NULL;
+
+	for (; *p != '\0' && *p != ',' && strchr(ends, *p) == NULL; p++)
+		if (*p == '@')
+			at = p;
+	return (at);
+}
+
+/*
+ * A list of server URLs as it may be shown: each user information
+ * becomes "user:***" or, for a token, "***".  Returns buf.
+ */
+char *
+opts_redact(char *buf, size_t len, const char *urls)
+{
+	const char	*p = urls, *s, *at, *colon;
+	size_t		 n = 0;
+
+	buf[0] = '\0';
+	while (*p != '\0') {
+		if ((s = strstr(p, "://")) == NULL) {
+			n += strlcpy(buf + n, p, n < len ? len - n : 0);
+			break;
+		}
+		s += 3;
+		n += snprintf(buf + n, n < len ? len - n : 0, "%.*s",
+		    (int)(s - p), p);
+		p = s;
+		if ((at = opts_userinfo(s, "/")) == NULL)
+			continue;
+		colon = memchr(s, ':', (size_t)(at - s));
+		if (colon != NULL)
+			n += snprintf(buf + n, n < len ? len - n : 0,
+			    "%.*s:***", (int)(colon - s), s);
+		else
+			n += snprintf(buf + n, n < len ? len - n : 0, "***");
+		p = at;
+	}
+	if (n >= len && len > 0)
+		buf[len - 1] = '\0';
+	return (buf);
+}
+
+/*
+ * Take the secrets out of one argument of the command line, in place, so
+ * that ps and /proc/PID/cmdline do not show them: a URL's user
+ * information as opts_redact shows it, or, where that would not fit,
+ * stars over the secret.  What is left over is zeroed.
+ */
+void
+opts_scrub(char *arg)
+{
+	char	*s, *at, *colon, *p = arg;
+	size_t	 secret;
+
+	while ((s = strstr(p, "://")) != NULL) {
+		s += 3;
+		p = s;
+		/* In an argument, an escaped comma ("\,") ends a URL too. */
+		if ((at = (char *)opts_userinfo(s, "/\\")) == NULL)
+			continue;
+		colon = memchr(s, ':', (size_t)(at - s));
+		s = colon != NULL ? colon + 1 : s;
+		secret = (size_t)(at - s);
+		if (secret >= 3) {
+			memcpy(s, "***", 3);
+			memmove(s + 3, at, strlen(at) + 1);
+			memset(s + 3 + strlen(s + 3), 0, secret - 3);
+			p = s + 3;
+		} else {
+			memset(s, '*', secret);
+			p = at;
+		}
+	}
+}
+
 static int
 opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
@@ -332,6 +463,30 @@ opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 		    NATS_REPLICAS_MAX, &st->o->nats_replicas));
 	case KEY_BRIDGE:
 		return (opts_bridge(st, strchr(arg, '=') + 1));
+	case KEY_NATS_USER:
+		return (opts_text(st, arg, st->o->nats_user,
+		    sizeof st->o->nats_user));
+	case KEY_NATS_PASSWORD_FILE:
+		return (opts_text(st, arg, st->o->nats_password_file,
+		    sizeof st->o->nats_password_file));
+	case KEY_NATS_TOKEN_FILE:
+		return (opts_text(st, arg, st->o->nats_token_file,
+		    sizeof st->o->nats_token_file));
+	case KEY_NATS_CREDS:
+		return (opts_text(st, arg, st->o->nats_creds,
+		    sizeof st->o->nats_creds));
+	case KEY_NATS_NKEY:
+		return (opts_text(st, arg, st->o->nats_nkey,
+		    sizeof st->o->nats_nkey));
+	case KEY_NATS_CA:
+		return (opts_text(st, arg, st->o->nats_ca,
+		    sizeof st->o->nats_ca));
+	case KEY_NATS_CERT:
+		return (opts_text(st, arg, st->o->nats_cert,
+		    sizeof st->o->nats_cert));
+	case KEY_NATS_KEY:
+		return (opts_text(st, arg, st->o->nats_key,
+		    sizeof st->o->nats_key));
 	}
 	return (1);
 }
@@ -341,6 +496,85 @@ const char *
 opts_region_name(enum region_mode mode)
 {
 	return (region_names[mode]);
+}
+
+/* True if a URL of the list has user information (a password, a token). */
+static int
+opts_url_secret(const char *urls)
+{
+	const char	*s;
+
+	for (s = urls; (s = strstr(s, "://")) != NULL; s += 3)
+		if (opts_userinfo(s + 3, "/") != NULL)
+			return (1);
+	return (0);
+}
+
+/*
+ * The options that go together: each login option and TLS option needs
+ * nats=; a user name needs its password and a certificate its key, and
+ * the other way round; one way of logging in at most.  Returns 0, or -1
+ * with the reason in err.
+ */
+static int
+opts_check_login(const struct opts *o, char *err, size_t errlen)
+{
+	const struct {
+		const char	*name;
+		const char	*val;
+	} logins[] = {
+		{ "nats_user", o->nats_user },
+		{ "nats_token_file", o->nats_token_file },
+		{ "nats_creds", o->nats_creds },
+		{ "nats_nkey", o->nats_nkey },
+	}, all[] = {
+		{ "nats_user", o->nats_user },
+		{ "nats_password_file", o->nats_password_file },
+		{ "nats_token_file", o->nats_token_file },
+		{ "nats_creds", o->nats_creds },
+		{ "nats_nkey", o->nats_nkey },
+		{ "nats_ca", o->nats_ca },
+		{ "nats_cert", o->nats_cert },
+		{ "nats_key", o->nats_key },
+	};
+	const char	*first = NULL;
+	size_t		 i;
+
+	for (i = 0; i < sizeof all / sizeof all[0]; i++) {
+		if (all[i].val[0] != '\0' && o->nats[0] == '\0') {
+			snprintf(err, errlen, "%s: needs nats=URL, the servers "
+			    "to log in to", all[i].name);
+			return (-1);
+		}
+	}
+	if ((o->nats_user[0] != '\0') != (o->nats_password_file[0] != '\0')) {
+		snprintf(err, errlen, o->nats_user[0] != '\0' ?
+		    "nats_user: needs nats_password_file=FILE" :
+		    "nats_password_file: needs nats_user=NAME");
+		return (-1);
+	}
+	if ((o->nats_cert[0] != '\0') != (o->nats_key[0] != '\0')) {
+		snprintf(err, errlen, o->nats_cert[0] != '\0' ?
+		    "nats_cert: needs nats_key=FILE, its private key" :
+		    "nats_key: needs nats_cert=FILE, its certificate");
+		return (-1);
+	}
+	for (i = 0; i < sizeof logins / sizeof logins[0]; i++) {
+		if (logins[i].val[0] == '\0')
+			continue;
+		if (first != NULL) {
+			snprintf(err, errlen, "%s: one way of logging in only, "
+			    "and %s is given", logins[i].name, first);
+			return (-1);
+		}
+		first = logins[i].name;
+	}
+	if (first != NULL && opts_url_secret(o->nats)) {
+		snprintf(err, errlen, "%s: one way of logging in only, and a "
+		    "nats= URL has a user or token", first);
+		return (-1);
+	}
+	return (0);
 }
 
 /*
@@ -366,6 +600,14 @@ opts_parse(struct fuse_args *args, struct opts *o, char *err, size_t errlen)
 	o->nats_timeout = NATS_TIMEOUT_DEFAULT;
 	o->nats_replicas = 1;
 	o->bridge[0] = '\0';
+	o->nats_user[0] = '\0';
+	o->nats_password_file[0] = '\0';
+	o->nats_token_file[0] = '\0';
+	o->nats_creds[0] = '\0';
+	o->nats_nkey[0] = '\0';
+	o->nats_ca[0] = '\0';
+	o->nats_cert[0] = '\0';
+	o->nats_key[0] = '\0';
 	err[0] = '\0';
 	if (fuse_opt_parse(args, &st, opts_spec, opts_proc) != 0) {
 		if (err[0] == '\0')
@@ -377,5 +619,5 @@ opts_parse(struct fuse_args *args, struct opts *o, char *err, size_t errlen)
 		    "to bridge through");
 		return (-1);
 	}
-	return (0);
+	return (opts_check_login(o, err, errlen));
 }

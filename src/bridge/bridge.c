@@ -24,6 +24,7 @@
 #include <sys/eventfd.h>
 #include <sys/param.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -836,34 +837,147 @@ bridge_servers(natsOptions *no, const char *list)
 	return (st);
 }
 
-static natsStatus
-bridge_options(natsOptions **nop, const struct opts *o)
+/*
+ * The prefix of every reply subject of this host (its own inbox, and
+ * libnats's for JetStream and the buckets), under the namespace, so
+ * that a server's permissions can name it (docs/bridge.md).
+ */
+static void
+bridge_inbox_prefix(char *buf, size_t len, const struct opts *o)
+{
+	snprintf(buf, len, "_ipcfs.%s.inbox", o->nats_name);
+}
+
+/*
+ * The options of a connection to servers (a comma-separated list).  A
+ * real one (not a probe of one server) has the callbacks; with retry,
+ * connecting waits for a server that cannot be reached yet.  Returns 0,
+ * or -1 after one line.
+ */
+static int
+bridge_options(natsOptions **nop, const struct opts *o, const char *servers,
+    int real, int retry)
 {
 	natsOptions	*no = NULL;
 	natsStatus	 st;
+	char		 prefix[64];
 
+	bridge_inbox_prefix(prefix, sizeof prefix, o);
 	if ((st = natsOptions_Create(&no)) != NATS_OK ||
-	    (st = bridge_servers(no, o->nats)) != NATS_OK ||
+	    (st = bridge_servers(no, servers)) != NATS_OK ||
 	    (st = natsOptions_SetName(no, br.host)) != NATS_OK ||
+	    (st = natsOptions_SetCustomInboxPrefix(no, prefix)) != NATS_OK ||
 	    (st = natsOptions_SetMaxReconnect(no, -1)) != NATS_OK ||
-	    (st = natsOptions_SetReconnectWait(no, 100)) != NATS_OK ||
+	    (st = natsOptions_SetCustomReconnectDelay(no, auth_delay_cb,
+	    NULL)) != NATS_OK ||
 	    (st = natsOptions_SetTimeout(no, 2000)) != NATS_OK ||
 	    (st = natsOptions_SetPingInterval(no, 1000)) != NATS_OK ||
 	    (st = natsOptions_SetMaxPingsOut(no, 2)) != NATS_OK ||
-	    (st = natsOptions_SetSendAsap(no, true)) != NATS_OK ||
-	    (st = natsOptions_SetDisconnectedCB(no, on_conn_cb,
+	    (st = natsOptions_SetSendAsap(no, true)) != NATS_OK)
+		goto fail;
+	if (real && ((st = natsOptions_SetDisconnectedCB(no, on_conn_cb,
 	    (void *)(intptr_t)0)) != NATS_OK ||
 	    (st = natsOptions_SetReconnectedCB(no, on_conn_cb,
 	    (void *)(intptr_t)1)) != NATS_OK ||
-	    (st = natsOptions_SetErrorHandler(no, on_error, NULL)) !=
+	    (st = natsOptions_SetClosedCB(no, auth_closed_cb, NULL)) !=
 	    NATS_OK ||
-	    (st = natsOptions_SetRetryOnFailedConnect(no, true, on_conn_cb,
-	    (void *)(intptr_t)1)) != NATS_OK) {
+	    (st = natsOptions_SetErrorHandler(no, auth_on_error, NULL)) !=
+	    NATS_OK))
+		goto fail;
+	if (retry && (st = natsOptions_SetRetryOnFailedConnect(no, true,
+	    on_conn_cb, (void *)(intptr_t)1)) != NATS_OK)
+		goto fail;
+	if (auth_options(no, o, servers) != 0) {
 		natsOptions_Destroy(no);
-		return (st);
+		return (-1);
 	}
 	*nop = no;
-	return (NATS_OK);
+	return (0);
+fail:
+	log_warnx("bridge: %s", natsStatus_GetText(st));
+	natsOptions_Destroy(no);
+	return (-1);
+}
+
+/*
+ * Connect to o's servers, into br.nc, or with probe only find out
+ * whether they would let this host in.  A server that refuses the login
+ * or the TLS handshake is told in one line and ends it (-1); one that
+ * cannot be reached is waited for (libnats tries on in the background).
+ * The servers are first tried once each, all together and, if that
+ * fails, one by one, to find which refused, since libnats says only
+ * what the last one it tried said.
+ */
+static int
+bridge_connect(const struct opts *o, int probe)
+{
+	natsOptions	*no = NULL;
+	natsConnection	*nc = NULL;
+	natsStatus	 st;
+	char		*list, *p, *url, why[256], tls[128], shown[1024];
+	const char	*text;
+	int		 refused = 0;
+
+	if (bridge_options(&no, o, o->nats, !probe, 0) != 0)
+		return (-1);
+	st = natsConnection_Connect(&nc, no);
+	natsOptions_Destroy(no);
+	if (st == NATS_OK && !probe) {
+		br.nc = nc;
+		br.connected = 1;
+		return (0);
+	}
+	if (st == NATS_OK) {
+		natsConnection_Destroy(nc);
+		return (0);
+	}
+	list = p = xstrdup(o->nats);
+	while (!refused && (url = strsep(&p, ",")) != NULL) {
+		if (*url == '\0')
+			continue;
+		if (bridge_options(&no, o, url, 0, 0) != 0) {
+			refused = 1;
+			break;
+		}
+		nc = NULL;
+		auth_tls_error(tls, sizeof tls);
+		st = natsConnection_Connect(&nc, no);
+		text = nats_GetLastError(NULL);
+		strlcpy(why, text != NULL ? text : "", sizeof why);
+		/* A TLS alert is the better reason, if there was one. */
+		auth_tls_error(tls, sizeof tls);
+		if (st != NATS_OK && st != NATS_SSL_ERROR && tls[0] != '\0') {
+			strlcpy(why, tls, sizeof why);
+			st = NATS_SSL_ERROR;
+		}
+		natsOptions_Destroy(no);
+		if (st == NATS_OK)
+			natsConnection_Destroy(nc);
+		else if (auth_refused(st)) {
+			auth_report(url, st, why);
+			refused = 1;
+		}
+	}
+	free(list);
+	if (refused)
+		return (-1);
+	if (probe)
+		return (0);
+	if (bridge_options(&no, o, o->nats, 1, 1) != 0)
+		return (-1);
+	st = natsConnection_Connect(&br.nc, no);
+	natsOptions_Destroy(no);
+	opts_redact(shown, sizeof shown, o->nats);
+	if (st == NATS_OK)
+		br.connected = 1;
+	else if (st == NATS_NOT_YET_CONNECTED)
+		log_warnx("bridge: %s: not there yet; trying on", shown);
+	else {
+		log_warnx("bridge: connecting to %s: %s", shown,
+		    natsStatus_GetText(st));
+		return (-1);
+	}
+	return (0);
 }
 
 /* The daemon's host id: -o nats_host, or the host's name and the pid. */
@@ -893,10 +1007,10 @@ bridge_host(const struct opts *o)
 int
 bridge_start(struct chan_pool *pool, const struct opts *o)
 {
-	natsOptions	*no = NULL;
 	natsInbox	*inbox = NULL;
 	natsStatus	 st;
-	char		 sub[96];
+	char		 sub[128], prefix[64], shown[1024];
+	const char	*nuid;
 	struct job	*j;
 
 	if (o->nats[0] == '\0')
@@ -924,29 +1038,25 @@ bridge_start(struct chan_pool *pool, const struct opts *o)
 		log_warn("bridge: eventfd");
 		return (-1);
 	}
-	if ((st = nats_Open(-1)) != NATS_OK ||
-	    (st = bridge_options(&no, o)) != NATS_OK) {
+	if ((st = nats_Open(-1)) != NATS_OK) {
 		log_warnx("bridge: %s", natsStatus_GetText(st));
 		return (-1);
 	}
-	st = natsConnection_Connect(&br.nc, no);
-	natsOptions_Destroy(no);
-	if (st == NATS_OK)
-		br.connected = 1;
-	else if (st != NATS_NOT_YET_CONNECTED) {
-		log_warnx("bridge: connecting to %s: %s", o->nats,
-		    natsStatus_GetText(st));
+	if (bridge_connect(o, 0) != 0)
 		return (-1);
-	} else
-		log_warnx("bridge: %s: not there yet; trying on", o->nats);
+	/*
+	 * This host's inbox is the prefix and a NUID, which natsInbox_Create
+	 * makes after its own prefix.
+	 */
 	if ((st = natsConnection_JetStream(&br.js, br.nc, NULL)) != NATS_OK ||
 	    (st = natsInbox_Create(&inbox)) != NATS_OK) {
 		log_warnx("bridge: %s", natsStatus_GetText(st));
 		return (-1);
 	}
-	strlcpy(br.inbox, inbox, sizeof br.inbox);
-	br.nuid = strchr(br.inbox, '.') != NULL ? strchr(br.inbox, '.') + 1 :
-	    br.inbox;
+	bridge_inbox_prefix(prefix, sizeof prefix, o);
+	nuid = strrchr(inbox, '.') != NULL ? strrchr(inbox, '.') + 1 : inbox;
+	snprintf(br.inbox, sizeof br.inbox, "%s.%s", prefix, nuid);
+	br.nuid = strrchr(br.inbox, '.') + 1;
 	natsInbox_Destroy(inbox);
 	snprintf(br.freed, sizeof br.freed, "_ipcfs.%s.freed",
 	    br.o.nats_name);
@@ -978,8 +1088,47 @@ bridge_start(struct chan_pool *pool, const struct opts *o)
 	j = job_new(JOB_SETUP);
 	job_queue(j);
 	log_info("bridge: host %s, servers %s, namespace %s", br.host,
-	    o->nats, o->nats_name);
+	    opts_redact(shown, sizeof shown, o->nats), o->nats_name);
 	return (bridge_paths(o));
+}
+
+/*
+ * Before anything is mounted: check the files the options name, and, for
+ * a daemon that goes to the background, whether the servers let this
+ * host in.  Past fuse_daemonize the exit status is gone (the parent has
+ * exited 0), so a refused login is found out here, by a child (libnats's
+ * threads must not be there when the daemon forks) that tries each
+ * server once.  A server that cannot be reached is the daemon's to wait
+ * for.  Returns 0, or -1 after one line.
+ */
+int
+bridge_check(struct opts *o, int foreground)
+{
+	pid_t	 pid;
+	int	 status;
+
+	if (o->nats[0] == '\0')
+		return (0);
+	if (auth_check(o) != 0)
+		return (-1);
+	if (foreground)
+		return (0);
+	fflush(stderr);
+	switch ((pid = fork())) {
+	case -1:
+		log_warn("bridge: fork");
+		return (-1);
+	case 0:
+		bridge_host(o);
+		_exit(nats_Open(-1) == NATS_OK && bridge_connect(o, 1) == 0 ?
+		    0 : 1);
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR) {
+			log_warn("bridge: waitpid");
+			return (-1);
+		}
+	return (WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1);
 }
 
 /* Stop the threads, say this host is gone, and close the connection. */
@@ -992,12 +1141,13 @@ bridge_stop(void)
 
 	if (br.efd == -1)
 		return;
+	/* From here, the connection's closing is no news (auth_closed_cb). */
+	pthread_mutex_lock(&br.mtx);
+	br.stopping = 1;
+	pthread_cond_broadcast(&br.cond);
+	pthread_cond_broadcast(&br.room);
+	pthread_mutex_unlock(&br.mtx);
 	if (br.threads) {
-		pthread_mutex_lock(&br.mtx);
-		br.stopping = 1;
-		pthread_cond_broadcast(&br.cond);
-		pthread_cond_broadcast(&br.room);
-		pthread_mutex_unlock(&br.mtx);
 		pthread_join(br.worker, NULL);
 		pthread_join(br.pworker, NULL);
 		pthread_join(br.watcher, NULL);

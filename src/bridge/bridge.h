@@ -13,6 +13,8 @@
  *	watch.c		events from libnats's threads and the watchers
  *	wire.c		parsing and formatting what crosses the network
  *			(pure: no libnats, no FUSE; fuzzed)
+ *	auth.c		logging in and TLS: the options' files, and a
+ *			server's refusal told in one line
  *
  * The single-thread rule: libnats's callbacks, the worker and the
  * watchers only post events (watch.c) and run jobs (worker.c); nodes,
@@ -350,7 +352,7 @@ struct bridge {
 	struct chan_pool	*pool;
 	struct opts		 o;
 	char			 host[64];
-	char			 inbox[64];
+	char			 inbox[96];	/* _ipcfs.NAME.inbox.NUID */
 	const char		*nuid;		/* this process's, in inbox */
 	char			 freed[96];
 	natsConnection		*nc;
@@ -467,6 +469,17 @@ void	 job_free(struct job *);
 void	 job_queue(struct job *);
 void	*worker_main(void *);
 int	 transient(natsStatus);
+
+/* auth.c */
+int	 auth_check(struct opts *);
+int	 auth_options(natsOptions *, const struct opts *, const char *);
+int	 auth_refused(natsStatus);
+void	 auth_report(const char *, natsStatus, const char *);
+void	 auth_tls_error(char *, size_t);
+void	 auth_on_error(natsConnection *, natsSubscription *, natsStatus,
+	     void *);
+int64_t	 auth_delay_cb(natsConnection *, int, void *);
+void	 auth_closed_cb(natsConnection *, void *);
 
 /* watch.c */
 struct bev *bev_new(enum bev_type);
