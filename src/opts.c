@@ -208,13 +208,30 @@ opts_word(struct opts_state *st, const char *arg, const char *const words[2],
 static int
 opts_nats(struct opts_state *st, const char *val)
 {
-	char	 q[128];
-	size_t	 len = strlen(st->o->nats);
+	char		 q[128], shown[256];
+	const char	*p, *e, *scheme;
+	size_t		 len = strlen(st->o->nats);
 
+	/* What is shown of it is without its passwords. */
+	opts_redact(shown, sizeof shown, val);
 	if (*val == '\0' || strpbrk(val, " \t\n") != NULL) {
 		snprintf(st->err, st->errlen, "nats: '%s' is not a server URL",
-		    opts_quote(val, q, sizeof q));
+		    opts_quote(shown, q, sizeof q));
 		return (-1);
+	}
+	/*
+	 * libnats takes "user:password@host" without a scheme too, but then
+	 * nothing here could tell the password from the host.
+	 */
+	for (p = val; *p != '\0'; p = *e == ',' ? e + 1 : e) {
+		e = p + strcspn(p, ",");
+		scheme = strstr(p, "://");
+		if ((scheme == NULL || scheme >= e) &&
+		    memchr(p, '@', (size_t)(e - p)) != NULL) {
+			snprintf(st->err, st->errlen, "nats: a URL with a user "
+			    "or token needs its scheme, nats:// or tls://");
+			return (-1);
+		}
 	}
 	if (len > 0 && strlcat(st->o->nats, ",", sizeof st->o->nats) >=
 	    sizeof st->o->nats)

@@ -501,6 +501,26 @@ class Refusals(AuthCase):
             n, elapsed))
         self.healthy(h)
 
+    def test_login_refused_after_a_reconnection(self):
+        """The server comes back with another password for the host: the
+        refusal is logged with the server's words, then libnats's giving
+        up, and the daemon serves on."""
+        f = self.secret("right.pass", "right-pw\n")
+        h = self.host(self.url, "-o", "nats_ca=%s,nats_user=host1,"
+                      "nats_password_file=%s" % (_pki.ca, f))
+        wait_until("connected", lambda: "servers" in h.log())
+        self.srv.stop()
+        with open(self.srv.conf) as fh:
+            conf = fh.read().replace('"right-pw"', '"new-pw"')
+        natsauth.secret_file(self.srv.conf, conf)
+        self.srv.start()
+        wait_until("the refusal and the closing logged", lambda: re.search(
+            r"ipcfs: tls://127\.0\.0\.1:%d refused the login: Authorization "
+            r"Violation\n(.*\n)*ipcfs: bridge: the connection to NATS is "
+            r"closed \(Authorization Violation\)" % self.srv.port, h.log()))
+        self.assertNotIn("right-pw", h.log())
+        self.healthy(h)
+
 
 # -- the secured set-up of docs/bridge.md, and least privilege --------------
 

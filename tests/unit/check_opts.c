@@ -403,6 +403,116 @@ START_TEST(test_parse_short_err)
 }
 END_TEST
 
+START_TEST(test_parse_login)
+{
+	char	*ok1[] = { "ipcfs", "-o", "nats=tls://a:4222,nats_user=u 1,"
+		    "nats_password_file=/p,nats_ca=ca.pem,nats_cert=/c,"
+		    "nats_key=/k", "/mnt" };
+	char	*ok2[] = { "ipcfs", "-o", "nats=nats://a,nats_creds=/c",
+		    "/mnt" };
+	char	*ok3[] = { "ipcfs", "-o", "nats=nats://u:p@a,nats_ca=/ca",
+		    "/mnt" };
+	char	*bad[][4] = {
+		{ "ipcfs", "-o", "nats_ca=/ca", "/mnt" },
+		{ "ipcfs", "-o", "nats=nats://a,nats_user=u", "/mnt" },
+		{ "ipcfs", "-o", "nats=nats://a,nats_password_file=/p", "/mnt" },
+		{ "ipcfs", "-o", "nats=nats://a,nats_cert=/c", "/mnt" },
+		{ "ipcfs", "-o", "nats=nats://a,nats_key=/k", "/mnt" },
+		{ "ipcfs", "-o", "nats=nats://a,nats_creds=/c,nats_nkey=/n",
+		    "/mnt" },
+		{ "ipcfs", "-o", "nats=nats://a,nats_token_file=/t,nats_user=u,"
+		    "nats_password_file=/p", "/mnt" },
+		{ "ipcfs", "-o", "nats=nats://tok@a,nats_nkey=/n", "/mnt" },
+		{ "ipcfs", "-o", "nats=nats://a,nats_ca=", "/mnt" },
+		{ "ipcfs", "-o", "nats=nats://a,nats_ca=/a\nb", "/mnt" },
+		{ "ipcfs", "-o", "nats=u:secret@a:4222", "/mnt" },
+		{ "ipcfs", "-o", "nats=nats://a\\,u:secret@b", "/mnt" },
+		{ "ipcfs", "-o", "nats=nats://u:secret@a b", "/mnt" },
+	};
+	const char	*why[] = { "nats_ca", "nats_user", "nats_password_file",
+		"nats_cert", "nats_key", "nats_nkey", "nats_user",
+		"nats_nkey", "nats_ca", "nats_ca", "scheme", "scheme",
+		"nats://u:***@a b" };
+	size_t		 i;
+
+	ck_assert_int_eq(parse(ARGC(ok1), ok1), 0);
+	ck_assert_str_eq(o.nats_user, "u 1");
+	ck_assert_str_eq(o.nats_password_file, "/p");
+	ck_assert_str_eq(o.nats_ca, "ca.pem");
+	ck_assert_str_eq(o.nats_cert, "/c");
+	ck_assert_str_eq(o.nats_key, "/k");
+	ck_assert_str_eq(o.nats_token_file, "");
+	ck_assert_str_eq(o.nats_creds, "");
+	ck_assert_str_eq(o.nats_nkey, "");
+	teardown();
+	ck_assert_int_eq(parse(ARGC(ok2), ok2), 0);
+	ck_assert_str_eq(o.nats_creds, "/c");
+	ck_assert_str_eq(o.nats_user, "");
+	teardown();
+	ck_assert_int_eq(parse(ARGC(ok3), ok3), 0);
+	teardown();
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ck_parse_fails(4, bad[i], why[i]);
+		ck_assert_ptr_null(strstr(err, "secret"));
+		teardown();
+	}
+}
+END_TEST
+
+START_TEST(test_redact)
+{
+	char		 buf[128];
+	const struct {
+		const char	*in, *out;
+	} cases[] = {
+		{ "nats://a:4222", "nats://a:4222" },
+		{ "nats://u:pw@a:4222", "nats://u:***@a:4222" },
+		{ "tls://tok@a", "tls://***@a" },
+		{ "nats://u:p@ss@a,nats://b,nats://t@c/x@y",
+		    "nats://u:***@a,nats://b,nats://***@c/x@y" },
+		{ "nats://a/x@y", "nats://a/x@y" },
+		{ "", "" },
+	};
+	size_t		 i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		ck_assert_str_eq(opts_redact(buf, sizeof buf, cases[i].in),
+		    cases[i].out);
+	/* Cut short, but never past the buffer. */
+	ck_assert_str_eq(opts_redact(buf, 12, "nats://u:secret@a"),
+	    "nats://u:**");
+}
+END_TEST
+
+START_TEST(test_scrub)
+{
+	const struct {
+		const char	*in, *out;
+	} cases[] = {
+		{ "nats=nats://u:secret@a:1,nats_host=h",
+		    "nats=nats://u:***@a:1,nats_host=h" },
+		{ "nats=nats://tok3n@a\\,nats://u:p@b",
+		    "nats=nats://***@a\\,nats://u:*@b" },
+		{ "-onats=tls://ab@a", "-onats=tls://**@a" },
+		{ "/mnt/ipc", "/mnt/ipc" },
+	};
+	char		 arg[128];
+	size_t		 i, len;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memset(arg, 'x', sizeof arg);
+		strlcpy(arg, cases[i].in, sizeof arg);
+		len = strlen(arg);
+		opts_scrub(arg);
+		ck_assert_str_eq(arg, cases[i].out);
+		/* What is left of the old string is zeroed, none past it. */
+		while (len > strlen(arg))
+			ck_assert_int_eq(arg[len--], '\0');
+		ck_assert_int_eq(arg[strlen(cases[i].in) + 1], 'x');
+	}
+}
+END_TEST
+
 /* The suite of opts.c tests. */
 static Suite *
 opts_suite(void)
@@ -431,6 +541,12 @@ opts_suite(void)
 	tcase_add_test(tc, test_parse_keeps_others);
 	tcase_add_test(tc, test_parse_only_others);
 	tcase_add_test(tc, test_parse_short_err);
+	tcase_add_test(tc, test_parse_login);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("secrets");
+	tcase_add_test(tc, test_redact);
+	tcase_add_test(tc, test_scrub);
 	suite_add_tcase(s, tc);
 	return (s);
 }
