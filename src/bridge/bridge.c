@@ -904,9 +904,9 @@ fail:
  * whether they would let this host in.  A server that refuses the login
  * or the TLS handshake is told in one line and ends it (-1); one that
  * cannot be reached is waited for (libnats tries on in the background).
- * The servers are first tried once each, all together and, if that
- * fails, one by one, to find which refused, since libnats says only
- * what the last one it tried said.
+ * The servers are first tried once each, all together and, if one
+ * answered and refused, one by one, to find which, since libnats says
+ * only what the last one it tried said.
  */
 static int
 bridge_connect(const struct opts *o, int probe)
@@ -931,8 +931,10 @@ bridge_connect(const struct opts *o, int probe)
 		natsConnection_Destroy(nc);
 		return (0);
 	}
+	/* None could be reached (that took a round of timeouts already). */
 	list = p = xstrdup(o->nats);
-	while (!refused && (url = strsep(&p, ",")) != NULL) {
+	while (auth_refused(st) && !refused &&
+	    (url = strsep(&p, ",")) != NULL) {
 		if (*url == '\0')
 			continue;
 		if (bridge_options(&no, o, url, 0, 0) != 0) {

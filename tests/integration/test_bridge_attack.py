@@ -1377,7 +1377,7 @@ class BridgeAttack(unittest.TestCase):
         for c in connz.get("connections", []):
             if c.get("name") in (A.id, B.id):
                 subs += [x for x in c.get("subscriptions_list", [])
-                         if x.startswith("_INBOX.")]
+                         if x.startswith("_ipcfs.%s.inbox." % NS)]
         self.assertTrue(subs, "no inbox subscription of the daemons in "
                         "/connz: %r" % connz)
         sent = 0

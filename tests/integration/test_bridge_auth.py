@@ -554,11 +554,14 @@ class Background:
     mount.fuse3 starts one from fstab): its mount, pid, and sanitizer
     reports in asan_dir."""
 
+    _rank = 0           # natstest's clean-up takes it down first
+
     def __init__(self, mnt, asan_dir):
         self.path = mnt
         self.asan_dir = asan_dir
         self.pid = wait_until("%s mounted" % mnt, lambda: mounted(mnt) and
                               daemon_pid(mnt))
+        natstest._register(self)
 
     def __call__(self, *names):
         return os.path.join(self.path, *names)
@@ -576,7 +579,15 @@ class Background:
             os.unlink(p)
         return None if got == (4, b"ping") else "gave back %r" % (got,)
 
+    def _cleanup(self):
+        """What a test killed midway left: the daemon and its mount."""
+        if (natstest._stat(self.pid) or ("Z",))[0] != "Z":
+            os.kill(self.pid, signal.SIGKILL)
+        subprocess.call(["fusermount3", "-u", "-z", self.path],
+                        stderr=subprocess.DEVNULL)
+
     def close(self):
+        natstest._unregister(self)
         subprocess.call(["fusermount3", "-u", "-z", self.path])
         try:
             wait_until("the daemon of %s exits" % self.path, lambda: (
