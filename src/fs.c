@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 
+#include <ctype.h>
 #include <dirent.h>
 
 #include <errno.h>
@@ -1141,6 +1142,23 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	fs_reply_value(req, buf, strlen(buf), size);
 }
 
+/* Say in the log why a setting was refused (at most once a second). */
+static void
+fs_refused(struct node *n, const char *name, const char *value, size_t size,
+    const char *why)
+{
+	char	 q[48];
+	size_t	 i;
+
+	for (i = 0; i < size && i + 4 < sizeof q; i++)
+		q[i] = isprint((unsigned char)value[i]) ? value[i] : '?';
+	q[i] = '\0';
+	if (i < size)
+		strlcat(q, "...", sizeof q);
+	log_refused("setxattr %s \"%s\" on %s: %s", name, q,
+	    n == node_root() ? "the root" : n->name, why);
+}
+
 /*
  * Set an attribute.  user.ipcfs.capacity sets the channel's buffer, or a
  * directory's for names made in it later; the other user.ipcfs.* names
@@ -1153,6 +1171,7 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct node	*n;
 	uint64_t	 v;
+	const char	*why = NULL;
 	char		 buf[32];
 	int		 error, mode;
 
@@ -1169,46 +1188,66 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		error = EEXIST;
 	else if (strcmp(name, XATTR_CAPACITY) == 0) {
 		error = EINVAL;
+		why = "not a size: digits, then K, M or G if you like "
+		    "(64K, 1MiB)";
+		if (size > 0 && value[size - 1] == '\n')
+			size--;
 		if (size < sizeof buf) {
 			memcpy(buf, value, size);
 			buf[size] = '\0';
-			if (opts_size(buf, &v) == 0 && v >= CAPACITY_MIN &&
-			    v <= CAPACITY_MAX)
-				error = 0;
+			if ((error = opts_size(buf, &v)) == 0 &&
+			    (v < CAPACITY_MIN || v > CAPACITY_MAX))
+				error = ERANGE;
+			if (error == ERANGE) {
+				error = EINVAL;
+				why = "out of range: 4K to 64M";
+			}
 		}
 		if (error == 0 && bridge_setting(n, req, BRIDGE_CAPACITY, v))
 			return;
-		if (error == 0 && n->chan != NULL)
-			error = chan_set_capacity(n->chan, (size_t)v);
+		if (error == 0 && n->chan != NULL &&
+		    (error = chan_set_capacity(n->chan, (size_t)v)) != 0)
+			why = "the channel holds more than that";
 		if (error == 0)
 			n->capacity = (size_t)v;
 	} else if (strcmp(name, XATTR_FRAMING) == 0) {
+		why = "not bytes or messages";
 		if ((error = fs_setting(value, size, opts_framing[0],
 		    opts_framing[1], &mode)) == 0 &&
 		    bridge_setting(n, req, BRIDGE_FRAMING, (uint64_t)mode))
 			return;
-		if (error == 0 && n->chan != NULL)
-			error = chan_set_mode(n->chan, mode, n->chan->delivery);
+		if (error == 0 && n->chan != NULL &&
+		    (error = chan_set_mode(n->chan, mode,
+		    n->chan->delivery)) != 0)
+			why = "the channel holds data, or is open";
 		else if (error == 0)
 			n->framing = mode;
 	} else if (strcmp(name, XATTR_DELIVERY) == 0) {
+		why = "not queue or broadcast";
 		if ((error = fs_setting(value, size, opts_delivery[0],
 		    opts_delivery[1], &mode)) == 0 &&
 		    bridge_setting(n, req, BRIDGE_DELIVERY, (uint64_t)mode))
 			return;
-		if (error == 0 && n->chan != NULL)
-			error = chan_set_mode(n->chan, n->chan->framing, mode);
+		if (error == 0 && n->chan != NULL &&
+		    (error = chan_set_mode(n->chan, n->chan->framing,
+		    mode)) != 0)
+			why = "the channel holds data, or is open";
 		else if (error == 0)
 			n->delivery = mode;
 	} else if (strcmp(name, XATTR_BRIDGE) == 0) {
 		if ((error = bridge_mark(n, value, size, req)) == -1)
 			return;
-	}
-	else if (strcmp(name, XATTR_REGION) == 0 ||
-	    strcmp(name, XATTR_STATS) == 0)
+		why = error == EINVAL ? "not nats, or not a directory" : NULL;
+	} else if (strcmp(name, XATTR_REGION) == 0 ||
+	    strcmp(name, XATTR_STATS) == 0) {
 		error = EPERM;
-	else
+		why = "the daemon's, read only";
+	} else {
 		error = EINVAL;
+		why = "no such setting (capacity, framing, delivery, bridge)";
+	}
+	if (error != 0 && why != NULL)
+		fs_refused(n, name, value, size, why);
 	/*
 	 * The ctime changed, and st_blksize follows the settings: drop
 	 * every cached copy.

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "ipcfs.h"
 
@@ -86,6 +87,40 @@ log_info(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vwrite(LOG_INFO, fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * A request refused for what its caller gave (a setting's value, say):
+ * worth a line, but a caller in a loop must not flood the log, so at
+ * most one a second, the next saying how many were left out.
+ */
+void
+log_refused(const char *fmt, ...)
+{
+	static struct timespec	 last;
+	static unsigned		 skipped;
+	static int		 said;
+	struct timespec		 now;
+	va_list			 ap;
+	char			 buf[512];
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (said && (now.tv_sec - last.tv_sec) * 1000000000L +
+	    (now.tv_nsec - last.tv_nsec) < 1000000000L) {
+		skipped++;
+		return;
+	}
+	last = now;
+	said = 1;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (skipped > 0)
+		log_info("%s (and %u more refused in the last second)", buf,
+		    skipped);
+	else
+		log_info("%s", buf);
+	skipped = 0;
 }
 
 /* Detail for -d. */

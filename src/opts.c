@@ -82,8 +82,10 @@ struct opts_state {
 };
 
 /*
- * Parse a byte count: decimal digits with an optional binary suffix, K, M
- * or G (also k, KiB, and so on).  Returns 0, or EINVAL or ERANGE.
+ * Parse a byte count, the one grammar of every size in mount options and
+ * in user.ipcfs.capacity: decimal digits, then K, M or G (powers of 1024)
+ * in either case if you like, then B or iB in either case if you like
+ * ("64K", "64KiB", "128kib", "4096B").  Returns 0, or EINVAL or ERANGE.
  */
 int
 opts_size(const char *s, uint64_t *out)
@@ -98,27 +100,29 @@ opts_size(const char *s, uint64_t *out)
 			return (ERANGE);
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
-	switch (*p) {
-	case '\0':
-		break;
-	case 'k': case 'K':
+	switch (tolower((unsigned char)*p)) {
+	case 'k':
 		mult = 1ULL << 10;
 		break;
-	case 'm': case 'M':
+	case 'm':
 		mult = 1ULL << 20;
 		break;
-	case 'g': case 'G':
+	case 'g':
 		mult = 1ULL << 30;
 		break;
-	default:
-		return (EINVAL);
 	}
-	if (*p != '\0') {
+	if (mult != 1) {
 		p++;
-		if (strcmp(p, "") != 0 && strcmp(p, "iB") != 0 &&
-		    strcmp(p, "B") != 0)
-			return (EINVAL);
-	}
+		if (tolower((unsigned char)*p) == 'i')
+			p++;
+		if (tolower((unsigned char)*p) == 'b')
+			p++;
+		else if (tolower((unsigned char)p[-1]) == 'i')
+			return (EINVAL);	/* "64Ki" */
+	} else if (tolower((unsigned char)*p) == 'b')
+		p++;
+	if (*p != '\0')
+		return (EINVAL);
 	if (v > UINT64_MAX / mult)
 		return (ERANGE);
 	*out = v * mult;

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -285,8 +286,14 @@ class Settings(ipcfs_test.MountedTestCase):
         os.setxattr(p, "user.a", b"x" * 60000)
         self.assertEqual(self.errno_of(os.setxattr, p, "user.b",
                                        b"x" * 6000), "ENOSPC")
-        # They go with the channel.
+        # They go with the channel, once the kernel forgets it (a
+        # FORGET the kernel sends when it drops the inode, which on a
+        # busy machine comes a little after the unlink: a hang guard).
         os.unlink(p)
+        deadline = time.monotonic() + GUARD
+        while (stat(self.mnt, "xattr_bytes") != base and
+               time.monotonic() < deadline):
+            time.sleep(0.02)
         self.assertEqual(stat(self.mnt, "xattr_bytes"), base)
         os.close(os.open(p, os.O_CREAT | os.O_RDWR, 0o600))
 
@@ -392,6 +399,82 @@ class MountOptions(unittest.TestCase):
             bad = opt.rsplit("=", 1)[1]
             if bad:
                 self.assertIn(bad, lines[0], f"-o {opt}: the bad value")
+
+
+class SizeGrammar(ipcfs_test.MountedTestCase):
+    """One grammar for every size (issue 21, part 3), in user.ipcfs.capacity
+    and in mount options alike: digits, then K, M or G in either case, then
+    B or iB in either case if you like; a value may end in one newline, as
+    framing and delivery may.  A refused setting is said in the daemon's
+    log, why, at most once a second however fast a caller tries."""
+
+    GOOD = ((b"64K", 65536), (b"64K\n", 65536), (b"65536\n", 65536),
+            (b"1M\n", 1 << 20), (b"64KiB", 65536), (b"128kib", 131072),
+            (b"128KIB", 131072), (b"2mb", 2 << 20), (b"4096B", 4096),
+            (b"8k", 8192), (b"16Kb", 16384))
+    BAD = (b"64K\n\n", b" 64K", b"64 K", b"64Ki", b"64KB\n\n", b"k",
+           b"64Q", b"0x100", b"-4K", b"64KiBB")
+
+    def test_xattr(self):
+        p = self.mnt("sizes")
+        os.close(os.open(p, os.O_CREAT | os.O_RDWR, 0o600))
+        for v, want in self.GOOD:
+            os.setxattr(p, CAP, v)
+            self.assertEqual(figures(p)["capacity"], want, v)
+        for v in self.BAD:
+            with self.assertRaises(OSError, msg=v) as cm:
+                os.setxattr(p, CAP, v)
+            self.assertEqual(cm.exception.errno, errno.EINVAL, v)
+
+    def test_mount_options(self):
+        for v, want in self.GOOD:
+            if b"\n" in v:
+                continue
+            m = ipcfs_test.Mount("-o", "capacity=" + v.decode())
+            try:
+                self.assertEqual(os.getxattr(m.path, CAP),
+                                 str(want).encode(), v)
+            finally:
+                m.close()
+
+    def test_refusals_are_logged_once_a_second(self):
+        p = self.mnt("refused")
+        os.close(os.open(p, os.O_CREAT | os.O_RDWR, 0o600))
+        for name, v, why in ((CAP, b"lots", "not a size"),
+                             (CAP, b"1G", "out of range"),
+                             (FRAMING, b"lines", "not bytes or messages"),
+                             (DELIVERY, b"fanout", "not queue or broadcast"),
+                             ("user.ipcfs.stats", b"x",
+                              "the daemon's, read only"),
+                             ("user.ipcfs.nope", b"x", "no such setting")):
+            self.until_logged(p, name, v, "%s \"%s\" on refused: %s" % (
+                name, v.decode(), why))
+        before = self.mnt.daemon_log().count("refused")
+        # A caller in a loop: a line a second at most, not one a call.
+        for i in range(300):
+            try:
+                os.setxattr(p, CAP, b"lots%d" % i)
+            except OSError:
+                pass
+        lines = self.mnt.daemon_log().count("refused") - before
+        self.assertLessEqual(lines, 3, "300 refusals in a loop made %d log "
+                             "lines" % lines)
+
+    def until_logged(self, p, name, v, text):
+        """Set name to v on p, refused each time, until text is in the
+        daemon's log: the log says one refusal a second, so the first
+        tries may fall in the second of an earlier one.  A hang guard of
+        3 s."""
+        deadline = time.monotonic() + 3
+        while True:
+            with self.assertRaises(OSError):
+                os.setxattr(p, name, v)
+            if text in self.mnt.daemon_log():
+                return
+            if time.monotonic() > deadline:
+                self.fail("not in the daemon's log: %s\n%s" % (
+                    text, self.mnt.daemon_log()[-2000:]))
+            time.sleep(0.05)
 
 
 class MemoryBound(unittest.TestCase):

@@ -100,6 +100,14 @@ START_TEST(test_size_suffix)
 	ck_size("3G", 3ULL << 30);
 	ck_size("3g", 3ULL << 30);
 	ck_size("3GiB", 3ULL << 30);
+	/* One grammar, any case: issue 21. */
+	ck_size("128kib", 128ULL << 10);
+	ck_size("128KIB", 128ULL << 10);
+	ck_size("2mb", 2ULL << 20);
+	ck_size("2Mb", 2ULL << 20);
+	ck_size("16KB", 16ULL << 10);
+	ck_size("4096B", 4096);
+	ck_size("4096b", 4096);
 	/* The largest multiples that fit. */
 	ck_size("17179869183G", UINT64_MAX - ((1ULL << 30) - 1));
 	ck_size("18014398509481983K", UINT64_MAX - 1023);
@@ -128,6 +136,11 @@ START_TEST(test_size_junk)
 	ck_size_err("1T", EINVAL);
 	ck_size_err("1Ki", EINVAL);
 	ck_size_err("1KiBx", EINVAL);
+	ck_size_err("1ki", EINVAL);
+	ck_size_err("1KBB", EINVAL);
+	ck_size_err("1iB", EINVAL);
+	ck_size_err("1BB", EINVAL);
+	ck_size_err("64K\n", EINVAL);	/* a newline: the caller's to cut */
 	ck_size_err("1KK", EINVAL);
 	ck_size_err("1.5M", EINVAL);
 	ck_size_err("0x10", EINVAL);
