@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -376,6 +377,62 @@ main_fd_mountpoint(const char *path)
 	    len == (int)strlen(path));
 }
 
+/* Undo the octal escapes (\040) of a path in /proc/self/mountinfo. */
+static void
+main_unescape(char *s)
+{
+	char	*o = s;
+
+	while (*s != '\0') {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+			    (s[3] - '0'));
+			s += 4;
+		} else
+			*o++ = *s++;
+	}
+	*o = '\0';
+}
+
+/*
+ * True if the file system mounted last on path (the one its users see) is
+ * an ipcfs: mounting another on it would hide its channels from every
+ * program that opens a name from then on.
+ */
+static int
+main_ipcfs_on(const char *path)
+{
+	char	 real[PATH_MAX], *line = NULL, *f[10], *p, *dash;
+	size_t	 cap = 0;
+	int	 n, found = 0;
+	FILE	*fp;
+
+	if (realpath(path, real) == NULL ||
+	    (fp = fopen("/proc/self/mountinfo", "r")) == NULL)
+		return (0);
+	while (getline(&line, &cap, fp) != -1) {
+		/* ID PARENT MAJ:MIN ROOT POINT OPTIONS ... - TYPE SOURCE */
+		if ((dash = strstr(line, " - ")) == NULL)
+			continue;
+		*dash = '\0';
+		p = line;
+		for (n = 0; n < 5 && (f[n] = strsep(&p, " ")) != NULL; n++)
+			;
+		if (n < 5)
+			continue;
+		main_unescape(f[4]);
+		if (strcmp(f[4], real) != 0)
+			continue;
+		p = dash + 3;
+		f[5] = strsep(&p, " ");
+		found = f[5] != NULL && strcmp(f[5], "fuse.ipcfs") == 0;
+	}
+	free(line);
+	fclose(fp);
+	return (found);
+}
+
 /* Refuse a mountpoint that cannot work, with one line saying why. */
 static int
 main_check_mountpoint(const char *path, const struct main_args *ma)
@@ -413,6 +470,12 @@ main_check_mountpoint(const char *path, const struct main_args *ma)
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "ipcfs: %s: not a directory\n", path);
+		return (-1);
+	}
+	if (main_ipcfs_on(path)) {
+		fprintf(stderr, "ipcfs: %s: an ipcfs already serves it; run "
+		    "'fusermount3 -u %s' first, or mount on another "
+		    "directory\n", path, path);
 		return (-1);
 	}
 	return (0);

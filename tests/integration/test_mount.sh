@@ -319,4 +319,31 @@ then
 	unmount_ok "the unit's mount, as systemd stops it" "$U"
 fi
 
+# A second ipcfs on a live one is refused, in one line that names the
+# mount and the way out, and the first goes on serving: stacked, it would
+# hide the channels from every program that opens a name from then on.
+S=$TMP/stack
+mkdir "$S"
+if mount_ok "an ipcfs on DIR" "$S" ipcfs "$S"; then
+	touch "$S/kept"
+	before=$(ns_daemons | wc -l)
+	rc=0
+	timeout 30 ipcfs -o capacity=8K "$S" >"$TMP/out" 2>&1 </dev/null ||
+	    rc=$?
+	want="ipcfs: $S: an ipcfs already serves it; run 'fusermount3 -u $S'"
+	want="$want first, or mount on another directory"
+	n=$(awk -v d="$S" '$2 == d' /proc/self/mounts | wc -l)
+	if [ $rc -eq 1 ] && [ "$(cat "$TMP/out")" = "$want" ] &&
+	    [ "$n" = 1 ] && [ "$(ns_daemons | wc -l)" = "$before" ] &&
+	    [ -e "$S/kept" ] && [ "$(capacity_of "$S")" = 65536 ]; then
+		ok "a second ipcfs on a live one: $want"
+	else
+		notok "a second ipcfs on a live one: exit $rc, $n mounts," \
+		    "$(cat "$TMP/out")"
+	fi
+	carry "$S" && ok "and the first serves on" ||
+	    notok "the first ipcfs on $S no longer serves"
+	unmount_ok "umount" "$S"
+fi
+
 finish
