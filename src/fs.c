@@ -374,6 +374,14 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		return;
 	}
 	n = k->node;
+	/* A bridged name's times go to every host: 1970 to 2262 only. */
+	if (n->bridged && (((to_set & FUSE_SET_ATTR_ATIME) &&
+	    !bridge_time_ok(&attr->st_atim)) ||
+	    ((to_set & FUSE_SET_ATTR_MTIME) &&
+	    !bridge_time_ok(&attr->st_mtim)))) {
+		fuse_reply_err(req, EOVERFLOW);
+		return;
+	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (S_ISDIR(n->mode)) {
 			fuse_reply_err(req, EISDIR);

@@ -570,6 +570,7 @@ void	 bridge_dispatch(void);
 void	 bridge_flush(void);
 int	 bridge_mark(struct node *, const char *, size_t, void *);
 void	 bridge_changed(struct node *);
+int	 bridge_time_ok(const struct timespec *);
 void	 bridge_made(struct node *);
 void	*bridge_removing(struct node *, const char *);
 void	 bridge_removed(void *, int);

@@ -428,6 +428,7 @@ bridge_setting(struct node *n, void *req, int which, uint64_t value)
 	}
 	bc->set = xcalloc(1, sizeof *bc->set);
 	bc->set->req = req;
+	bc->set->since = now_ms();
 	bc->set->ino = n->ino;
 	bc->set->which = which;
 	bc->set->value = value;
@@ -584,13 +585,13 @@ on_job(struct job *j)
 		return;
 	}
 	if (j->type == JOB_MARK) {
-		names_mark_done(j);
-		job_free(j);
+		names_mark_done(j);	/* it keeps j */
 		return;
 	}
 	names_expect_done(j);
 	if (j->type == JOB_PUT || j->type == JOB_CREATE ||
-	    j->type == JOB_MOVE || j->type == JOB_DELETE)
+	    j->type == JOB_MOVE || j->type == JOB_DELETE ||
+	    j->type == JOB_ATTRS)
 		names_job_done(j->rev);
 	if (j->num == 0 || (bc = bchan_by_num(j->num)) == NULL) {
 		job_free(j);
@@ -602,8 +603,13 @@ on_job(struct job *j)
 			break;
 		if (j->adopt[0] != '\0')
 			bchan_set_id(bc, j->adopt);
-		if (j->ok && bc->id[0] != '\0')
+		if (j->ok && bc->id[0] != '\0') {
 			bc->state = BC_READY;
+			/* A chmod while it was being made goes now. */
+			if (bc->reput && bc->node != NULL)
+				bridge_changed(bc->node);
+			bc->reput = 0;
+		}
 		else {
 			log_warnx("bridge: %s: no stream; the channel stays "
 			    "local", j->key);
@@ -639,6 +645,8 @@ on_job(struct job *j)
 	job_free(j);
 }
 
+#define SET_WAIT_MS	3000
+
 /* The clock: resend what got no answer, drop silent hosts. */
 static void
 on_tick(void)
@@ -647,6 +655,17 @@ on_tick(void)
 	uint64_t	 now = now_ms();
 
 	RB_FOREACH(bc, bchan_nums, &br.nums) {
+		/*
+		 * A setting waits at most SET_WAIT_MS for the cluster: the
+		 * kernel holds the channel's lock meanwhile, and anyone
+		 * else's call on it waits unkillably.
+		 */
+		if (bc->set != NULL && !bc->set->interrupted &&
+		    now - bc->set->since > SET_WAIT_MS) {
+			bc->set->interrupted = 1;
+			fuse_req_interrupt_func(bc->set->req, NULL, NULL);
+			fuse_reply_err(bc->set->req, ETIMEDOUT);
+		}
 		if (bc->state != BC_READY)
 			continue;
 		send_tick(bc, now);

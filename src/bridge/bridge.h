@@ -178,6 +178,7 @@ enum cons_state {
 /* A settings change that waits for the cluster (bridge_setting). */
 struct bset {
 	fuse_req_t		 req;
+	uint64_t		 since;		/* ms */
 	uint64_t		 ino;
 	int			 which;		/* BRIDGE_CAPACITY... */
 	uint64_t		 value;
@@ -198,6 +199,8 @@ struct bchan {
 	int			 dirty;
 	int			 delivery;	/* its stream's retention */
 	struct bset		*set;		/* a change being asked */
+	int			 reput;		/* owner, mode or times changed
+						   while BC_MAKING */
 	/* Sending. */
 	struct piece		 piece;
 	uint64_t		 pseq;
@@ -271,7 +274,10 @@ struct bmark {
 	void			*req;
 	uint64_t		 ino;
 	uid_t			 uid;		/* of the caller */
-	int			 interrupted;
+	int			 interrupted;	/* answered: EINTR, EAGAIN */
+	uint64_t		 since;		/* ms */
+	struct job		*job;		/* done, waiting for the
+						   watcher to reach j->rev */
 };
 
 /* Another host, as its presence key says. */
@@ -290,6 +296,8 @@ enum job_type {
 	JOB_PUT,		/* a key */
 	JOB_MARK,		/* a bridged top's key, if new; or its
 				   value in the bucket */
+	JOB_ATTRS,		/* a key's owner, mode and times, into
+				   the value the bucket has */
 	JOB_MOVE,		/* put the moves' new keys, delete
 				   their old ones, and stream id */
 	JOB_DELETE,		/* a key, and stream id if set */

@@ -129,7 +129,17 @@ time_ns(const struct timespec *ts)
 {
 	if (ts->tv_sec < 0)
 		return (0);
+	if ((uint64_t)ts->tv_sec >= WIRE_TIME_MAX / 1000000000)
+		return (WIRE_TIME_MAX / 1000000000 * 1000000000 - 1);
 	return ((uint64_t)ts->tv_sec * 1000000000 + (uint64_t)ts->tv_nsec);
+}
+
+/* Whether a time set on a bridged name can be sent: 1970 to 2262. */
+int
+bridge_time_ok(const struct timespec *ts)
+{
+	return (ts->tv_sec >= 0 &&
+	    (uint64_t)ts->tv_sec < WIRE_TIME_MAX / 1000000000);
 }
 
 static struct timespec
@@ -209,6 +219,7 @@ names_touch(void)
 }
 
 static void	 expect_job(struct job *);
+static void	 marks_tick(uint64_t);
 
 static void
 names_queue(struct job *j)
@@ -341,6 +352,7 @@ job_keys(struct job *j, void (*f)(const char *, const char *, void *),
 	case JOB_PUT:
 	case JOB_CREATE:
 	case JOB_UPDATE:
+	case JOB_ATTRS:
 		if (j->key != NULL)
 			f(j->key, j->value, arg);
 		break;
@@ -729,7 +741,7 @@ names_on_event(const char *key, const char *value, uint64_t rev)
 	find.key = (char *)key;
 	bn = RB_FIND(bnames, &br.names, &find);
 	/* This host's last change of the key is back: the wait is over. */
-	if ((e = expect_find(key)) != NULL && e->out == 0 &&
+	if ((e = expect_find(key)) != NULL && e->out == 0 && rev >= e->rev &&
 	    (value == NULL ? e->value == NULL : e->value != NULL &&
 	    strcmp(value, e->value) == 0))
 		expect_free(e);
@@ -949,6 +961,7 @@ void
 names_tick(uint64_t now)
 {
 	expect_tick(now);
+	marks_tick(now);
 	if (!names_dirty || names_out > 0 || names_seen < names_want ||
 	    !br.setup || now - names_moved < NAMES_CALM_MS)
 		return;
@@ -973,6 +986,8 @@ names_free(void)
 		LIST_REMOVE(m, entry);
 		if (m->req != NULL && !m->interrupted)
 			fuse_reply_err(m->req, EIO);
+		if (m->job != NULL)
+			job_free(m->job);
 		free(m);
 	}
 }
@@ -1001,6 +1016,7 @@ mark_queue(struct node *n, const char *key, void *req, uid_t uid)
 	m->req = req;
 	m->ino = n->ino;
 	m->uid = uid;
+	m->since = now_ms();
 	LIST_INSERT_HEAD(&br.marks, m, entry);
 	j = job_new(JOB_MARK);
 	j->key = xstrdup(key);
@@ -1085,24 +1101,52 @@ bridge_mark(struct node *n, const char *value, size_t size, void *req)
 	return (-1);
 }
 
-/* The bucket answered a mark. */
-void
-names_mark_done(struct job *j)
+/*
+ * A mark this host gave up on (interrupted, or too slow) made the key:
+ * it goes again, unless another host has changed it since.
+ */
+static void
+mark_undo(struct job *j)
 {
-	struct bmark		*m = j->mark;
+	struct bname	 find, *bn;
+	struct job	*dj;
+
+	if (j->found != NULL || !j->ok)
+		return;
+	find.key = j->key;
+	if ((bn = RB_FIND(bnames, &br.names, &find)) != NULL &&
+	    strcmp(bn->value, j->value) != 0)
+		return;
+	dj = job_new(JOB_DELETE);
+	dj->key = xstrdup(j->key);
+	names_queue(dj);
+}
+
+/*
+ * Decide a mark, the bucket having answered and the watcher having
+ * brought it at least as far as that answer: the owner and mode taken,
+ * and what is above and below, are the bucket's latest, not what one
+ * reply or a lagging view said.
+ */
+static void
+mark_decide(struct bmark *m)
+{
+	struct job		*j = m->job;
 	struct wire_value	 wv;
+	struct bname		 find, *bn;
 	struct node		*n;
-	struct job		*dj;
 	char			 key[4096];
 	int			 error = 0;
 
 	LIST_REMOVE(m, entry);
 	if (m->interrupted) {
-		free(m);
-		return;
+		mark_undo(j);
+		goto done;
 	}
 	if (m->req != NULL)
 		fuse_req_interrupt_func(m->req, NULL, NULL);
+	find.key = j->key;
+	bn = RB_FIND(bnames, &br.names, &find);
 	if ((n = node_get(m->ino)) == NULL || !S_ISDIR(n->mode) ||
 	    n->parent == NULL)
 		error = ENOENT;
@@ -1111,24 +1155,22 @@ names_mark_done(struct job *j)
 		error = EBUSY;		/* moved meanwhile */
 	else if (!j->ok)
 		error = EIO;
-	else if (j->found == NULL) {
-		/* This host made the key: unless it nests, the tree is new. */
-		if (m->req != NULL && mark_nests(key, 0)) {
-			dj = job_new(JOB_DELETE);
-			dj->key = xstrdup(key);
-			names_queue(dj);
-			error = EBUSY;
-		}
-	} else if (wire_value_parse(j->found, &wv) != 0 || !wv.dir)
+	else if (m->req != NULL && mark_nests(key, j->found != NULL))
+		error = EBUSY;
+	else if (bn == NULL || wire_value_parse(bn->value, &wv) != 0)
+		error = EAGAIN;		/* deleted meanwhile */
+	else if (!wv.dir)
 		error = EEXIST;
-	else if (m->uid != 0 && m->uid != wv.uid)
+	else if (j->found != NULL && m->uid != 0 && m->uid != wv.uid)
 		error = EPERM;
-	else {
+	else if (j->found != NULL || strcmp(bn->value, j->value) != 0) {
 		wv.mode &= 03777;
 		apply_attrs(n, &wv);
 	}
 	if (error == 0 && !n->bridged && !RB_EMPTY(&n->children))
 		error = ENOTEMPTY;
+	if (error != 0)
+		mark_undo(j);
 	if (error == 0 && !n->bridged) {
 		n->bridged = 1;
 		apply_under(n);
@@ -1137,7 +1179,49 @@ names_mark_done(struct job *j)
 		fs_setting_reply(m->req, n, error);
 	else if (error != 0)
 		log_warnx("bridge=%s: %s", j->key, strerror(error));
+done:
+	job_free(j);
 	free(m);
+}
+
+/* The bucket answered a mark: decide once the watcher is as far. */
+void
+names_mark_done(struct job *j)
+{
+	struct bmark	*m = j->mark;
+
+	m->job = j;
+	if (names_seen >= j->rev || !j->ok)
+		mark_decide(m);
+}
+
+/*
+ * The clock, for marks.  One waits at most MARK_WAIT_MS: the kernel holds
+ * the directory's lock meanwhile, and anyone else's call on it waits
+ * unkillably, so a mark the cluster cannot answer soon gets ETIMEDOUT
+ * (the kernel makes EAGAIN from setxattr EOPNOTSUPP).
+ */
+#define MARK_WAIT_MS	3000
+
+static void
+marks_tick(uint64_t now)
+{
+	struct bmark	*m, *next;
+
+	for (m = LIST_FIRST(&br.marks); m != NULL; m = next) {
+		next = LIST_NEXT(m, entry);
+		if (m->job != NULL && (names_seen >= m->job->rev ||
+		    now - m->since > 2 * MARK_WAIT_MS)) {
+			mark_decide(m);
+			continue;
+		}
+		if (m->req != NULL && !m->interrupted &&
+		    now - m->since > MARK_WAIT_MS) {
+			m->interrupted = 1;
+			fuse_req_interrupt_func(m->req, NULL, NULL);
+			fuse_reply_err(m->req, ETIMEDOUT);
+		}
+	}
 }
 
 /*
@@ -1155,12 +1239,17 @@ bridge_changed(struct node *n)
 	    n->parent == NULL ||
 	    name_key(n->parent, n->name, key, sizeof key) != 0)
 		return;
-	j = job_new(JOB_PUT);
+	j = job_new(JOB_ATTRS);
 	if (S_ISDIR(n->mode))
 		j->value = dir_value(n);
 	else if (n->chan != NULL && (bc = n->chan->link) != NULL &&
-	    bc->id[0] != '\0' && (bc->state == BC_READY ||
-	    bc->state == BC_MAKING))
+	    bc->state == BC_MAKING) {
+		/* Its stream may yet be another host's: once it is made. */
+		bc->reput = 1;
+		job_free(j);
+		return;
+	} else if (n->chan != NULL && (bc = n->chan->link) != NULL &&
+	    bc->id[0] != '\0' && bc->state == BC_READY)
 		j->value = chan_value(bc->id, n);
 	else {
 		job_free(j);

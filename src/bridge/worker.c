@@ -418,6 +418,49 @@ job_mark(struct job *j)
 	return (st);
 }
 
+/*
+ * Owner, mode and times changed on this host: into the value the bucket
+ * has now, so that what another host changed meanwhile (settings, or the
+ * stream that won a race to make the name) stays, with the put made
+ * only if the key is still at the revision read.  A key that is gone, or
+ * names another kind of thing now, is left alone.
+ */
+static natsStatus
+job_attrs(struct job *j)
+{
+	struct wire_value	 ours, cur;
+	kvEntry			*e = NULL;
+	char			 buf[WIRE_VALUE_MAX + 1];
+	uint64_t		 last;
+	natsStatus		 st = NATS_OK;
+	int			 tries, bad;
+
+	if (wire_value_parse(j->value, &ours) != 0)
+		return (NATS_INVALID_ARG);
+	for (tries = 0; tries < 10; tries++) {
+		if ((st = kvStore_Get(&e, br.names_kv, j->key)) != NATS_OK)
+			return (st == NATS_NOT_FOUND ? NATS_OK : st);
+		last = kvEntry_Revision(e);
+		bad = wire_value_parse(kvEntry_ValueString(e), &cur) != 0;
+		kvEntry_Destroy(e);
+		if (bad || cur.dir != ours.dir)
+			return (NATS_OK);
+		cur.mode = ours.mode;
+		cur.uid = ours.uid;
+		cur.gid = ours.gid;
+		cur.times = ours.times;
+		cur.mtime = ours.mtime;
+		cur.atime = ours.atime;
+		wire_value_format(buf, sizeof buf, &cur);
+		st = kvStore_UpdateString(&j->krev, br.names_kv, j->key, buf,
+		    last);
+		if (st == NATS_OK || transient(st))
+			return (st);
+		/* Another change came between: read it again. */
+	}
+	return (st);
+}
+
 static natsStatus
 job_run(struct job *j)
 {
@@ -435,6 +478,8 @@ job_run(struct job *j)
 		    j->value));
 	case JOB_MARK:
 		return (job_mark(j));
+	case JOB_ATTRS:
+		return (job_attrs(j));
 	case JOB_MOVE:
 		return (job_move(j));
 	case JOB_DELETE:
@@ -556,7 +601,8 @@ worker_main(void *arg)
 		}
 		j->ok = st == NATS_OK;
 		if (j->ok && (j->type == JOB_PUT || j->type == JOB_CREATE ||
-		    j->type == JOB_MOVE || j->type == JOB_DELETE))
+		    j->type == JOB_MOVE || j->type == JOB_DELETE ||
+		    j->type == JOB_MARK || j->type == JOB_ATTRS))
 			j->rev = names_revision();
 		if (st != NATS_OK && j->type != JOB_DRAINED)
 			log_warnx("bridge: job %d on %s: %s", (int)j->type,
