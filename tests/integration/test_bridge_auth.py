@@ -539,7 +539,12 @@ def daemon_pid(mnt):
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
+        # Its name first: reading the command line of a process blocked
+        # in a page fault on some FUSE mount would block too.
         try:
+            with open("/proc/%s/comm" % d) as f:
+                if f.read().strip() != os.path.basename(IPCFS)[:15]:
+                    continue
             with open("/proc/%s/cmdline" % d, "rb") as f:
                 argv = f.read().split(b"\0")
         except OSError:
@@ -675,13 +680,18 @@ class SecuredSetUp(AuthCase):
         self.assertTrue(os.path.isdir(h2("jobs")))     # bridge=jobs
         os.mkdir(h1("jobs"), 0o755)                    # as "Set-up" says
         os.setxattr(h1("jobs"), BRIDGE, b"nats")
-        self.carries_in(h1, h2)
+        # A client with host2's login and permissions, to look.
+        cli = natsauth.Client("localhost", port, "host2", pw2,
+                              ca=os.path.join(srvdir, "ca.pem"),
+                              inbox="_ipcfs.ipcfs.inbox.test")
+        self.later(cli)
+        self.carries_in(h1, h2, cli)
         self.assertEqual(srv.violations(), [])
         self.healthy(h1, h2)
 
-    def carries_in(self, a, b):
+    def carries_in(self, a, b, cli):
         """Make, write, read, broadcast, rename, remove, settings: across
-        a and b in the bridged directory jobs."""
+        a and b in the bridged directory jobs; cli asks JetStream."""
         j = "jobs"
         # A queue: made on a, written on a, read on b.
         os.close(os.open(a(j, "q"), os.O_CREAT | os.O_WRONLY, 0o666))
@@ -712,6 +722,12 @@ class SecuredSetUp(AuthCase):
         os.close(w)
         for r in (ra, rb):
             self.assertEqual(os.read(r, 100), b"to all\n")
+        # Read by every host: it goes from the stream (a purge).
+        stream = stream_of(a(j, "all"))
+        wait_until("the broadcast purged", lambda: (cli.jsapi(
+            "STREAM.INFO." + stream) or {}).get("state", {}).get(
+                "first_seq") == 2)
+        for r in (ra, rb):
             self.fds.remove(r)
             os.close(r)
         # A subdirectory, a rename into it on b, a removal on a.
