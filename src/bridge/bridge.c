@@ -950,7 +950,10 @@ bridge_connect(const struct opts *o, int probe)
 		natsConnection_Destroy(nc);
 		return (0);
 	}
-	/* None could be reached (that took a round of timeouts already). */
+	/*
+	 * One answered and refused: ask each alone, to name it.  (When none
+	 * could be reached, that took a round of timeouts already.)
+	 */
 	list = p = xstrdup(o->nats);
 	while (auth_refused(st) && !refused &&
 	    (url = strsep(&p, ",")) != NULL) {
@@ -961,7 +964,7 @@ bridge_connect(const struct opts *o, int probe)
 			break;
 		}
 		nc = NULL;
-		auth_tls_error(tls, sizeof tls);
+		auth_tls_error(tls, sizeof tls);	/* forget older ones */
 		st = natsConnection_Connect(&nc, no);
 		text = nats_GetLastError(NULL);
 		strlcpy(why, text != NULL ? text : "", sizeof why);
