@@ -296,6 +296,21 @@ class Client:
         finally:
             self.sock.sendall(b"UNSUB %d\r\n" % self.sid)
 
+    def subscribe_refused(self, subject):
+        """Subscribe to subject: the server's -ERR if it refuses, None if
+        it takes it."""
+        self.sid += 1
+        self.err = None
+        self.sock.sendall(b"SUB %s %d\r\nPING\r\n" % (subject.encode(),
+                                                       self.sid))
+        self.sock.settimeout(self.timeout)
+        while True:
+            line = self._line()
+            if line.startswith(b"-ERR"):
+                self.err = line[5:].decode().strip("' ")
+            elif line.startswith(b"PONG"):
+                return self.err
+
     def jsapi(self, subject, body=None):
         """A JetStream API request ("STREAM.NAMES", ...): the reply as a
         dict, or None."""

@@ -39,6 +39,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -128,6 +129,16 @@ def wait_until(what, fn, wait=WAIT):
         if time.monotonic() > deadline:
             raise AssertionError("not within %ds: %s" % (wait, what))
         time.sleep(0.05)
+
+
+def stream_of(path):
+    """The stream of a bridged channel, None if it has none (yet)."""
+    try:
+        stats = os.getxattr(path, "user.ipcfs.stats").decode()
+    except OSError:
+        return None
+    m = re.search(r"^stream (\S+)$", stats, re.M)
+    return m.group(1) if m else None
 
 
 def exists(path):
@@ -742,6 +753,20 @@ class SecuredSetUp(AuthCase):
                    and not exists(b(j, "all")))
         os.rmdir(b(j, "sub"))
         wait_until("rmdir shows", lambda: not exists(a(j, "sub")))
+        # One name made on both at once: the later host reads the key
+        # the other made (kvStore_Get, $JS.API.DIRECT.GET), if it loses
+        # the race; either way they share the channel.
+        ts = [threading.Thread(target=lambda h=h: os.close(os.open(
+            h(j, "both"), os.O_CREAT | os.O_WRONLY, 0o666))) for h in (a, b)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        wait_until("one stream for both on both", lambda: stream_of(
+            a(j, "both")) is not None and stream_of(a(j, "both")) ==
+            stream_of(b(j, "both")))
+        os.unlink(a(j, "both"))
+        wait_until("both gone", lambda: not exists(b(j, "both")))
 
 
 # -- isolation --------------------------------------------------------------
@@ -781,8 +806,7 @@ accounts {
         a, b = (self.host(srv.url, "-o", "nats_user=%s,nats_password_file="
                           "%s" % (u, pw[u])) for u in ("host1", "host2"))
         self.carries(a, b)
-        stream = os.getxattr(a("d", "c"), "user.ipcfs.stats").decode()
-        stream = re.search(r"^stream (\S+)$", stream, re.M).group(1)
+        stream = stream_of(a("d", "c"))
         self.assertEqual(srv.violations(), [])
 
         # Another account, a daemon with the same nats_name: it sees
@@ -810,6 +834,10 @@ accounts {
         self.assertIsNone(cli.request("$KV.ipcfs_names.d", b"x", timeout=2))
         self.assertRegex(cli.err or "", r"Permissions Violation for "
                          r"Publish to \"\$KV\.ipcfs_names\.d\"")
+        for subject in ("_ipcfs.ipcfs.inbox.>", "ipcfs.*",
+                        "_ipcfs.ipcfs.freed"):
+            self.assertRegex(cli.subscribe_refused(subject) or "",
+                             r"Permissions Violation for Subscription to")
         cli.close()
         # A token with a wildcard inside is no wildcard: it names nothing.
         cli = natsauth.Client("127.0.0.1", srv.port, "narrow", "p4")

@@ -318,7 +318,7 @@ class Sniffer:
             raise AssertionError("no INFO from the server")
         self.sock.sendall(b'CONNECT {"verbose":false,"headers":true,'
                           b'"protocol":1,"name":"sniffer"}\r\n'
-                          b"SUB $JS.ACK.> 1\r\nSUB _INBOX.> 2\r\n"
+                          b"SUB $JS.ACK.> 1\r\nSUB _ipcfs.*.inbox.> 2\r\n"
                           b"SUB ipcfs.> 3\r\nPING\r\n")
         self.published = {}         # puback subject: record
         self.stored = collections.defaultdict(list)  # record: [seq]
@@ -449,14 +449,16 @@ def record_of(data):
 
 def inbox_of(server, host):
     """The inbox a host's daemon gets its answers on (its subscription
-    INBOX.>), from the server's /connz; None until it has connected."""
+    _ipcfs.NAME.inbox.NUID.>), from the server's /connz; None until it
+    has connected."""
     status, js = server.monitor("/connz?subs=true")
     if status != 200:
         return None
     for c in js.get("connections", []):
         if c.get("name") == host.id:
             for sub in c.get("subscriptions_list", []):
-                if sub.startswith("_INBOX.") and sub.endswith(".>"):
+                if sub.startswith("_ipcfs.") and ".inbox." in sub and \
+                        sub.endswith(".>"):
                     return sub[:-2]
     return None
 
