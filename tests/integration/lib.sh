@@ -4,6 +4,8 @@
 #   . "$(dirname "$0")/lib.sh"
 #   ipcfs_mount [-o opts]        sets MNT, TMP, DPID; installs the trap
 #   fail "what went wrong"       exit 1 with a message
+#   for_all PROG                 copy PROG into $TMP/bin for every uid to
+#                                run; prints the copy's path
 #
 # The daemon is the sanitized build unless IPCFS says otherwise; its log
 # is checked for sanitizer reports when the test ends.
@@ -63,6 +65,19 @@ ipcfs_cleanup() {
 	fi
 	[ -n "$TMP" ] && rm -rf "$TMP"
 	exit $rc
+}
+
+# A test that runs a program as another uid runs a copy of it: the
+# checkout may be one that uid cannot enter (a home directory of mode 0700,
+# as Debian 12 makes them) or its programs mode 0700 (built under umask
+# 077).  setpriv(1) running the program itself would still reach it, with
+# the capabilities it keeps until execve; env, sh and mount.fuse3 would not.
+for_all() {
+	local dst=$TMP/bin/$(basename "$1")
+
+	mkdir -p -m 755 "$TMP/bin" && cp "$1" "$dst" && chmod 755 "$dst" ||
+	    fail "cannot copy $1 to $TMP/bin"
+	echo "$dst"
 }
 
 # Mount a fresh ipcfs with the given arguments on $TMP/mnt.

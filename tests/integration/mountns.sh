@@ -12,10 +12,11 @@
 #   ns_init                 make TMP (mode 755), $TMP/san for sanitizer
 #                           logs, and install the clean-up trap
 #   ns_bind SRC TARGET      bind SRC over TARGET, for this namespace only
-#   ns_path_ipcfs           a link ipcfs -> $IPCFS bound over
-#                           /usr/local/sbin: mount(8) clears PATH, so
-#                           mount.fuse3's shell looks in the default PATH,
-#                           /usr/local/sbin first
+#   ns_path_ipcfs           a copy of $IPCFS, one every uid may run
+#                           (for_all in lib.sh), as ipcfs in a directory
+#                           bound over /usr/local/sbin: mount(8) clears
+#                           PATH, so mount.fuse3's shell looks in the
+#                           default PATH, /usr/local/sbin first
 #   ns_open_fuse            /dev/fuse as Debian's udev rule makes it, mode
 #                           0666, if the real one is not
 #   ns_daemons              pids of the ipcfs daemons in this namespace
@@ -61,7 +62,8 @@ ns_bind() {
 
 ns_path_ipcfs() {
 	mkdir -m 755 "$TMP/sbin"
-	ln -s "$(readlink -f "$IPCFS")" "$TMP/sbin/ipcfs"
+	ln -s "$(for_all "$IPCFS")" "$TMP/sbin/ipcfs" ||
+	    fail "cannot make $TMP/sbin/ipcfs"
 	ns_bind "$TMP/sbin" /usr/local/sbin
 	[ "$(env -u PATH /bin/sh -c 'command -v ipcfs')" = \
 	    /usr/local/sbin/ipcfs ] ||

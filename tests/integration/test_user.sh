@@ -18,6 +18,8 @@ KEEP_GOING=1
 ns_init
 ns_open_fuse
 ns_path_ipcfs
+# What uid 65534 runs is a copy it can reach, wherever the checkout is.
+CHANIO=$(for_all "$CHANIO") || exit 1
 watchdog 200
 
 # The user, with a home of its own and the PATH a login gets.
