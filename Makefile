@@ -203,37 +203,51 @@ MAN1	 = docs/ipcfs.1 docs/ipcfs-stat.1
 MAN7	 = docs/ipcfs.7
 UNITS_SYSTEMD = mount/mnt-ipc.mount
 FSTAB	 = mount/ipcfs.fstab
+INSTALL_DIRS = $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man7 $(UNITDIR) $(DOCDIR)
+# The directories make install made, those of INSTALL_DIRS and their
+# parents that were not there before, one a line, under $(DESTDIR);
+# make uninstall removes those that are empty then, and no others.  A
+# second install keeps the first one's list.
+MADE	 = $(DOCDIR)/installed-dirs
 
 install: ipcfs ipcfs-stat $(MAN1) $(MAN7) $(UNITS_SYSTEMD) $(FSTAB)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	@made=$$(for d in $(INSTALL_DIRS); do \
+		while [ "$$d" != / ] && [ "$$d" != . ] && \
+		    [ ! -d "$(DESTDIR)$$d" ]; do \
+			echo "$$d"; d=$$(dirname "$$d"); \
+		done; \
+	done); \
+	old=$$(grep -v '^#' "$(DESTDIR)$(MADE)" 2>/dev/null); \
+	echo install -d $(INSTALL_DIRS:%=$(DESTDIR)%); \
+	install -d $(INSTALL_DIRS:%=$(DESTDIR)%) && { \
+		echo "# Directories make install made;" \
+		    "make uninstall removes them if empty."; \
+		printf '%s\n' $$old $$made | LC_ALL=C sort -u; \
+	} >"$(DESTDIR)$(MADE)" && chmod 644 "$(DESTDIR)$(MADE)"
 	install -m 755 ipcfs ipcfs-stat $(DESTDIR)$(BINDIR)
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7
 	install -m 644 $(UNITS_SYSTEMD) $(DESTDIR)$(UNITDIR)
 	install -m 644 $(FSTAB) $(DESTDIR)$(DOCDIR)
 
-# Remove what make install installed, then the directories it made, if
-# they are empty: always ipcfs's own and systemd's, which a system has
-# only when something put a unit there; and under a DESTDIR, where
-# install made them all, every one up to $(DESTDIR).  The directories of
-# a live system's hierarchy (bin, share/man/man1...) stay.
+# Remove what make install installed, then the directories it made (its
+# list, deepest first) that are empty now.  Without a list, from an
+# install older than it, only ipcfs's own directory and systemd's, which a
+# system has only when something put a unit there.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/ipcfs $(DESTDIR)$(BINDIR)/ipcfs-stat \
 	    $(MAN1:docs/%=$(DESTDIR)$(MANDIR)/man1/%) \
 	    $(MAN7:docs/%=$(DESTDIR)$(MANDIR)/man7/%) \
 	    $(UNITS_SYSTEMD:mount/%=$(DESTDIR)$(UNITDIR)/%) \
 	    $(FSTAB:mount/%=$(DESTDIR)$(DOCDIR)/%)
-	@for d in $(DOCDIR) $(UNITDIR) $(PREFIX)/lib/systemd; do \
+	@if [ -f "$(DESTDIR)$(MADE)" ]; then \
+		made=$$(grep -v '^#' "$(DESTDIR)$(MADE)"); \
+		rm -f "$(DESTDIR)$(MADE)"; \
+	else \
+		made="$(DOCDIR) $(UNITDIR) $(PREFIX)/lib/systemd"; \
+	fi; \
+	for d in $$(printf '%s\n' $$made | LC_ALL=C sort -r); do \
 		rmdir "$(DESTDIR)$$d" 2>/dev/null || true; \
-	done
-	@[ -z "$(DESTDIR)" ] || for d in $(BINDIR) $(MANDIR)/man1 \
-	    $(MANDIR)/man7 $(MANDIR) $(PREFIX)/share/doc $(PREFIX)/share \
-	    $(PREFIX)/lib $(PREFIX); do \
-		while [ "$$d" != / ] && [ "$$d" != . ] && \
-		    rmdir "$(DESTDIR)$$d" 2>/dev/null; do \
-			d=$$(dirname "$$d"); \
-		done; \
 	done
 
 clean:

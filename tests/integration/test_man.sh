@@ -205,6 +205,7 @@ expect "make install puts exactly these files there" cat "$W/files" <<'EOF'
 755 ./usr/bin/ipcfs
 755 ./usr/bin/ipcfs-stat
 644 ./usr/lib/systemd/system/mnt-ipc.mount
+644 ./usr/share/doc/ipcfs/installed-dirs
 644 ./usr/share/doc/ipcfs/ipcfs.fstab
 644 ./usr/share/man/man1/ipcfs-stat.1
 644 ./usr/share/man/man1/ipcfs.1
