@@ -13,7 +13,9 @@
 # just after the closing fence.  A block without one fails the test, as does
 # a marker that belongs to no block.  The three tours (docs/examples/tour.*)
 # must be shown in README.md with their output.  Every example is run on a
-# real mount with the sanitized daemon and must leave the mount empty.
+# real mount with the sanitized daemon and must leave the mount empty.  A
+# command shown in a code span with its arguments, `tools/x ARG`, names a
+# program that is there in a built tree.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -257,6 +259,22 @@ for f in "${!outblk[@]}"; do
 		rm -rf "${MNT:?}"/* "${MNT:?}"/.[!.]* 2>/dev/null
 	fi
 done
+
+# A command in a code span, `PATH ARGS`, with PATH in this tree (./NAME or
+# DIR/NAME for a directory DIR here): PATH is there once make check built.
+# shellcheck disable=SC2086
+grep -ohE '`[^`]+`' $DOCS | tr -d '`' | while read -r cmd args; do
+	[ -n "$args" ] || continue
+	case $cmd in
+	./*) ;;
+	*/*) [ -d "${cmd%%/*}" ] || continue ;;
+	*) continue ;;
+	esac
+	[ -e "$cmd" ] || echo "$cmd $args"
+done | sort -u >"$WORK/missing"
+while read -r line; do
+	bad "a code span runs \`$line\`, and there is no ${line%% *}"
+done <"$WORK/missing"
 
 if [ $errors -ne 0 ]; then
 	echo "$errors problem(s) in the documentation" >&2
