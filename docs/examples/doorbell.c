@@ -45,5 +45,8 @@ main(int argc, char **argv)
 				errx(1, "frame[%d] is %g", i, frame[i]);
 		printf("round %d: every value is %d\n", round, round + 1);
 	}
+	unlink(path);			/* frame.done; the peer may have already */
+	snprintf(path, sizeof path, "%s/frame", dir);
+	unlink(path);
 	return (0);
 }

@@ -7,7 +7,12 @@ import mmap
 import os
 import sys
 
-import numpy as np
+try:
+    import numpy as np
+except ModuleNotFoundError:
+    sys.exit(f"doorbell.py: needs numpy, which {sys.executable} cannot "
+             "import (Debian's python3-numpy is for /usr/bin/python3; "
+             "pip install numpy for another)")
 
 d = sys.argv[1] if len(sys.argv) > 1 else "/mnt/ipc"
 bell = os.open(f"{d}/frame", os.O_RDONLY | os.O_CREAT, 0o644)
@@ -19,3 +24,9 @@ while os.read(bell, 1):                  # the ring; b"" once the C side left
         frame += 1.0                     # in the shared region: no copy
         del frame                        # let go of m before it closes
     os.write(done, b"!")                 # ring back
+
+for name in ("frame", "frame.done"):     # unless the C side removed them
+    try:
+        os.unlink(f"{d}/{name}")
+    except FileNotFoundError:
+        pass

@@ -14,7 +14,8 @@
  * its own doorbell back.
  *
  * If the other side goes away, the read on DIR/frame.done sees end of
- * file: say so and exit non-zero.
+ * file: say so and exit non-zero.  After the last round, remove DIR/frame
+ * and DIR/frame.done, unless frame.py has already.
  */
 
 #include <sys/mman.h>
@@ -44,6 +45,19 @@ open_chan(const char *dir, const char *name, int flags)
 		exit(1);
 	}
 	return (fd);
+}
+
+/* Remove DIR/name, unless the other side has already. */
+static void
+remove_chan(const char *dir, const char *name)
+{
+	char	 path[4096];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (unlink(path) == -1 && errno != ENOENT) {
+		fprintf(stderr, "frame: %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
 }
 
 /* Wait for one ring on fd; 0 at end of file, -1 on error. */
@@ -118,5 +132,7 @@ main(int argc, char **argv)
 		}
 	}
 	printf("frame: %ld rounds, every value checked\n", rounds);
+	remove_chan(dir, "frame");
+	remove_chan(dir, "frame.done");
 	return (0);
 }

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """frame.py: the Python side of frame.c, sharing a 512x512 float32 frame
 through an ipcfs channel's region, with the channel's stream as the doorbell.
 
@@ -13,7 +13,8 @@ Mapping DIR/frame needs it open for writing, so this side is itself a
 writer of DIR/frame and, as with a pipe whose write end one still holds,
 never sees end of file there.  It learns that frame.c has gone from
 DIR/frame.done instead: once its only reader has closed, poll reports an
-error there.  Then it says so and exits cleanly.
+error there.  Then it says so, removes DIR/frame and DIR/frame.done (unless
+frame.c has already) and exits cleanly.
 """
 
 import mmap
@@ -21,7 +22,12 @@ import os
 import select
 import sys
 
-import numpy
+try:
+    import numpy
+except ModuleNotFoundError:
+    sys.exit(f"frame.py: needs numpy, which {sys.executable} cannot "
+             "import (Debian's python3-numpy is for /usr/bin/python3; "
+             "pip install numpy for another)")
 
 SIDE = 512
 BYTES = SIDE * SIDE * 4
@@ -70,6 +76,11 @@ def main():
             break
         frames += 1
     print(f"frame.py: {frames} frames, the C side has gone")
+    for name in (path, path + ".done"):
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
 
 
 if __name__ == "__main__":

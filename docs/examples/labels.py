@@ -1,10 +1,16 @@
+#!/usr/bin/env python3
 """A region labelled with its array type, opened as a numpy array by name.
 Usage: python3 labels.py [DIR]  (DIR is an ipcfs mount, /mnt/ipc by default)
 """
 import os
 import sys
 
-import numpy as np
+try:
+    import numpy as np
+except ModuleNotFoundError:
+    sys.exit(f"labels.py: needs numpy, which {sys.executable} cannot "
+             "import (Debian's python3-numpy is for /usr/bin/python3; "
+             "pip install numpy for another)")
 
 
 def open_array(path, mode="r+"):

@@ -11,9 +11,10 @@
  * so each side keeps what it has read until a newline arrives.
  *
  * When one side goes away, whether it finished or was killed, the other
- * sees end of file on read or EPIPE on write, says so and exits.  A killed
- * run may leave messages behind in the channels: remove req and rep (or use
- * a fresh DIR) before the next one.
+ * sees end of file on read or EPIPE on write, says so and exits.  Each side
+ * removes req and rep when it ends well; the second finds them gone.  A run
+ * that fails or is killed may leave them behind, with messages in them:
+ * remove them (or use a fresh DIR) before the next one.
  */
 
 #include <errno.h>
@@ -118,6 +119,21 @@ write_all(int fd, const char *s)
 	return (0);
 }
 
+/* Remove the channels, unless the other side has already. */
+static void
+remove_chans(const char *dir)
+{
+	const char	*names[] = { "req", "rep" };
+	char		 path[4096];
+	size_t		 i;
+
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		if (unlink(path) == -1 && errno != ENOENT)
+			die("%s: %s", path, strerror(errno));
+	}
+}
+
 /* Answer requests until the client closes its end. */
 static int
 server(const char *dir)
@@ -143,6 +159,7 @@ server(const char *dir)
 	}
 	printf("%s: client closed req (end of file) after %ld requests\n",
 	    prog, n);
+	remove_chans(dir);
 	return (0);
 }
 
@@ -174,6 +191,7 @@ client(const char *dir, long count)
 			    line);
 	}
 	printf("%s: %ld round trips, every reply checked\n", prog, count);
+	remove_chans(dir);
 	return (0);
 }
 

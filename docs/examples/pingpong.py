@@ -12,8 +12,9 @@ arrives.
 
 When one side goes away, whether it finished or was killed, the other sees
 end of file on read or EPIPE (BrokenPipeError) on write, says so and exits.
-A killed run may leave messages behind in the channels: remove req and rep
-(or use a fresh DIR) before the next one.
+Each side removes req and rep when it ends well; the second finds them
+gone.  A run that fails or is killed may leave them behind, with messages
+in them: remove them (or use a fresh DIR) before the next one.
 """
 
 import os
@@ -49,6 +50,15 @@ def write_all(fd, text):
 def open_chan(directory, name, flags):
     """Open a channel, creating it if it is not there yet."""
     return os.open(os.path.join(directory, name), flags | os.O_CREAT, 0o666)
+
+
+def remove(directory):
+    """Remove the channels, unless the other side has already."""
+    for name in ("req", "rep"):
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass
 
 
 def server(directory):
@@ -99,5 +109,6 @@ if __name__ == "__main__":
             server(directory)
         else:
             client(directory, int(args[2]) if len(args) > 2 else 1000)
+        remove(directory)
     except OSError as e:
         sys.exit(f"{prog}: {e}")

@@ -12,10 +12,22 @@
 # A marker goes on the line just before the opening fence, or on the line
 # just after the closing fence.  A block without one fails the test, as does
 # a marker that belongs to no block.  The three tours (docs/examples/tour.*)
-# must be shown in README.md with their output.  Every example is run on a
-# real mount with the sanitized daemon and must leave the mount empty.  A
-# command shown in a code span with its arguments, `tools/x ARG`, names a
-# program that is there in a built tree.
+# must be shown in README.md with their output.
+#
+# Every example is run on a real mount with the sanitized daemon and must
+# leave the mount empty: those with an output block alone, the pairs that
+# need a peer (pingpong, doorbell, frame: a Python side and a C side) here
+# too, each way round where either side may serve, and the bridge examples,
+# which need a NATS server, by test_bridge_doc.py.  An example that none of
+# these runs fails the test: pingpong, doorbell and frame once had no output
+# block, so only test_pingpong.py and test_frame.py ran them, and neither
+# looked at what they left behind.
+#
+# Python examples: a #! line is "#!/usr/bin/env python3", and one that uses
+# numpy says in one line what it needs when numpy is missing (run here
+# under a Python that refuses to import it) and exits non-zero.  A command
+# shown in a code span with its arguments, `tools/x ARG`, names a program
+# that is there in a built tree.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -257,6 +269,114 @@ for f in "${!outblk[@]}"; do
 	if [ -n "$left" ]; then
 		bad "$f left behind in the mount: $left"
 		rm -rf "${MNT:?}"/* "${MNT:?}"/.[!.]* 2>/dev/null
+	fi
+done
+
+# The pairs: the first command runs in the background, the second in the
+# foreground; both must end well, say nothing on stderr and leave the
+# mount empty.
+declare -A ran=()
+for f in "${!outblk[@]}"; do
+	ran[$f]=here
+done
+cbin() {
+	local name
+	name=$(basename "$1" .c)
+	[ -x "$WORK/bin/$name" ] ||
+	    cc -std=gnu11 -Wall -Wextra -Werror -O2 -o "$WORK/bin/$name" \
+	    "$TOP/$1" || bad "$1 does not build"
+	echo "$WORK/bin/$name"
+}
+# pair WHAT FIRST... -- SECOND...
+pair() {
+	local what=$1 first=() rc1=0 rc2=0 pid left
+	shift
+	while [ "$1" != -- ]; do
+		first+=("$1")
+		shift
+	done
+	shift
+	(cd "$WORK" && exec timeout -k 5 60 "${first[@]}") \
+	    >"$WORK/first.out" 2>"$WORK/first.err" </dev/null &
+	pid=$!
+	(cd "$WORK" && timeout -k 5 60 "$@") >"$WORK/second.out" \
+	    2>"$WORK/second.err" </dev/null || rc2=$?
+	wait "$pid" || rc1=$?
+	if [ $rc1 -ne 0 ] || [ $rc2 -ne 0 ] || [ -s "$WORK/first.err" ] ||
+	    [ -s "$WORK/second.err" ]; then
+		bad "$what: exit $rc1 and $rc2:" \
+		    "$(cat "$WORK/first.err" "$WORK/second.err")"
+	else
+		echo "ok: $what"
+	fi
+	left=$(ls -A "$MNT")
+	if [ -n "$left" ]; then
+		bad "$what left behind in the mount: $left"
+		rm -rf "${MNT:?}"/* "${MNT:?}"/.[!.]* 2>/dev/null
+	fi
+}
+EX=$TOP/docs/examples
+pair "pingpong.py server, pingpong.c client" \
+    "$PY" "$EX/pingpong.py" server "$MNT" -- \
+    "$(cbin docs/examples/pingpong.c)" client "$MNT" 100
+pair "pingpong.c server, pingpong.py client" \
+    "$(cbin docs/examples/pingpong.c)" server "$MNT" -- \
+    "$PY" "$EX/pingpong.py" client "$MNT" 100
+pair "doorbell.py and doorbell.c" "$PY" "$EX/doorbell.py" "$MNT" -- \
+    "$(cbin docs/examples/doorbell.c)" "$MNT"
+pair "frame.py and frame.c" "$PY" "$EX/frame.py" "$MNT" -- \
+    "$(cbin docs/examples/frame.c)" "$MNT" 20
+for f in pingpong.py pingpong.c doorbell.py doorbell.c frame.py frame.c; do
+	ran[docs/examples/$f]=here
+done
+ran[docs/examples/bridge.sh]=test_bridge_doc.py
+ran[docs/examples/bridge-owners.sh]=test_bridge_doc.py
+for f in docs/examples/*; do
+	t=${ran[$f]:-}
+	if [ -z "$t" ]; then
+		bad "$f: run by nothing (give it an output block, or run it" \
+		    "here as a pair)"
+	elif [ "$t" != here ] &&
+	    ! grep -qF "$(basename "$f")" "tests/integration/$t"; then
+		bad "$f: tests/integration/$t does not run it"
+	fi
+done
+
+# Python examples: the #! line, and numpy missing.  The hook stands for a
+# Python without numpy, whichever this one has.
+NONUMPY='
+import runpy, sys
+class NoNumpy:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "numpy":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoNumpy())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+'
+mkdir "$WORK/nonumpy"
+for f in docs/examples/*.py; do
+	name=$(basename "$f")
+	line=$(head -n 1 "$f")
+	case $line in
+	'#!'*)
+		[ "$line" = "#!/usr/bin/env python3" ] ||
+		    bad "$f: '$line', not '#!/usr/bin/env python3'"
+		;;
+	esac
+	grep -qE '^[[:space:]]*(import|from)[[:space:]]+numpy' "$f" || continue
+	rc=0
+	(cd "$WORK" && timeout -k 5 30 "$PY" -c "$NONUMPY" "$TOP/$f" \
+	    "$WORK/nonumpy") >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
+	if [ $rc -ne 0 ] && [ ! -s "$WORK/$name.out" ] &&
+	    [ "$(wc -l <"$WORK/$name.err")" = 1 ] &&
+	    grep -q "^$name: needs numpy, which .* cannot import" \
+	    "$WORK/$name.err" && [ -z "$(ls -A "$WORK/nonumpy")" ]; then
+		echo "ok: $f without numpy: $(cat "$WORK/$name.err")"
+	else
+		bad "$f without numpy: exit $rc, stdout" \
+		    "'$(cat "$WORK/$name.out")', stderr:" \
+		    "$(cat "$WORK/$name.err")"
 	fi
 done
 
