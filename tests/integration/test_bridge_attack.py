@@ -808,14 +808,19 @@ class BridgeAttack(unittest.TestCase):
         todo = [""]
         while todo:
             rel = todo.pop()
-            with os.scandir(os.path.join(h(top), rel)) as it:
-                for e in it:
-                    p = os.path.join(rel, e.name)
-                    if e.is_dir(follow_symlinks=False):
-                        out[p] = "d"
-                        todo.append(p)
-                    else:
-                        out[p] = "f"
+            try:
+                with os.scandir(os.path.join(h(top), rel)) as it:
+                    for e in it:
+                        p = os.path.join(rel, e.name)
+                        if e.is_dir(follow_symlinks=False):
+                            out[p] = "d"
+                            todo.append(p)
+                        else:
+                            out[p] = "f"
+            except (NotADirectoryError, FileNotFoundError):
+                # It changed while the walk went on (the host follows
+                # the bucket): seen as neither, so the caller looks again.
+                out[rel] = "changing"
         return out
 
     def same_names(self, wait=WAIT):
