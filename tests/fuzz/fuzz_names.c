@@ -19,13 +19,6 @@
 #include "ipcfs.h"
 #include "fuzz.h"
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE	(1 << 0)
-#endif
-#ifndef RENAME_EXCHANGE
-#define RENAME_EXCHANGE		(1 << 1)
-#endif
-
 #define MAX_NODES	256
 #define MAX_OPS		300
 #define NAME_BUF	(NAME_MAX_LEN + 64)

@@ -15,13 +15,6 @@
 #include "ipcfs.h"
 #include "check_run.h"
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE	(1 << 0)
-#endif
-#ifndef RENAME_EXCHANGE
-#define RENAME_EXCHANGE		(1 << 1)
-#endif
-
 #define MAX_NODES	100
 #define ROOT_UID	1000
 #define ROOT_GID	2000
