@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include <fuse_log.h>
 #include <fuse_opt.h>
@@ -43,8 +44,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /*
- * The reference for opts_size: decimal digits, then nothing or one of
- * k, m, g (any case) followed by nothing, "B" or "iB".
+ * The reference for opts_size: decimal digits, then nothing, "B", or one
+ * of k, m, g followed by nothing, "B" or "iB", every letter in any case.
  */
 static int
 ref_size(const char *s, uint64_t *out)
@@ -62,7 +63,9 @@ ref_size(const char *s, uint64_t *out)
 	if (p == s)
 		return (EINVAL);
 	suffix = p;
-	if (*suffix != '\0') {
+	if (strcasecmp(suffix, "b") == 0)
+		suffix += 1;
+	else if (*suffix != '\0') {
 		switch (*suffix) {
 		case 'k': case 'K':
 			mult = 1ULL << 10;
@@ -77,8 +80,8 @@ ref_size(const char *s, uint64_t *out)
 			return (overflow ? ERANGE : EINVAL);
 		}
 		suffix++;
-		if (strcmp(suffix, "") != 0 && strcmp(suffix, "B") != 0 &&
-		    strcmp(suffix, "iB") != 0)
+		if (strcmp(suffix, "") != 0 && strcasecmp(suffix, "B") != 0 &&
+		    strcasecmp(suffix, "iB") != 0)
 			return (overflow ? ERANGE : EINVAL);
 	}
 	if (overflow || __builtin_mul_overflow(v, mult, &v))
