@@ -292,7 +292,9 @@ class NamesCase(test_bridge.BridgeCase):
                 p = rel + (n,)
                 try:
                     st = os.lstat(h(*top, *p))
-                except FileNotFoundError:
+                except (FileNotFoundError, NotADirectoryError):
+                    # It changed under the walk (a host following the
+                    # bucket): the caller looks again.
                     out["/".join(p)] = "?"
                     continue
                 if stat.S_ISDIR(st.st_mode):
