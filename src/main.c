@@ -143,6 +143,7 @@ main_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	static char	 line[1024];
 	static size_t	 len;
+	char		 shown[1024];
 	size_t		 n;
 
 	vsnprintf(line + len, sizeof line - len, fmt, ap);
@@ -154,12 +155,14 @@ main_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
 	if (line[n - 1] == '\n')
 		line[n - 1] = '\0';
 	len = 0;
+	/* An option libfuse does not know is echoed: not its password. */
+	opts_redact(shown, sizeof shown, line);
 	if (level <= FUSE_LOG_WARNING)
-		log_warnx("%s", line);
+		log_warnx("%s", shown);
 	else if (level == FUSE_LOG_DEBUG)
-		log_debug("%s", line);
+		log_debug("%s", shown);
 	else
-		log_info("%s", line);
+		log_info("%s", shown);
 }
 
 /*
@@ -494,6 +497,7 @@ main(int argc, char **argv)
 
 	memset(&copts, 0, sizeof copts);
 	memset(&ma, 0, sizeof ma);
+	fuse_set_log_func(main_fuse_log);
 	if (opts_parse(&args, &o, err, sizeof err) != 0) {
 		fprintf(stderr, "ipcfs: %s\n", err);
 		goto out;
@@ -538,7 +542,6 @@ main(int argc, char **argv)
 	if (ma.npos == 2 && main_fsname(&args, ma.pos[0]) != 0)
 		goto out;
 	log_init(1, copts.debug);
-	fuse_set_log_func(main_fuse_log);
 
 	main_cap_memory(&o);
 	if ((se = fs_new(&args, &o)) == NULL)

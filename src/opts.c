@@ -344,18 +344,26 @@ opts_text(struct opts_state *st, const char *arg, char *out, size_t size)
 
 /*
  * The end of the user information ("user:password" or "token") of the
- * URL whose authority starts at p, as libnats finds it (the last '@'
- * before the end of the authority), or NULL if it has none.  A URL ends
- * at a comma; ends lists the other bytes that end the authority.
+ * URL that starts at p, past its "://", as libnats finds it: the last '@'
+ * before the URL ends, whatever comes between ('/' and '\\' may be in a
+ * password).  NULL if it has none.  A URL ends at a comma; in an argument
+ * as given (escaped), "\\," ends it too and "\\\\" is one backslash.
  */
 static const char *
-opts_userinfo(const char *p, const char *ends)
+opts_userinfo(const char *p, int escaped)
 {
 	const char	*at = NULL;
 
-	for (; *p != '\0' && *p != ',' && strchr(ends, *p) == NULL; p++)
+	for (; *p != '\0' && *p != ','; p++) {
+		if (escaped && p[0] == '\\') {
+			if (p[1] == ',' || p[1] == '\0')
+				break;
+			p++;
+			continue;
+		}
 		if (*p == '@')
 			at = p;
+	}
 	return (at);
 }
 
@@ -379,7 +387,7 @@ opts_redact(char *buf, size_t len, const char *urls)
 		n += snprintf(buf + n, n < len ? len - n : 0, "%.*s",
 		    (int)(s - p), p);
 		p = s;
-		if ((at = opts_userinfo(s, "/")) == NULL)
+		if ((at = opts_userinfo(s, 0)) == NULL)
 			continue;
 		colon = memchr(s, ':', (size_t)(at - s));
 		if (colon != NULL)
@@ -410,7 +418,7 @@ opts_scrub(char *arg)
 		s += 3;
 		p = s;
 		/* In an argument, an escaped comma ("\,") ends a URL too. */
-		if ((at = (char *)opts_userinfo(s, "/\\")) == NULL)
+		if ((at = (char *)opts_userinfo(s, 1)) == NULL)
 			continue;
 		colon = memchr(s, ':', (size_t)(at - s));
 		s = colon != NULL ? colon + 1 : s;
@@ -526,7 +534,7 @@ opts_url_secret(const char *urls)
 	const char	*s;
 
 	for (s = urls; (s = strstr(s, "://")) != NULL; s += 3)
-		if (opts_userinfo(s + 3, "/") != NULL)
+		if (opts_userinfo(s + 3, 0) != NULL)
 			return (1);
 	return (0);
 }

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#define LIBBSD_OPENBSD_VIS
+#include <vis.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -75,6 +78,47 @@ static uint64_t		 auth_perm_logged;
  * file, and for a secret, the daemon's user's or root's, with no access
  * for group or others.  Returns the descriptor, or -1 after one line.
  */
+/*
+ * Whether the directories of path are safe as ssh asks: each this user's
+ * or root's, and not writable by group or others unless sticky (where no
+ * one else may replace a file not theirs).  libnats reads some files
+ * again at every connection, by name: whoever could swap one would choose
+ * the account, or the server, we trust.  0, or -1 after one line.
+ */
+static int
+auth_dirs(const char *name, const char *path)
+{
+	struct stat	 sb;
+	char		 real[PATH_MAX], *slash;
+	uid_t		 uid = geteuid();
+
+	if (realpath(path, real) == NULL) {
+		log_warnx("%s: %s: %s", name, path, strerror(errno));
+		return (-1);
+	}
+	while ((slash = strrchr(real, '/')) != NULL) {
+		if (slash == real)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(real, &sb) == -1) {
+			log_warnx("%s: %s: %s", name, real, strerror(errno));
+			return (-1);
+		}
+		if ((sb.st_uid != uid && sb.st_uid != 0) ||
+		    ((sb.st_mode & 022) != 0 && (sb.st_mode & S_ISVTX) == 0)) {
+			log_warnx("%s: %s: refused: others may replace it, in "
+			    "%s (uid %lu, mode %04o)", name, path, real,
+			    (unsigned long)sb.st_uid,
+			    (unsigned)(sb.st_mode & 07777));
+			return (-1);
+		}
+		if (strcmp(real, "/") == 0)
+			break;
+	}
+	return (0);
+}
+
 static int
 auth_open(const char *name, const char *path, int secret)
 {
@@ -103,6 +147,17 @@ auth_open(const char *name, const char *path, int secret)
 		    path, (unsigned)(sb.st_mode & 07777));
 		goto fail;
 	}
+	/* Whoever may change a CA or certificate chooses whom we trust. */
+	if (!secret && ((sb.st_uid != uid && sb.st_uid != 0) ||
+	    (sb.st_mode & 022) != 0)) {
+		log_warnx("%s: %s: refused: others may change it (uid %lu, "
+		    "mode %04o); make it this user's or root's, and chmod "
+		    "go-w it", name, path, (unsigned long)sb.st_uid,
+		    (unsigned)(sb.st_mode & 07777));
+		goto fail;
+	}
+	if (auth_dirs(name, path) != 0)
+		goto fail;
 	return (fd);
 fail:
 	if (fd != -1)
@@ -456,7 +511,7 @@ auth_tls_error(char *buf, size_t len)
 void
 auth_report(const char *url, natsStatus st, const char *why)
 {
-	char		 who[1024 + 64];
+	char		 who[1024 + 64], safe[512];
 	const char	*p;
 
 	if (url != NULL)
@@ -474,6 +529,10 @@ auth_report(const char *url, natsStatus st, const char *why)
 	if (why[0] == '(' && (p = strstr(why, "): ")) != NULL &&
 	    strcspn(why, " ") > (size_t)(p - why))
 		why = p + 3;
+	/* The server's words, or a certificate's: no control bytes. */
+	strnvis(safe, why, sizeof safe, VIS_CSTYLE | VIS_NL | VIS_TAB |
+	    VIS_OCTAL);
+	why = safe;
 	switch (st) {
 	case NATS_CONNECTION_AUTH_FAILED:
 		log_warnx("%s refused the login: %s", who, why);

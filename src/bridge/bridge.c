@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -646,6 +647,7 @@ on_job(struct job *j)
 }
 
 #define SET_WAIT_MS	3000
+#define CHECK_MS	10000	/* the check before mounting, at most */
 
 /* The clock: resend what got no answer, drop silent hosts. */
 static void
@@ -1128,15 +1130,16 @@ bridge_start(struct chan_pool *pool, const struct opts *o)
 int
 bridge_check(struct opts *o, int foreground)
 {
-	pid_t	 pid;
+	char	 shown[1024];
+	uint64_t deadline;
+	pid_t	 pid, r;
 	int	 status;
 
 	if (o->nats[0] == '\0')
 		return (0);
 	if (auth_check(o) != 0)
 		return (-1);
-	if (foreground)
-		return (0);
+	(void)foreground;
 	fflush(stderr);
 	switch ((pid = fork())) {
 	case -1:
@@ -1147,11 +1150,29 @@ bridge_check(struct opts *o, int foreground)
 		_exit(nats_Open(-1) == NATS_OK && bridge_connect(o, 1) == 0 ?
 		    0 : 1);
 	}
-	while (waitpid(pid, &status, 0) == -1)
-		if (errno != EINTR) {
+	/*
+	 * libnats's TLS handshake has no time limit: a server that asks for
+	 * TLS and then says nothing would hold the check, and the daemon's
+	 * own connect after it, for ever.
+	 */
+	deadline = now_ms() + CHECK_MS;
+	while ((r = waitpid(pid, &status, WNOHANG)) != pid) {
+		if (r == -1 && errno != EINTR) {
 			log_warn("bridge: waitpid");
 			return (-1);
 		}
+		if (now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+				;
+			log_warnx("bridge: %s: no answer within %d s (a TLS "
+			    "handshake the server never finished?); not "
+			    "mounting", opts_redact(shown, sizeof shown,
+			    o->nats), CHECK_MS / 1000);
+			return (-1);
+		}
+		usleep(20000);
+	}
 	return (WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1);
 }
 

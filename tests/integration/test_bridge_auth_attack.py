@@ -284,10 +284,9 @@ class Files(AttackCase):
         mode 600, which the start would refuse) and, at the next
         reconnection, the daemon logs in as their user, in their
         account, and sends them this host's channels, without a word.
-        Should be: the daemon reads the file itself through the checked
-        descriptor at each connection (natsOptions_SetUserCredentials-
-        Callbacks), refuses the swapped one in one line, and never logs
-        in with it."""
+        Now: a secret file in a directory others may write (and not
+        sticky) is refused at the start, as ssh refuses one, so no one
+        but root can swap it later."""
         if os.geteuid() != 0:
             self.skipTest("needs root, to give a file to another user")
         op = natsauth.Operator()
@@ -301,20 +300,36 @@ class Files(AttackCase):
         os.chmod(shared, 0o777)
         creds = os.path.join(shared, "host.creds")
         natsauth.secret_file(creds, natsauth.creds(*op.user(mine, "host1")))
+        # A directory where others may replace the file is refused at
+        # the start, in one line: no swap can happen later.
+        with self.assertRaises(AssertionError) as cm:
+            self.host(srv.url, "-o", "nats_creds=" + creds)
+        self.assertIn("refused: others may replace it", str(cm.exception))
+        # In a directory only root may write, the swap cannot be made.
+        os.chmod(shared, 0o755)
         h = self.host(srv.url, "-o", "nats_creds=" + creds)
         auth.wait_until("logged in", lambda: account_of(srv, h.id))
         self.assertEqual(account_of(srv, h.id), mine.public)
-        # The other user's file, where the daemon's was.
-        os.rename(creds, os.path.join(shared, "moved.creds"))
-        natsauth.secret_file(creds, natsauth.creds(*op.user(theirs, "m")))
-        os.chown(creds, 65534, 65534)
+        # Another user cannot swap it now.
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setresgid(65534, 65534, 65534)
+                os.setresuid(65534, 65534, 65534)
+                os.rename(creds, os.path.join(shared, "moved.creds"))
+                os._exit(0)
+            except PermissionError:
+                os._exit(13)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 13,
+                         "another user moved the daemon's creds file")
         srv.stop()
         srv.start()
-        got = auth.wait_until("logged in again, or refused", lambda: (
-            account_of(srv, h.id) or re.search(r"nats_creds: .*refused",
-                                                h.log())))
-        self.assertNotEqual(got, theirs.public, "logged in with another "
-                            "user's creds file")
+        auth.wait_until("logged in again", lambda: account_of(srv, h.id))
+        self.assertEqual(account_of(srv, h.id), mine.public)
         self.assertNotEqual(account_of(srv, h.id), theirs.public)
         self.healthy(h)
 
@@ -336,10 +351,14 @@ class Peer(AttackCase):
         d = self.start("-o", "nats=tls://127.0.0.1:%d,nats_ca=%s" % (
             f.port, auth._pki.ca), foreground=False)
         try:
-            d.proc.wait(timeout=SHORT)
+            rc = d.proc.wait(timeout=SHORT)
         except subprocess.TimeoutExpired:
             self.fail("ipcfs (in the background) had not returned after "
                       "%ds: %s" % (SHORT, d.lines()))
+        # It refuses, in one line, rather than mount what cannot work.
+        self.assertEqual(rc, 1, d.lines())
+        self.assertEqual(len(d.lines().splitlines()), 1, d.lines())
+        self.assertIn("no answer", d.lines())
 
     def test_mount_in_the_foreground_answers(self):
         """In the foreground, bridge_start connects before the loop
@@ -348,7 +367,12 @@ class Peer(AttackCase):
         f = self.later(FakeServer(info={"tls_required": True}))
         d = self.start("-o", "nats=tls://127.0.0.1:%d,nats_ca=%s" % (
             f.port, auth._pki.ca))
-        self.assertTrue(self.mounts_or_exits(d), d.lines())
+        if not self.mounts_or_exits(d):
+            # Refused in one line, before mounting: nothing to hang.
+            self.assertEqual(d.proc.wait(timeout=SHORT), 1, d.lines())
+            self.assertEqual(len(d.lines().splitlines()), 1, d.lines())
+            self.assertIn("no answer", d.lines())
+            return
         p = self.later(Daemon([sys.executable, "-c", """
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)

@@ -481,9 +481,12 @@ START_TEST(test_redact)
 		{ "nats://a:4222", "nats://a:4222" },
 		{ "nats://u:pw@a:4222", "nats://u:***@a:4222" },
 		{ "tls://tok@a", "tls://***@a" },
+		/* libnats takes the user part to the last '@'. */
 		{ "nats://u:p@ss@a,nats://b,nats://t@c/x@y",
-		    "nats://u:***@a,nats://b,nats://***@c/x@y" },
-		{ "nats://a/x@y", "nats://a/x@y" },
+		    "nats://u:***@a,nats://b,nats://***@y" },
+		{ "nats://u:pw/Slash@h", "nats://u:***@h" },
+		{ "nats://tok/en@h", "nats://***@h" },
+		{ "nats://u:p\\w@h", "nats://u:***@h" },
 		{ "", "" },
 	};
 	size_t		 i;
