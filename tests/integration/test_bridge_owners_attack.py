@@ -352,6 +352,11 @@ class OwnersAttack(unittest.TestCase):
         B = self.host()
         as_user(ALICE, os.mkdir, A("d"), 0o755)
         os.kill(self.server.proc.pid, signal.SIGSTOP)
+        # Stopped for sure before the mark (a hang guard of 5 s).
+        deadline = time.monotonic() + 5
+        while state(self.server.proc.pid) != "T":
+            self.assertLess(time.monotonic(), deadline, "server not stopped")
+            time.sleep(0.01)
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
