@@ -140,7 +140,7 @@ mount_bad "an option nobody knows" \
     "ipcfs: fuse: unknown option(s): \`-o frobnicate'" "$M" \
     mount -t fuse.ipcfs ipcfs "$M" -o capacity=8K,frobnicate
 mount_bad "a mount point that does not exist" \
-    "fuse: bad mount point \`$TMP/none': No such file or directory" \
+    "ipcfs: fuse: bad mount point \`$TMP/none': No such file or directory" \
     "$TMP/none" \
     mount -t fuse.ipcfs ipcfs "$TMP/none"
 
