@@ -115,7 +115,7 @@ ipcfs_mounted "$W/mp" || fail "background start: not mounted"
 echo bg >"$W/mp/c" && [ "$(timeout 10 cat "$W/mp/c")" = bg ] ||
     fail "background mount does not carry data"
 fusermount3 -u "$W/mp" || fail "fusermount3 -u failed"
-for i in $(seq 200); do
+for i in $(seq 600); do
 	kill -0 "$BGPID" 2>/dev/null || break
 	sleep 0.05
 done
