@@ -11,9 +11,8 @@
 #include "ipcfs.h"
 
 int
-bridge_check(struct opts *o, int foreground)
+bridge_check(struct opts *o)
 {
-	(void)foreground;
 	if (o->nats[0] == '\0')
 		return (0);
 	log_warnx("-o nats: this ipcfs was built without libnats "

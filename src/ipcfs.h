@@ -562,7 +562,7 @@ int	 wire_json_str(const char *, size_t, const char *, char *, size_t);
 
 /* bridge/, or bridge_none.c when built without libnats */
 struct fuse_file_info;
-int	 bridge_check(struct opts *, int);
+int	 bridge_check(struct opts *);
 int	 bridge_start(struct chan_pool *, const struct opts *);
 void	 bridge_stop(void);
 int	 bridge_fd(void);

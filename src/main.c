@@ -533,7 +533,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (main_check_mountpoint(copts.mountpoint, &ma) != 0 ||
-	    bridge_check(&o, copts.foreground) != 0)
+	    bridge_check(&o) != 0)
 		goto out;
 
 	/* Mode bits are the kernel's to enforce, always. */

@@ -1128,7 +1128,7 @@ bridge_start(struct chan_pool *pool, const struct opts *o)
  * for.  Returns 0, or -1 after one line.
  */
 int
-bridge_check(struct opts *o, int foreground)
+bridge_check(struct opts *o)
 {
 	char	 shown[1024];
 	uint64_t deadline;
@@ -1139,7 +1139,6 @@ bridge_check(struct opts *o, int foreground)
 		return (0);
 	if (auth_check(o) != 0)
 		return (-1);
-	(void)foreground;
 	fflush(stderr);
 	switch ((pid = fork())) {
 	case -1:

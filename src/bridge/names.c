@@ -218,7 +218,6 @@ names_touch(void)
 	names_dirty = 1;
 }
 
-static void	 expect_job(struct job *);
 static void	 marks_tick(uint64_t);
 
 static void
@@ -226,7 +225,7 @@ names_queue(struct job *j)
 {
 	names_out++;
 	names_touch();
-	expect_job(j);
+	names_expect(j);
 	job_queue(j);
 }
 
@@ -378,17 +377,11 @@ expect_key(const char *key, const char *value, void *arg)
 	expect_one(key, value);
 }
 
-static void
-expect_job(struct job *j)
-{
-	job_keys(j, expect_key, NULL);
-}
-
-/* A settings update's put (JOB_UPDATE), queued without names_queue. */
+/* This host's job j changes keys: each waits for it (names_queue's). */
 void
 names_expect(struct job *j)
 {
-	expect_job(j);
+	job_keys(j, expect_key, NULL);
 }
 
 /*
