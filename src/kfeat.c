@@ -77,18 +77,27 @@ struct kf_backing_map {
 #define KF_NATIVE	0
 #endif
 
-/* Requests whose replies are amended; a reply follows its request. */
+/*
+ * OPEN and CREATE requests whose replies are amended.  A reply may come
+ * after other requests were served (bridge.c answers some opens later), so
+ * each keeps what its own reply gets.
+ */
 #define KFEAT_SLOTS	8
+
+struct kf_open {
+	uint64_t	 unique;	/* the request; 0: a free slot */
+	uint32_t	 open_flags;	/* added to the reply's */
+	int32_t		 backing_id;	/* with KF_FOPEN_PASSTHROUGH */
+};
 
 static struct {
 	struct fuse_session	*se;
 	enum region_mode	 want;
 	enum region_mode	 mode;
 	uint64_t		 init_unique;
-	uint64_t		 pending[KFEAT_SLOTS];
+	uint64_t		 serving;	/* the request being served */
+	struct kf_open		 pending[KFEAT_SLOTS];
 	unsigned		 next;
-	uint32_t		 open_flags;	/* for the next OPEN/CREATE */
-	int32_t			 backing_id;
 	int			 kill_suidgid;	/* of the WRITE being served */
 	int			 epoch;		/* FUSE_NOTIFY_INC_EPOCH works */
 } kf;
@@ -152,6 +161,8 @@ kfeat_read(int fd, void *buf, size_t len, void *userdata)
 	n = read(fd, buf, len);
 	if (n < (ssize_t)sizeof *in)
 		return (n);
+	/* libfuse serves what was read before it reads again. */
+	kf.serving = in->unique;
 	switch (in->opcode) {
 	case FUSE_INIT:
 		if ((size_t)n < sizeof *in + offsetof(struct fuse_init_in,
@@ -165,7 +176,8 @@ kfeat_read(int fd, void *buf, size_t len, void *userdata)
 		break;
 	case FUSE_OPEN:
 	case FUSE_CREATE:
-		kf.pending[kf.next] = in->unique;
+		memset(&kf.pending[kf.next], 0, sizeof kf.pending[kf.next]);
+		kf.pending[kf.next].unique = in->unique;
 		kf.next = (kf.next + 1) % KFEAT_SLOTS;
 		break;
 	case FUSE_WRITE:
@@ -193,21 +205,18 @@ kfeat_write_kill_suidgid(void)
 	return (kf.kill_suidgid);
 }
 
-/* Take unique off the pending list; true if it was there. */
-static int
-kfeat_take(uint64_t unique)
+/* The pending open whose request is unique, or NULL. */
+static struct kf_open *
+kfeat_pending(uint64_t unique)
 {
 	unsigned	 i;
 
 	if (unique == 0)
-		return (0);
-	for (i = 0; i < KFEAT_SLOTS; i++) {
-		if (kf.pending[i] == unique) {
-			kf.pending[i] = 0;
-			return (1);
-		}
-	}
-	return (0);
+		return (NULL);
+	for (i = 0; i < KFEAT_SLOTS; i++)
+		if (kf.pending[i].unique == unique)
+			return (&kf.pending[i]);
+	return (NULL);
 }
 
 static void
@@ -237,15 +246,15 @@ kfeat_amend_init(char *arg, size_t len)
 }
 
 static void
-kfeat_amend_open(char *arg, size_t len)
+kfeat_amend_open(char *arg, size_t len, const struct kf_open *o)
 {
 	struct fuse_open_out	 oo;
 
 	/* The fuse_open_out ends the argument, after any fuse_entry_out. */
 	memcpy(&oo, arg + len - sizeof oo, sizeof oo);
-	oo.open_flags |= kf.open_flags;
-	if (kf.open_flags & KF_FOPEN_PASSTHROUGH)
-		oo.padding = (uint32_t)kf.backing_id;
+	oo.open_flags |= o->open_flags;
+	if (o->open_flags & KF_FOPEN_PASSTHROUGH)
+		oo.padding = (uint32_t)o->backing_id;
 	memcpy(arg + len - sizeof oo, &oo, sizeof oo);
 }
 
@@ -253,19 +262,26 @@ static ssize_t
 kfeat_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	const struct fuse_out_header	*out;
+	struct kf_open			*pending, o;
 	struct iovec			 v[2];
 	char				 arg[256];
 	size_t				 len;
 	int				 init;
 
 	(void)userdata;
-	if (count != 2 || iov[0].iov_len != sizeof *out)
+	if (count < 1 || iov[0].iov_len != sizeof *out)
 		return (writev(fd, iov, count));
 	out = iov[0].iov_base;
-	if (out->error != 0 || out->unique == 0)
+	if (out->unique == 0)
 		return (writev(fd, iov, count));
 	init = out->unique == kf.init_unique;
-	if (!init && !kfeat_take(out->unique))
+	pending = init ? NULL : kfeat_pending(out->unique);
+	if (pending != NULL) {
+		/* Any reply ends the request, an error too. */
+		o = *pending;
+		memset(pending, 0, sizeof *pending);
+	}
+	if ((!init && pending == NULL) || out->error != 0 || count != 2)
 		return (writev(fd, iov, count));
 	len = iov[1].iov_len;
 	if (len < sizeof(struct fuse_open_out) || len > sizeof arg)
@@ -277,7 +293,7 @@ kfeat_writev(int fd, struct iovec *iov, int count, void *userdata)
 		kf.init_unique = 0;
 		kfeat_amend_init(arg, len);
 	} else
-		kfeat_amend_open(arg, len);
+		kfeat_amend_open(arg, len, &o);
 	v[0] = iov[0];
 	v[1].iov_base = arg;
 	v[1].iov_len = len;
@@ -517,14 +533,17 @@ __lsan_default_options(void)
 
 /*
  * Set the open flags of a channel open in fi for the current mode, with
- * backing_id for passthrough.  Call just before replying.
+ * backing_id for passthrough.  Call while serving the OPEN or CREATE
+ * request, before its reply.
  */
 void
 kfeat_open_reply(struct fuse_file_info *fi, int backing_id)
 {
+	struct kf_open	*o;
+	uint32_t	 flags = 0;
+
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	kf.open_flags = 0;
 	switch (kf.mode) {
 	case REGION_PASSTHROUGH:
 		/* The kernel refuses passthrough on a non-seekable file. */
@@ -532,8 +551,7 @@ kfeat_open_reply(struct fuse_file_info *fi, int backing_id)
 #if KF_NATIVE
 		fi->backing_id = backing_id;
 #else
-		kf.open_flags = KF_FOPEN_PASSTHROUGH;
-		kf.backing_id = backing_id;
+		flags = KF_FOPEN_PASSTHROUGH;
 #endif
 		break;
 	case REGION_PAGECACHE:
@@ -545,7 +563,12 @@ kfeat_open_reply(struct fuse_file_info *fi, int backing_id)
 		break;
 	default:
 		fi->nonseekable = 1;
-		kf.open_flags = FOPEN_STREAM;
+		flags = FOPEN_STREAM;
 		break;
 	}
+	if ((o = kfeat_pending(kf.serving)) != NULL) {
+		o->open_flags = flags;
+		o->backing_id = backing_id;
+	} else if (flags != 0)
+		log_warnx("%s: no OPEN or CREATE is being served", __func__);
 }
