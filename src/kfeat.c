@@ -7,13 +7,11 @@
  *
  * - INIT: turns on FUSE_PASSTHROUGH or FUSE_DIRECT_IO_ALLOW_MMAP in flags2,
  *   which libfuse 3.14's 32-bit capability word cannot name.
- * - OPEN and CREATE: with region=off, adds FOPEN_STREAM (no file
- *   position, so no file-position lock between a blocked read and a write
- *   on one open file description); in passthrough mode, FOPEN_PASSTHROUGH
- *   with the region's backing id, which goes in the 32-bit field after
- *   open_flags (formerly padding).  Files that can be mapped stay
- *   seekable: the kernel refuses passthrough on a stream, and numpy.memmap
- *   seeks to learn the size.
+ * - OPEN and CREATE: for an open that is a stream (kfeat_open_kind),
+ *   FOPEN_STREAM and FOPEN_PARALLEL_DIRECT_WRITES, which libfuse 3.14
+ *   cannot name; for any other open in passthrough mode,
+ *   FOPEN_PASSTHROUGH with the region's backing id, which goes in the
+ *   32-bit field after open_flags (formerly padding).
  *
  * Waiting for requests is loop.c's: the read hook reads what is there.
  *
@@ -38,6 +36,7 @@
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +53,8 @@
 #define KF_DIRECT_IO_ALLOW_MMAP	(1U << (36 - 32))	/* in flags2 */
 #define KF_PASSTHROUGH		(1U << (37 - 32))	/* in flags2 */
 #define KF_FOPEN_PASSTHROUGH	(1U << 7)
+/* From Linux 6.2 <linux/fuse.h>: protocol 7.38; older kernels ignore it. */
+#define KF_FOPEN_PARALLEL_DIRECT_WRITES	(1U << 6)
 /* From Linux 6.16 <linux/fuse.h>: protocol 7.44. */
 #define KF_NOTIFY_INC_EPOCH	8
 #define KF_EPOCH_MINOR		44
@@ -532,39 +533,82 @@ __lsan_default_options(void)
 }
 
 /*
- * Set the open flags of a channel open in fi for the current mode, with
- * backing_id for passthrough.  Call while serving the OPEN or CREATE
- * request, before its reply.
+ * How an open of a channel with open(2) flags flags is best answered in
+ * this mode (KF_*); fs.c then keeps opens that the kernel cannot mix on
+ * one inode apart.  What the kernel does (Linux 6.18, fs/file.c and
+ * fs/fuse/):
+ *
+ * - Every read(), write() and lseek() through an open file description
+ *   that more than one descriptor shares (threads, fork, dup) holds the
+ *   file's position lock, f_pos_lock, uninterruptibly (fdget_pos), unless
+ *   stream_open() took FMODE_ATOMIC_POS away, which FOPEN_STREAM does
+ *   (fuse_finish_open).  A read or write that ipcfs holds keeps the lock,
+ *   and the next call through the description waits for it in state D:
+ *   exec 3<>chan; cat <&3 & echo hi >&3.
+ * - A direct write keeps the inode lock for as long as ipcfs holds it
+ *   (fuse_direct_write_iter, fuse_dio_lock).  It is shared only with
+ *   FOPEN_PARALLEL_DIRECT_WRITES, without O_APPEND, outside page-cache io
+ *   mode, and when the write ends within the size the kernel has cached
+ *   (fuse_dio_wr_exclusive_lock, fuse_io_past_eof); a stream writes at
+ *   offset 0.  Exclusive, it makes the next write to the inode wait in D:
+ *   exec 3>chan; seq 1 100000 >&3 & echo x >&3, once chan is full.
+ *
+ * So sharing a description needs a stream.  But the kernel maps only an
+ * open that passthrough serves; it refuses FOPEN_STREAM with
+ * FOPEN_PASSTHROUGH, and any open that is not passthrough on an inode
+ * that has a passthrough open: that open fails with EIO (iomode.c,
+ * FOPEN_PASSTHROUGH_MASK and fuse_file_io_open).  And programs seek:
+ * numpy.memmap and Python's open(path, "r+b") need lseek() when they
+ * open, readers seek back (docs/semantics.md, re-reads), and an O_RDWR
+ * open may be sized and mapped with no other open (docs/examples/frame.c).
+ *
+ * - region=off: every open is a stream.
+ * - passthrough: an open for writing only, which can never read or map
+ *   (mmap needs read access), is a stream; any other maps.
+ * - pagecache: every open maps.  A stream could map there, but a shared
+ *   direct write keeps the inode out of page-cache io mode while ipcfs
+ *   holds it, and the first mmap() of the inode waits for it to end,
+ *   uninterruptibly (fuse_file_cached_io_start): a held writer would
+ *   freeze a mapper.
+ */
+int
+kfeat_open_kind(int flags)
+{
+	switch (kf.mode) {
+	case REGION_OFF:
+		return (KF_STREAM);
+	case REGION_PASSTHROUGH:
+		return ((flags & O_ACCMODE) == O_WRONLY ? KF_STREAM : KF_MAP);
+	default:
+		return (KF_MAP);
+	}
+}
+
+/*
+ * Set the open flags of a channel open in fi for kind (KF_*), with the
+ * region's backing_id for a passthrough open.  Call while serving the
+ * OPEN or CREATE request, before its reply.
  */
 void
-kfeat_open_reply(struct fuse_file_info *fi, int backing_id)
+kfeat_open_reply(struct fuse_file_info *fi, int kind, int backing_id)
 {
 	struct kf_open	*o;
 	uint32_t	 flags = 0;
 
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	switch (kf.mode) {
-	case REGION_PASSTHROUGH:
-		/* The kernel refuses passthrough on a non-seekable file. */
-		fi->nonseekable = 0;
+	fi->nonseekable = kind == KF_STREAM;
+#if KF_NATIVE
+	fi->backing_id = 0;
+#endif
+	if (kind == KF_STREAM)
+		flags = FOPEN_STREAM | KF_FOPEN_PARALLEL_DIRECT_WRITES;
+	else if (kind == KF_MAP && kf.mode == REGION_PASSTHROUGH) {
 #if KF_NATIVE
 		fi->backing_id = backing_id;
 #else
 		flags = KF_FOPEN_PASSTHROUGH;
 #endif
-		break;
-	case REGION_PAGECACHE:
-		/*
-		 * Seekable too: numpy.memmap and Python's open() seek to learn
-		 * the size, and a stream file cannot.
-		 */
-		fi->nonseekable = 0;
-		break;
-	default:
-		fi->nonseekable = 1;
-		flags = FOPEN_STREAM;
-		break;
 	}
 	if ((o = kfeat_pending(kf.serving)) != NULL) {
 		o->open_flags = flags;
