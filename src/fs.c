@@ -334,6 +334,18 @@ fs_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
+/* True if a write through a stream open of k is held (kfeat_open_kind). */
+static int
+fs_held_stream_write(const struct knode *k)
+{
+	const struct waiter	*w;
+
+	TAILQ_FOREACH(w, &k->node->chan->wq, entry)
+		if (w->h->udata == k && !(w->h->mode & CHAN_SEEK))
+			return (1);
+	return (0);
+}
+
 static void
 fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -347,6 +359,25 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fs_stat(k->node, &st);
 	k->attrs = 1;
+	/*
+	 * A write through a stream shares the inode lock with the next one
+	 * only if it ends within the size the kernel has cached (kfeat.c,
+	 * kfeat_open_kind); each write raises that size to where it ended
+	 * (fuse_write_update_attr), and this reply would lower it again to
+	 * st_size, 0 for a channel without a region.  The next write through
+	 * the held writer's open, after a stat() of its own (stdio makes one
+	 * on its first output: bash's echo does), would then wait for the
+	 * held write, uninterruptibly.  Telling the kernel first that the
+	 * attributes changed makes it take this reply for an older one: it
+	 * keeps the size it has (fuse_change_attributes_i, attr_version),
+	 * while stat() still shows what this reply says (fuse_do_getattr).
+	 * A region's size is the size, for lseek() and mmap(): left alone.
+	 */
+	if (k->node->chan != NULL && k->node->chan->region.size == 0 &&
+	    fs_held_stream_write(k)) {
+		fuse_lowlevel_notify_inval_inode(fs_se, ino, -1, 0);
+		k->attrs = 0;
+	}
 	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
 }
 
