@@ -17,6 +17,11 @@
 #   pagecache     echo waits in D: a limit  echo waits in D: a limit
 #   off           echo goes through         echo waits in S, then goes in
 #
+# In passthrough and off modes idiom 2 also runs with SIGKILL for the
+# waiting echo, and with a reader that never reads holding the channel
+# open first: in passthrough mode the idiom's open then finds a
+# passthrough open on the kernel's inode, and must be sent to a new one.
+#
 # The echo runs only once cat's read or seq's write is held by the daemon
 # (cat and seq are started first, and the script waits on a FIFO for the
 # word).  Where the echo goes through or waits in S, no process of the
@@ -229,8 +234,9 @@ drained() {
 	fi
 }
 
-# idiom2 fixed|limit [kill]: with kill, SIGKILL ends the waiting echo
-# instead of a reader draining the channel.
+# idiom2 fixed|limit [kill|reader]: with kill, SIGKILL ends the waiting
+# echo instead of a reader draining the channel; with reader, a reader
+# that never reads has the channel open before the idiom opens it.
 idiom2() {
 	local what="idiom 2: exec 3>c; seq 1 100000 >&3 & echo x >&3" c out
 	local go sent seq
@@ -239,6 +245,10 @@ idiom2() {
 	c=$MNT/i$N out=$TMP/i$N.out go=$TMP/go$N sent=$TMP/i$N.sent
 	mkfifo "$go" || fail "mkfifo"
 	SEEN_D=
+	if [ "${2:-}" = reader ]; then
+		what="$what, c open for reading"
+		: >"$c" && exec 7<"$c" || fail "cannot open $c"
+	fi
 	start "$IDIOM2" "$c" "$go" "$sent"
 	seq=$(child_of "$SH" seq) || fail "$what: seq never started"
 	blocked_in "$seq" write
@@ -285,6 +295,7 @@ idiom2() {
 		    notok "$what ($MODE): draining did not free the echo"
 	fi
 	settle "$what" $PID
+	exec 7<&-
 }
 
 # ends_not_child PID: true if PID, not a child of this shell, ends within
@@ -309,9 +320,11 @@ cases() {
 	# moment, that is not what is watched here.
 	: >"$MNT/warm" || fail "cannot make a channel"
 	case $MODE in
-	passthrough)	idiom1 limit; idiom2 fixed; idiom2 fixed kill ;;
+	passthrough)	idiom1 limit; idiom2 fixed; idiom2 fixed kill
+			idiom2 fixed reader ;;
 	pagecache)	idiom1 limit; idiom2 limit ;;
-	*)		idiom1 fixed; idiom2 fixed; idiom2 fixed kill ;;
+	*)		idiom1 fixed; idiom2 fixed; idiom2 fixed kill
+			idiom2 fixed reader ;;
 	esac
 }
 
