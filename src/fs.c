@@ -197,16 +197,17 @@ fs_reply_entry(fuse_req_t req, struct knode *k)
 }
 
 /*
- * The name of k's node moves on to a new knode (node_busy): make the
- * kernel look names up again, so that the next path walk to it gets the
- * new knode, whose inode lock a held write does not keep.  Where the
- * kernel cannot be told, channel entries are never cached instead.
+ * The name of k's node moves on to a new knode (node_busy, node_move):
+ * make the kernel look names up again, so that the next path walk to it
+ * gets the new knode, whose inode lock a held write does not keep and
+ * whose opens are all of one kind (fs_open_kind).  Where the kernel
+ * cannot be told, channel entries are never cached instead.
  */
 static void
-fs_move(struct knode *k)
+fs_move(struct knode *k, const char *why)
 {
-	log_debug("%s: %s: node id %llu keeps its inode lock", __func__,
-	    k->node->name, (unsigned long long)k->id);
+	log_debug("%s: %s: node id %llu %s", __func__, k->node->name,
+	    (unsigned long long)k->id, why);
 	if (fs_chan_timeout > 0 && kfeat_inc_epoch() == -1) {
 		log_warn("%s: cannot make the kernel look names up again; "
 		    "channel names are no longer cached", __func__);
@@ -334,6 +335,18 @@ fs_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
+/* True if a write through a stream open of k is held (kfeat_open_kind). */
+static int
+fs_held_stream_write(const struct knode *k)
+{
+	const struct waiter	*w;
+
+	TAILQ_FOREACH(w, &k->node->chan->wq, entry)
+		if (w->h->udata == k && !(w->h->mode & CHAN_SEEK))
+			return (1);
+	return (0);
+}
+
 static void
 fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -347,6 +360,25 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fs_stat(k->node, &st);
 	k->attrs = 1;
+	/*
+	 * A write through a stream shares the inode lock with the next one
+	 * only if it ends within the size the kernel has cached (kfeat.c,
+	 * kfeat_open_kind); each write raises that size to where it ended
+	 * (fuse_write_update_attr), and this reply would lower it again to
+	 * st_size, 0 for a channel without a region.  The next write through
+	 * the held writer's open, after a stat() of its own (stdio makes one
+	 * on its first output: bash's echo does), would then wait for the
+	 * held write, uninterruptibly.  Telling the kernel first that the
+	 * attributes changed makes it take this reply for an older one: it
+	 * keeps the size it has (fuse_change_attributes_i, attr_version),
+	 * while stat() still shows what this reply says (fuse_do_getattr).
+	 * A region's size is the size, for lseek() and mmap(): left alone.
+	 */
+	if (k->node->chan != NULL && k->node->chan->region.size == 0 &&
+	    fs_held_stream_write(k)) {
+		fuse_lowlevel_notify_inval_inode(fs_se, ino, -1, 0);
+		k->attrs = 0;
+	}
 	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
 }
 
@@ -617,6 +649,67 @@ fs_backing(fuse_req_t req, struct chan *c)
 }
 
 /*
+ * Threads whose last open fs_open_kind sent on to a new knode: the
+ * kernel's second try comes from the same thread at once.
+ */
+#define FS_SENT_ON	64
+static pid_t		 fs_sent_on[FS_SENT_ON];
+static unsigned		 fs_sent_next;
+
+/* True if tid's last open was sent on; it is taken off the list. */
+static int
+fs_sent_on_take(pid_t tid)
+{
+	unsigned	 i;
+
+	for (i = 0; i < FS_SENT_ON; i++)
+		if (tid != 0 && fs_sent_on[i] == tid) {
+			fs_sent_on[i] = 0;
+			return (1);
+		}
+	return (0);
+}
+
+/*
+ * How the kernel is to open k for fi (KF_*), or -1: the open is to fail
+ * with ESTALE and go to a new knode.  In passthrough mode the kernel
+ * fails an open that is not passthrough on an inode that has a
+ * passthrough open (kfeat_open_kind), and only a passthrough open maps:
+ * a stream and a passthrough open of one inode of the kernel's never
+ * both exist.  An open that cannot join what k has open gets the kind k
+ * can take (a position, if not a stream; no mapping, if not
+ * passthrough), unless it came by the name to the knode the name is
+ * bound to (ev is NODE_EV_OPEN): then the name moves on and the open
+ * fails with ESTALE, which makes the kernel look the path up again and
+ * open what it finds there, once (do_filp_open, LOOKUP_REVAL).  So a
+ * writer finds a stream even where a reader has the channel open, and a
+ * mapper a mapping where a writer has.
+ */
+static int
+fs_open_kind(fuse_req_t req, struct knode *k, struct fuse_file_info *fi,
+    int ev)
+{
+	pid_t	 tid = fuse_req_ctx(req)->pid;
+	int	 kind, again;
+
+	again = fs_sent_on_take(tid);
+	kind = kfeat_open_kind(fi->flags);
+	if (kfeat_mode() != REGION_PASSTHROUGH)
+		return (kind);
+	if ((kind != KF_STREAM || k->npassthrough == 0) &&
+	    (kind != KF_MAP || k->nstreams == 0))
+		return (kind);
+	if (ev == NODE_EV_OPEN && tid != 0 && !again && node_move(k)) {
+		fs_sent_on[fs_sent_next] = tid;
+		fs_sent_next = (fs_sent_next + 1) % FS_SENT_ON;
+		fs_move(k, kind == KF_STREAM ? "has passthrough opens" :
+		    "has streams");
+		return (-1);
+	}
+	return (kind == KF_STREAM ? KF_MAP : KF_SEEK);
+}
+
+/*
  * Open the channel of k's node for fi; the caller replies.  ev is
  * NODE_EV_OPEN for an open of a name the kernel had already looked up, 0
  * for a create.
@@ -627,9 +720,11 @@ fs_open_chan(fuse_req_t req, struct knode *k, struct fuse_file_info *fi,
 {
 	struct node		*n = k->node;
 	struct chan_handle	*h;
-	int			 mode, error;
+	int			 mode, kind, error;
 
-	if ((error = fs_backing(req, n->chan)) != 0)
+	if ((kind = fs_open_kind(req, k, fi, ev)) == -1)
+		return (ESTALE);
+	if (kind == KF_MAP && (error = fs_backing(req, n->chan)) != 0)
 		return (error);
 
 	switch (fi->flags & O_ACCMODE) {
@@ -643,21 +738,27 @@ fs_open_chan(fuse_req_t req, struct knode *k, struct fuse_file_info *fi,
 		mode = CHAN_RD | CHAN_WR;
 		break;
 	}
-	/* A region mode's channel file is seekable: keep a read history. */
-	if (kfeat_mode() != REGION_OFF)
+	/* An open with a position keeps a read history. */
+	if (kind != KF_STREAM)
 		mode |= CHAN_SEEK;
 	if ((h = chan_open(n->chan, mode)) == NULL)
 		return (ENOMEM);
 	h->udata = k;
+	h->ukind = kind;
 	node_open(k, mode & CHAN_WR);
+	if (kind == KF_STREAM)
+		k->nstreams++;
+	else if (kind == KF_MAP && kfeat_mode() == REGION_PASSTHROUGH)
+		k->npassthrough++;
 	if ((mode & CHAN_WR) && ev != 0 && node_busy(k, ev))
-		fs_move(k);
+		fs_move(k, "keeps its inode lock");
 	fi->fh = (uintptr_t)h;
 	/*
 	 * Direct I/O sends every read and write here, whatever the file
-	 * size; kfeat.c adds FOPEN_STREAM, or passthrough for the region.
+	 * size; kfeat.c makes the open a stream, or passthrough for the
+	 * region.
 	 */
-	kfeat_open_reply(fi, n->chan->region.backing_id);
+	kfeat_open_reply(fi, kind, n->chan->region.backing_id);
 	return (0);
 }
 
@@ -669,6 +770,10 @@ fs_close_chan(struct fuse_file_info *fi)
 	struct chan		*c = k->node->chan;
 	int			 wr = h->mode & CHAN_WR;
 
+	if (h->ukind == KF_STREAM)
+		k->nstreams--;
+	else if (h->ukind == KF_MAP && kfeat_mode() == REGION_PASSTHROUGH)
+		k->npassthrough--;
 	chan_close(h);
 	if (LIST_EMPTY(&c->handles)) {
 		/*
@@ -869,14 +974,14 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	}
 	/* A write may keep this knode's inode lock: move the name on. */
 	if (node_busy(k, NODE_EV_WRITE))
-		fs_move(k);
+		fs_move(k, "keeps its inode lock");
 	fs_attrs_changed(n, k);
 	w = chan_write(h, req, buf, size, (uint64_t)off,
 	    fi->flags & O_NONBLOCK);
 	if (w == NULL)
 		return;
 	if (node_busy(k, NODE_EV_HELD))
-		fs_move(k);
+		fs_move(k, "keeps its inode lock");
 	/* Last: if the kernel already interrupted req, this answers it. */
 	fuse_req_interrupt_func(req, fs_interrupt_cb, w);
 }

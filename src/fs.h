@@ -27,6 +27,12 @@ uint64_t loop_spin_us(void);
 void	 loop_spin_stats(uint64_t *, uint64_t *, uint64_t *);
 
 /* kfeat.c */
+
+/* How the kernel opens a channel (kfeat_open_kind, kfeat_open_reply). */
+#define KF_STREAM	1	/* no file position: FOPEN_STREAM */
+#define KF_SEEK		2	/* a position, and no mapping */
+#define KF_MAP		3	/* a position; mmap() maps the region */
+
 int	 kfeat_install(struct fuse_session *, enum region_mode);
 int	 kfeat_init(struct fuse_conn_info *);
 int	 kfeat_want(struct fuse_conn_info *, uint64_t);
@@ -37,7 +43,8 @@ int	 kfeat_epoch(void);
 int	 kfeat_inc_epoch(void);
 int	 kfeat_backing_open(fuse_req_t, int);
 void	 kfeat_backing_close(int);
-void	 kfeat_open_reply(struct fuse_file_info *, int);
+int	 kfeat_open_kind(int);
+void	 kfeat_open_reply(struct fuse_file_info *, int, int);
 int	 kfeat_write_kill_suidgid(void);
 
 #endif /* FS_H */

@@ -195,6 +195,7 @@ struct chan_handle {
 	unsigned		 nreads;	/* held reads */
 	struct cursor		 cur;		/* broadcast: what it read */
 	void			*udata;		/* the opener's */
+	int			 ukind;		/* the opener's */
 	struct hist		 hist;		/* CHAN_RD | CHAN_SEEK only */
 	uint64_t		 given;		/* bytes read through it */
 	uint64_t		 eof_at;	/* where it last met end of file */
@@ -285,6 +286,8 @@ struct knode {
 	unsigned		 nwriters;	/* opens that may write */
 	int			 moving;	/* lookups get a new knode */
 	int			 attrs;		/* the kernel caches attributes */
+	unsigned		 nstreams;	/* opens with no position (fs.c) */
+	unsigned		 npassthrough;	/* passthrough opens (fs.c) */
 };
 LIST_HEAD(knodes, knode);
 
@@ -501,6 +504,7 @@ void	 node_open(struct knode *, int);
 void	 node_close(struct knode *, int);
 void	 node_set_moves(int);
 int	 node_busy(struct knode *, int);
+int	 node_move(struct knode *);
 unsigned node_nknodes(const struct node *);
 void	 node_touch(struct node *, int);
 size_t	 node_snapshot(struct node *, struct dirent_snap **);

@@ -7,13 +7,11 @@
  *
  * - INIT: turns on FUSE_PASSTHROUGH or FUSE_DIRECT_IO_ALLOW_MMAP in flags2,
  *   which libfuse 3.14's 32-bit capability word cannot name.
- * - OPEN and CREATE: with region=off, adds FOPEN_STREAM (no file
- *   position, so no file-position lock between a blocked read and a write
- *   on one open file description); in passthrough mode, FOPEN_PASSTHROUGH
- *   with the region's backing id, which goes in the 32-bit field after
- *   open_flags (formerly padding).  Files that can be mapped stay
- *   seekable: the kernel refuses passthrough on a stream, and numpy.memmap
- *   seeks to learn the size.
+ * - OPEN and CREATE: for an open that is a stream (kfeat_open_kind),
+ *   FOPEN_STREAM and FOPEN_PARALLEL_DIRECT_WRITES, which libfuse 3.14
+ *   cannot name; for any other open in passthrough mode,
+ *   FOPEN_PASSTHROUGH with the region's backing id, which goes in the
+ *   32-bit field after open_flags (formerly padding).
  *
  * Waiting for requests is loop.c's: the read hook reads what is there.
  *
@@ -38,6 +36,7 @@
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +53,8 @@
 #define KF_DIRECT_IO_ALLOW_MMAP	(1U << (36 - 32))	/* in flags2 */
 #define KF_PASSTHROUGH		(1U << (37 - 32))	/* in flags2 */
 #define KF_FOPEN_PASSTHROUGH	(1U << 7)
+/* From Linux 6.2 <linux/fuse.h>: protocol 7.38; older kernels ignore it. */
+#define KF_FOPEN_PARALLEL_DIRECT_WRITES	(1U << 6)
 /* From Linux 6.16 <linux/fuse.h>: protocol 7.44. */
 #define KF_NOTIFY_INC_EPOCH	8
 #define KF_EPOCH_MINOR		44
@@ -77,18 +78,27 @@ struct kf_backing_map {
 #define KF_NATIVE	0
 #endif
 
-/* Requests whose replies are amended; a reply follows its request. */
+/*
+ * OPEN and CREATE requests whose replies are amended.  A reply may come
+ * after other requests were served (bridge.c answers some opens later), so
+ * each keeps what its own reply gets.
+ */
 #define KFEAT_SLOTS	8
+
+struct kf_open {
+	uint64_t	 unique;	/* the request; 0: a free slot */
+	uint32_t	 open_flags;	/* added to the reply's */
+	int32_t		 backing_id;	/* with KF_FOPEN_PASSTHROUGH */
+};
 
 static struct {
 	struct fuse_session	*se;
 	enum region_mode	 want;
 	enum region_mode	 mode;
 	uint64_t		 init_unique;
-	uint64_t		 pending[KFEAT_SLOTS];
+	uint64_t		 serving;	/* the request being served */
+	struct kf_open		 pending[KFEAT_SLOTS];
 	unsigned		 next;
-	uint32_t		 open_flags;	/* for the next OPEN/CREATE */
-	int32_t			 backing_id;
 	int			 kill_suidgid;	/* of the WRITE being served */
 	int			 epoch;		/* FUSE_NOTIFY_INC_EPOCH works */
 } kf;
@@ -152,6 +162,8 @@ kfeat_read(int fd, void *buf, size_t len, void *userdata)
 	n = read(fd, buf, len);
 	if (n < (ssize_t)sizeof *in)
 		return (n);
+	/* libfuse serves what was read before it reads again. */
+	kf.serving = in->unique;
 	switch (in->opcode) {
 	case FUSE_INIT:
 		if ((size_t)n < sizeof *in + offsetof(struct fuse_init_in,
@@ -165,7 +177,8 @@ kfeat_read(int fd, void *buf, size_t len, void *userdata)
 		break;
 	case FUSE_OPEN:
 	case FUSE_CREATE:
-		kf.pending[kf.next] = in->unique;
+		memset(&kf.pending[kf.next], 0, sizeof kf.pending[kf.next]);
+		kf.pending[kf.next].unique = in->unique;
 		kf.next = (kf.next + 1) % KFEAT_SLOTS;
 		break;
 	case FUSE_WRITE:
@@ -193,21 +206,18 @@ kfeat_write_kill_suidgid(void)
 	return (kf.kill_suidgid);
 }
 
-/* Take unique off the pending list; true if it was there. */
-static int
-kfeat_take(uint64_t unique)
+/* The pending open whose request is unique, or NULL. */
+static struct kf_open *
+kfeat_pending(uint64_t unique)
 {
 	unsigned	 i;
 
 	if (unique == 0)
-		return (0);
-	for (i = 0; i < KFEAT_SLOTS; i++) {
-		if (kf.pending[i] == unique) {
-			kf.pending[i] = 0;
-			return (1);
-		}
-	}
-	return (0);
+		return (NULL);
+	for (i = 0; i < KFEAT_SLOTS; i++)
+		if (kf.pending[i].unique == unique)
+			return (&kf.pending[i]);
+	return (NULL);
 }
 
 static void
@@ -237,15 +247,15 @@ kfeat_amend_init(char *arg, size_t len)
 }
 
 static void
-kfeat_amend_open(char *arg, size_t len)
+kfeat_amend_open(char *arg, size_t len, const struct kf_open *o)
 {
 	struct fuse_open_out	 oo;
 
 	/* The fuse_open_out ends the argument, after any fuse_entry_out. */
 	memcpy(&oo, arg + len - sizeof oo, sizeof oo);
-	oo.open_flags |= kf.open_flags;
-	if (kf.open_flags & KF_FOPEN_PASSTHROUGH)
-		oo.padding = (uint32_t)kf.backing_id;
+	oo.open_flags |= o->open_flags;
+	if (o->open_flags & KF_FOPEN_PASSTHROUGH)
+		oo.padding = (uint32_t)o->backing_id;
 	memcpy(arg + len - sizeof oo, &oo, sizeof oo);
 }
 
@@ -253,19 +263,26 @@ static ssize_t
 kfeat_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	const struct fuse_out_header	*out;
+	struct kf_open			*pending, o;
 	struct iovec			 v[2];
 	char				 arg[256];
 	size_t				 len;
 	int				 init;
 
 	(void)userdata;
-	if (count != 2 || iov[0].iov_len != sizeof *out)
+	if (count < 1 || iov[0].iov_len != sizeof *out)
 		return (writev(fd, iov, count));
 	out = iov[0].iov_base;
-	if (out->error != 0 || out->unique == 0)
+	if (out->unique == 0)
 		return (writev(fd, iov, count));
 	init = out->unique == kf.init_unique;
-	if (!init && !kfeat_take(out->unique))
+	pending = init ? NULL : kfeat_pending(out->unique);
+	if (pending != NULL) {
+		/* Any reply ends the request, an error too. */
+		o = *pending;
+		memset(pending, 0, sizeof *pending);
+	}
+	if ((!init && pending == NULL) || out->error != 0 || count != 2)
 		return (writev(fd, iov, count));
 	len = iov[1].iov_len;
 	if (len < sizeof(struct fuse_open_out) || len > sizeof arg)
@@ -277,7 +294,7 @@ kfeat_writev(int fd, struct iovec *iov, int count, void *userdata)
 		kf.init_unique = 0;
 		kfeat_amend_init(arg, len);
 	} else
-		kfeat_amend_open(arg, len);
+		kfeat_amend_open(arg, len, &o);
 	v[0] = iov[0];
 	v[1].iov_base = arg;
 	v[1].iov_len = len;
@@ -516,36 +533,86 @@ __lsan_default_options(void)
 }
 
 /*
- * Set the open flags of a channel open in fi for the current mode, with
- * backing_id for passthrough.  Call just before replying.
+ * How an open of a channel with open(2) flags flags is best answered in
+ * this mode (KF_*); fs.c then keeps opens that the kernel cannot mix on
+ * one inode apart.  What the kernel does (Linux 6.18, fs/file.c and
+ * fs/fuse/):
+ *
+ * - Every read(), write() and lseek() through an open file description
+ *   that more than one descriptor shares (threads, fork, dup) holds the
+ *   file's position lock, f_pos_lock, uninterruptibly (fdget_pos), unless
+ *   stream_open() took FMODE_ATOMIC_POS away, which FOPEN_STREAM does
+ *   (fuse_finish_open).  A read or write that ipcfs holds keeps the lock,
+ *   and the next call through the description waits for it in state D:
+ *   exec 3<>chan; cat <&3 & echo hi >&3.
+ * - A direct write keeps the inode lock for as long as ipcfs holds it
+ *   (fuse_direct_write_iter, fuse_dio_lock).  It is shared only with
+ *   FOPEN_PARALLEL_DIRECT_WRITES, without O_APPEND, outside page-cache io
+ *   mode, and when the write ends within the size the kernel has cached
+ *   (fuse_dio_wr_exclusive_lock, fuse_io_past_eof); a stream writes at
+ *   offset 0.  Exclusive, it makes the next write to the inode wait in D:
+ *   exec 3>chan; seq 1 100000 >&3 & echo x >&3, once chan is full.
+ *
+ * So sharing a description needs a stream.  But the kernel maps only an
+ * open that passthrough serves; it refuses FOPEN_STREAM with
+ * FOPEN_PASSTHROUGH, and any open that is not passthrough on an inode
+ * that has a passthrough open: that open fails with EIO (iomode.c,
+ * FOPEN_PASSTHROUGH_MASK and fuse_file_io_open).  And programs seek:
+ * numpy.memmap and Python's open(path, "r+b") need lseek() when they
+ * open, readers seek back (docs/semantics.md, re-reads), and an O_RDWR
+ * open may be sized and mapped with no other open (docs/examples/frame.c).
+ *
+ * - region=off: every open is a stream.
+ * - passthrough: an open for writing only, which can never read or map
+ *   (mmap needs read access), is a stream; any other maps.
+ * - pagecache: every open maps.  A stream could map there, but a shared
+ *   direct write keeps the inode out of page-cache io mode while ipcfs
+ *   holds it, and the first mmap() of the inode waits for it to end,
+ *   uninterruptibly (fuse_file_cached_io_start): a held writer would
+ *   freeze a mapper.
+ */
+int
+kfeat_open_kind(int flags)
+{
+	switch (kf.mode) {
+	case REGION_OFF:
+		return (KF_STREAM);
+	case REGION_PASSTHROUGH:
+		return ((flags & O_ACCMODE) == O_WRONLY ? KF_STREAM : KF_MAP);
+	default:
+		return (KF_MAP);
+	}
+}
+
+/*
+ * Set the open flags of a channel open in fi for kind (KF_*), with the
+ * region's backing_id for a passthrough open.  Call while serving the
+ * OPEN or CREATE request, before its reply.
  */
 void
-kfeat_open_reply(struct fuse_file_info *fi, int backing_id)
+kfeat_open_reply(struct fuse_file_info *fi, int kind, int backing_id)
 {
+	struct kf_open	*o;
+	uint32_t	 flags = 0;
+
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	kf.open_flags = 0;
-	switch (kf.mode) {
-	case REGION_PASSTHROUGH:
-		/* The kernel refuses passthrough on a non-seekable file. */
-		fi->nonseekable = 0;
+	fi->nonseekable = kind == KF_STREAM;
+#if KF_NATIVE
+	fi->backing_id = 0;
+#endif
+	if (kind == KF_STREAM)
+		flags = FOPEN_STREAM | KF_FOPEN_PARALLEL_DIRECT_WRITES;
+	else if (kind == KF_MAP && kf.mode == REGION_PASSTHROUGH) {
 #if KF_NATIVE
 		fi->backing_id = backing_id;
 #else
-		kf.open_flags = KF_FOPEN_PASSTHROUGH;
-		kf.backing_id = backing_id;
+		flags = KF_FOPEN_PASSTHROUGH;
 #endif
-		break;
-	case REGION_PAGECACHE:
-		/*
-		 * Seekable too: numpy.memmap and Python's open() seek to learn
-		 * the size, and a stream file cannot.
-		 */
-		fi->nonseekable = 0;
-		break;
-	default:
-		fi->nonseekable = 1;
-		kf.open_flags = FOPEN_STREAM;
-		break;
 	}
+	if ((o = kfeat_pending(kf.serving)) != NULL) {
+		o->open_flags = flags;
+		o->backing_id = backing_id;
+	} else if (flags != 0)
+		log_warnx("%s: no OPEN or CREATE is being served", __func__);
 }

@@ -584,6 +584,22 @@ node_busy(struct knode *k, int ev)
 }
 
 /*
+ * The next lookup of k's name gets a new knode, whatever k has open: for
+ * an open that cannot share k's inode with them.  False if the name is
+ * bound to another knode now, or there is no name.
+ */
+int
+node_move(struct knode *k)
+{
+	struct node	*n = k->node;
+
+	if (n->chan == NULL || n->parent == NULL || k != n->cur)
+		return (0);
+	k->moving = 1;
+	return (1);
+}
+
+/*
  * Copy the entries of dir, for a readdir that stays consistent.  Returns
  * their count, or SIZE_MAX if the memory cannot be had (the opendir that
  * asked fails, not the daemon).

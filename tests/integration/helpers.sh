@@ -19,6 +19,9 @@
 #   watchdog SECS               if the test still runs after SECS, kill its
 #                               daemon so that nothing blocked on the
 #                               mount can hang the test for ever
+#   family PID...               each of these processes and their
+#                               descendants: "pid state comm wchan"
+#   oneline TEXT                TEXT with its lines joined by " | "
 #
 # Nothing here measures time: waits are bounded only as hang guards.
 
@@ -129,4 +132,53 @@ watchdog() {
 		pkill -KILL -P "$me" -x ipcfs
 	) &
 	disown
+}
+
+# family PID...: each of these processes and their descendants, one line
+# each: "pid state comm wchan".  Read from /proc without forking, so that
+# it cannot itself wait on the mount.
+family() {
+	local f s rest pid ppid st comm w p more
+	local -A parent=() state=() name=() keep=()
+
+	for f in /proc/[0-9]*/stat; do
+		{ read -r s <"$f"; } 2>/dev/null || continue
+		pid=${s%% *}
+		comm=${s#*(}
+		comm=${comm%)*}
+		rest=${s##*) }
+		st=${rest%% *}
+		rest=${rest#* }
+		ppid=${rest%% *}
+		parent[$pid]=$ppid
+		state[$pid]=$st
+		name[$pid]=$comm
+	done
+	for p in "$@"; do
+		[ -n "${state[$p]:-}" ] && keep[$p]=1
+	done
+	# Add children until nothing changes (the list is short).
+	more=1
+	while [ $more = 1 ]; do
+		more=0
+		for pid in "${!parent[@]}"; do
+			if [ -z "${keep[$pid]:-}" ] &&
+			    [ -n "${keep[${parent[$pid]}]:-}" ]; then
+				keep[$pid]=1
+				more=1
+			fi
+		done
+	done
+	for pid in "${!keep[@]}"; do
+		w=
+		{ read -r w <"/proc/$pid/wchan"; } 2>/dev/null
+		echo "$pid ${state[$pid]} ${name[$pid]} ${w:-?}"
+	done
+}
+
+# oneline TEXT: TEXT with its lines joined by " | ".
+oneline() {
+	local s=$1
+
+	echo "${s//$'\n'/ | }"
 }

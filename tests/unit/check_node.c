@@ -865,6 +865,40 @@ START_TEST(test_moves_held)
 }
 END_TEST
 
+/*
+ * node_move sends the next lookup to a new knode whatever k has open, but
+ * only from the knode the name is bound to.
+ */
+START_TEST(test_move)
+{
+	struct node	*root = node_root(), *f, *d;
+	struct knode	*k1, *k2;
+	uint64_t	 id;
+
+	node_set_moves(NODE_MOVES_NEVER);
+	f = mkfile(root, "f");
+	k1 = node_ref(f);
+	node_open(k1, 0);
+	ck_assert_int_eq(node_move(k1), 1);
+	k2 = node_ref(f);
+	ck_assert_ptr_ne(k2, k1);
+	ck_assert_ptr_eq(node_ref(f), k2);
+	/* k1 is no longer the name's: nothing to move. */
+	ck_assert_int_eq(node_move(k1), 0);
+	ck_assert_ptr_eq(node_ref(f), k2);
+	/* Nor are directories, or a channel without a name. */
+	d = mkdir_(root, "d");
+	ck_assert_int_eq(node_move(node_ref(d)), 0);
+	ck_assert_int_eq(node_unlink(root, "f"), 0);
+	ck_assert_int_eq(node_move(k2), 0);
+	id = k2->id;
+	node_close(k1, 0);
+	node_forget(k1, 1);
+	node_forget(k2, 3);
+	ck_assert_ptr_null(node_kget(id));
+}
+END_TEST
+
 /* A new name takes its directory's settings; a new directory copies them. */
 START_TEST(test_settings_inherited)
 {
@@ -915,6 +949,7 @@ node_suite(void)
 	tcase_add_test(tc, test_done_frees);
 	tcase_add_test(tc, test_moves_writer);
 	tcase_add_test(tc, test_moves_held);
+	tcase_add_test(tc, test_move);
 	tcase_add_test(tc, test_settings_inherited);
 	suite_add_tcase(s, tc);
 	return (s);
