@@ -5,6 +5,7 @@
  * and answered later, so the loop never blocks on a client.
  */
 
+#define _GNU_SOURCE		/* statx */
 #define FUSE_USE_VERSION 312
 
 #include <sys/resource.h>
@@ -13,6 +14,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -399,21 +401,30 @@ main_unescape(char *s)
 }
 
 /*
- * True if the file system mounted last on path (the one its users see) is
- * an ipcfs: mounting another on it would hide its channels from every
- * program that opens a name from then on.
+ * True if the file system users see on path is an ipcfs mounted there:
+ * mounting another on it would hide its channels from every program that
+ * opens a name from then on.  That is the mount path resolves to, by
+ * statx's mount id, not the last line for path in mountinfo: the kernel
+ * lists mounts in the order they were made, mount --move puts an older one
+ * on top of a newer one, and a mount on a parent hides those below it.
+ * Kernels before 5.8 have no mount id: the last line it is, there.
  */
 static int
 main_ipcfs_on(const char *path)
 {
-	char	 real[PATH_MAX], *line = NULL, *f[10], *p, *dash;
-	size_t	 cap = 0;
-	int	 n, found = 0;
-	FILE	*fp;
+	char			 real[PATH_MAX], *line = NULL, *f[10], *p;
+	char			*dash, *end;
+	struct statx		 stx;
+	unsigned long long	 id;
+	size_t			 cap = 0;
+	int			 n, byid, found = 0;
+	FILE			*fp;
 
 	if (realpath(path, real) == NULL ||
 	    (fp = fopen("/proc/self/mountinfo", "r")) == NULL)
 		return (0);
+	byid = statx(AT_FDCWD, real, 0, STATX_MNT_ID, &stx) == 0 &&
+	    (stx.stx_mask & STATX_MNT_ID);
 	while (getline(&line, &cap, fp) != -1) {
 		/* ID PARENT MAJ:MIN ROOT POINT OPTIONS ... - TYPE SOURCE */
 		if ((dash = strstr(line, " - ")) == NULL)
@@ -424,12 +435,23 @@ main_ipcfs_on(const char *path)
 			;
 		if (n < 5)
 			continue;
+		if (byid) {
+			errno = 0;
+			id = strtoull(f[0], &end, 10);
+			if (errno != 0 || *end != '\0' || id != stx.stx_mnt_id)
+				continue;
+		}
 		main_unescape(f[4]);
-		if (strcmp(f[4], real) != 0)
+		if (strcmp(f[4], real) != 0) {
+			if (byid)
+				break;	/* inside that mount, not on top */
 			continue;
+		}
 		p = dash + 3;
 		f[5] = strsep(&p, " ");
 		found = f[5] != NULL && strcmp(f[5], "fuse.ipcfs") == 0;
+		if (byid)
+			break;
 	}
 	free(line);
 	fclose(fp);
