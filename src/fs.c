@@ -1305,7 +1305,8 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		    "(64K, 1MiB)";
 		if (size > 0 && value[size - 1] == '\n')
 			size--;
-		if (size < sizeof buf) {
+		/* A NUL would end the string early: "64K\0junk". */
+		if (size < sizeof buf && memchr(value, '\0', size) == NULL) {
 			memcpy(buf, value, size);
 			buf[size] = '\0';
 			if ((error = opts_size(buf, &v)) == 0 &&
