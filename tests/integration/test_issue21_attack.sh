@@ -20,6 +20,16 @@
 # where framing and delivery refuse a NUL ("bytes\0"), and a mount option
 # cannot hold one.  A NUL anywhere must be refused, and the setting stay.
 #
+# Part 1, opens for writing only are streams in passthrough mode.  Where
+# such an open meets a passthrough open on the kernel's inode, ipcfs sends
+# it to a new one with ESTALE, but only if it knows the caller's thread id
+# (fs_open_kind: tid != 0).  A daemon in a pid namespace of its own (a
+# container; one container's mount shared with another) sees 0 for every
+# caller outside it, so there such an open kept a file position, and
+# exec 7<c; exec 3>c; seq 1 100000 >&3 & echo x >&3 left the echo in state
+# D, in fdget_pos, where SIGKILL did not end it.  The open must be a
+# stream (lseek fails with ESPIPE, docs/semantics.md, rule 10).
+#
 # Runs in a mount namespace of its own (mountns.sh), as mount --move
 # needs a parent mount that is not shared.
 set -u
@@ -125,5 +135,43 @@ if up "$M"; then
 else
 	notok "cannot mount an ipcfs on $M"
 fi
+
+# Part 1: a daemon that cannot see its callers' pids.
+N=$TMP/pidns
+mkdir "$N"
+unshare -p -f "$IPCFS" -f "$N" 2>>"$TMP/pidns.log" </dev/null &
+for _ in $(seq 100); do
+	ns_mounted "$N" && break
+	sleep 0.1
+done
+if ! ns_mounted "$N"; then
+	notok "cannot mount an ipcfs in a pid namespace of its own:" \
+	    "$(oneline "$(cat "$TMP/pidns.log")")"
+elif [ "$(getfattr --absolute-names --only-values -n user.ipcfs.region \
+    "$N")" != passthrough ]; then
+	ok "# skip: the region mode is not passthrough"
+else
+	: >"$N/c"
+	got=$("$PY" -c '
+import errno, os, sys
+r = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+w = os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK)
+try:
+    os.lseek(w, 0, os.SEEK_CUR)
+    print("a position")
+except OSError as e:
+    print("a stream" if e.errno == errno.ESPIPE else e.strerror)
+os.write(w, b"x")
+print(os.read(r, 1).decode())
+' "$N/c" 2>&1)
+	[ "$got" = "a stream
+x" ] && ok "a daemon in its own pid namespace: a writer's open beside" \
+	    "a reader's is a stream" ||
+	    notok "a daemon in its own pid namespace: a writer's open" \
+	    "beside a reader's has $(oneline "$got")"
+	carry "$N" && ok "the daemon still answers" ||
+	    notok "the daemon in its own pid namespace no longer answers"
+fi
+umount -l "$N" 2>/dev/null
 
 finish
