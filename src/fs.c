@@ -699,9 +699,20 @@ fs_open_kind(fuse_req_t req, struct knode *k, struct fuse_file_info *fi,
 	if ((kind != KF_STREAM || k->npassthrough == 0) &&
 	    (kind != KF_MAP || k->nstreams == 0))
 		return (kind);
-	if (ev == NODE_EV_OPEN && tid != 0 && !again && node_move(k)) {
-		fs_sent_on[fs_sent_next] = tid;
-		fs_sent_next = (fs_sent_next + 1) % FS_SENT_ON;
+	/*
+	 * A caller the daemon's pid namespace cannot see has tid 0 (a
+	 * container's mount shared with another): an open that reaches a
+	 * knode whose name is already moving on came by no new lookup (the
+	 * kernel's second try through /proc/PID/fd/N, say), and going on
+	 * again would fail it.
+	 */
+	if (tid == 0)
+		again = k->moving;
+	if (ev == NODE_EV_OPEN && !again && node_move(k)) {
+		if (tid != 0) {
+			fs_sent_on[fs_sent_next] = tid;
+			fs_sent_next = (fs_sent_next + 1) % FS_SENT_ON;
+		}
 		fs_move(k, kind == KF_STREAM ? "has passthrough opens" :
 		    "has streams");
 		return (-1);
