@@ -1266,10 +1266,13 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	fs_reply_value(req, buf, strlen(buf), size);
 }
 
-/* Say in the log why a setting was refused (at most once a second). */
+/*
+ * Say in the log why a setting was refused (at most once a second for
+ * each caller's uid).
+ */
 static void
-fs_refused(struct node *n, const char *name, const char *value, size_t size,
-    const char *why)
+fs_refused(fuse_req_t req, struct node *n, const char *name,
+    const char *value, size_t size, const char *why)
 {
 	char	 q[48];
 	size_t	 i;
@@ -1279,8 +1282,8 @@ fs_refused(struct node *n, const char *name, const char *value, size_t size,
 	q[i] = '\0';
 	if (i < size)
 		strlcat(q, "...", sizeof q);
-	log_refused("setxattr %s \"%s\" on %s: %s", name, q,
-	    n == node_root() ? "the root" : n->name, why);
+	log_refused(fuse_req_ctx(req)->uid, "setxattr %s \"%s\" on %s: %s",
+	    name, q, n == node_root() ? "the root" : n->name, why);
 }
 
 /*
@@ -1372,7 +1375,7 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		why = "no such setting (capacity, framing, delivery, bridge)";
 	}
 	if (error != 0 && why != NULL)
-		fs_refused(n, name, value, size, why);
+		fs_refused(req, n, name, value, size, why);
 	/*
 	 * The ctime changed, and st_blksize follows the settings: drop
 	 * every cached copy.

@@ -604,8 +604,8 @@ void	 log_init(int, int);
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_refused(const char *, ...)
-	    __attribute__((format(printf, 1, 2)));
+void	 log_refused(uid_t, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 __attribute__((noreturn, format(printf, 1, 2)))
 void	 fatal(const char *, ...);

@@ -3,6 +3,8 @@
  * foreground, to syslog in the background.  log_debug prints only with -d.
  */
 
+#include <sys/time.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,36 +93,63 @@ log_info(const char *fmt, ...)
 
 /*
  * A request refused for what its caller gave (a setting's value, say):
- * worth a line, but a caller in a loop must not flood the log, so at
- * most one a second, the next saying how many were left out.
+ * said at most once a second for each uid, so that one user in a loop
+ * neither floods the log nor hides another's refusals.  The refusals a
+ * uid made since its last line are counted in its next one.  The table
+ * keeps the uids seen last; a new one takes the place of the one quiet
+ * longest.
  */
+#define REFUSERS	16
+
 void
-log_refused(const char *fmt, ...)
+log_refused(uid_t uid, const char *fmt, ...)
 {
-	static struct timespec	 last;
-	static unsigned		 skipped;
-	static int		 said;
+	static struct {
+		uid_t		 uid;
+		int		 used;
+		unsigned	 skipped;
+		struct timespec	 last;
+	}			 r[REFUSERS];
 	struct timespec		 now;
 	va_list			 ap;
 	char			 buf[512];
+	long long		 ns;
+	int			 i, slot = -1, old = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (said && (now.tv_sec - last.tv_sec) * 1000000000L +
-	    (now.tv_nsec - last.tv_nsec) < 1000000000L) {
-		skipped++;
-		return;
+	for (i = 0; i < REFUSERS; i++) {
+		if (r[i].used && r[i].uid == uid) {
+			slot = i;
+			break;
+		}
+		if (!r[i].used || (r[old].used &&
+		    timespeccmp(&r[i].last, &r[old].last, <)))
+			old = i;
 	}
-	last = now;
-	said = 1;
+	if (slot == -1) {
+		slot = old;
+		r[slot].used = 1;
+		r[slot].uid = uid;
+		r[slot].skipped = 0;
+	} else {
+		ns = (now.tv_sec - r[slot].last.tv_sec) * 1000000000LL +
+		    (now.tv_nsec - r[slot].last.tv_nsec);
+		if (ns < 1000000000LL) {
+			r[slot].skipped++;
+			return;
+		}
+	}
+	r[slot].last = now;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	if (skipped > 0)
-		log_info("%s (and %u more refused in the last second)", buf,
-		    skipped);
+	if (r[slot].skipped > 0)
+		log_info("uid %u: %s (and %u more of uid %u's refused since "
+		    "its last line)", (unsigned)uid, buf, r[slot].skipped,
+		    (unsigned)uid);
 	else
-		log_info("%s", buf);
-	skipped = 0;
+		log_info("uid %u: %s", (unsigned)uid, buf);
+	r[slot].skipped = 0;
 }
 
 /* Detail for -d. */

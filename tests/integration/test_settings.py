@@ -477,6 +477,49 @@ class SizeGrammar(ipcfs_test.MountedTestCase):
             time.sleep(0.05)
 
 
+@unittest.skipUnless(os.geteuid() == 0, "setpriv needs root")
+class RefusalsPerUid(ipcfs_test.MountedTestCase):
+    """Refusals are logged once a second for each uid (issue 21 review):
+    one user setting bad values in a loop neither floods the log nor
+    hides another user's refusal, made in the same second, and its next
+    line counts what it tried meanwhile."""
+
+    options = ("-o", "allow_other")
+
+    def test_flood_hides_no_one_else(self):
+        p = self.mnt("shared")
+        os.close(os.open(p, os.O_CREAT | os.O_RDWR, 0o600))
+        os.chmod(p, 0o666)
+        flood = ("import os, sys, time\n"
+                 "end = time.monotonic() + 3\n"
+                 "while time.monotonic() < end:\n"
+                 "    try:\n"
+                 "        os.setxattr(sys.argv[1], %r, b'junk')\n"
+                 "    except OSError:\n"
+                 "        pass\n" % CAP)
+        proc = subprocess.Popen(["setpriv", "--reuid=65534",
+                                 "--regid=65534", "--clear-groups",
+                                 sys.executable, "-c", flood, p])
+        try:
+            deadline = time.monotonic() + 5
+            while "uid 65534: " not in self.mnt.daemon_log():
+                self.assertLess(time.monotonic(), deadline,
+                                "no refusal of uid 65534 logged")
+                time.sleep(0.05)
+            # Within the flood's second: root's own refusal is said.
+            with self.assertRaises(OSError):
+                os.setxattr(p, CAP, b"rootsbad")
+            self.assertIn('uid 0: setxattr %s "rootsbad"' % CAP,
+                          self.mnt.daemon_log())
+        finally:
+            proc.wait(timeout=30)
+        log = self.mnt.daemon_log()
+        lines = log.count("uid 65534: ")
+        self.assertLessEqual(lines, 5, "a 3 s flood made %d lines" % lines)
+        self.assertRegex(log, r"and \d+ more of uid 65534's refused since "
+                         r"its last line")
+
+
 class MemoryBound(unittest.TestCase):
 
     def test_attributes_count_against_max_memory(self):
