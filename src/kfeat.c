@@ -81,7 +81,8 @@ struct kf_backing_map {
 /*
  * OPEN and CREATE requests whose replies are amended.  A reply may come
  * after other requests were served (bridge.c answers some opens later), so
- * each keeps what its own reply gets.
+ * each keeps what its own reply gets, in a slot of its own until its reply
+ * frees it: the table grows while more opens wait than it has slots.
  */
 #define KFEAT_SLOTS	8
 
@@ -97,8 +98,9 @@ static struct {
 	enum region_mode	 mode;
 	uint64_t		 init_unique;
 	uint64_t		 serving;	/* the request being served */
-	struct kf_open		 pending[KFEAT_SLOTS];
-	unsigned		 next;
+	struct kf_open		*pending;
+	size_t			 npending;
+	size_t			 next;
 	int			 kill_suidgid;	/* of the WRITE being served */
 	int			 epoch;		/* FUSE_NOTIFY_INC_EPOCH works */
 } kf;
@@ -151,6 +153,38 @@ kfeat_choose(uint32_t flags, uint32_t flags2)
 	}
 }
 
+/*
+ * Take a slot for the OPEN or CREATE request unique: a free one, else a
+ * new one.  Should the table not grow, the oldest slot is taken, as if
+ * that open's reply had come.
+ */
+static void
+kfeat_slot(uint64_t unique)
+{
+	struct kf_open	*p;
+	size_t		 i, n;
+
+	for (i = 0; i < kf.npending; i++)
+		if (kf.pending[i].unique == 0)
+			break;
+	if (i == kf.npending) {
+		n = kf.npending == 0 ? KFEAT_SLOTS : kf.npending * 2;
+		if ((p = reallocarray(kf.pending, n, sizeof *p)) != NULL) {
+			memset(p + kf.npending, 0,
+			    (n - kf.npending) * sizeof *p);
+			kf.pending = p;
+			kf.npending = n;
+		} else if (kf.npending == 0)
+			return;
+		else {
+			i = kf.next;
+			kf.next = (kf.next + 1) % kf.npending;
+		}
+	}
+	memset(&kf.pending[i], 0, sizeof kf.pending[i]);
+	kf.pending[i].unique = unique;
+}
+
 static ssize_t
 kfeat_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -177,9 +211,7 @@ kfeat_read(int fd, void *buf, size_t len, void *userdata)
 		break;
 	case FUSE_OPEN:
 	case FUSE_CREATE:
-		memset(&kf.pending[kf.next], 0, sizeof kf.pending[kf.next]);
-		kf.pending[kf.next].unique = in->unique;
-		kf.next = (kf.next + 1) % KFEAT_SLOTS;
+		kfeat_slot(in->unique);
 		break;
 	case FUSE_WRITE:
 		/* libfuse 3.14 drops this flag; the write is served next. */
@@ -210,11 +242,11 @@ kfeat_write_kill_suidgid(void)
 static struct kf_open *
 kfeat_pending(uint64_t unique)
 {
-	unsigned	 i;
+	size_t	 i;
 
 	if (unique == 0)
 		return (NULL);
-	for (i = 0; i < KFEAT_SLOTS; i++)
+	for (i = 0; i < kf.npending; i++)
 		if (kf.pending[i].unique == unique)
 			return (&kf.pending[i]);
 	return (NULL);

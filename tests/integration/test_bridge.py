@@ -29,6 +29,7 @@ Run as "test_bridge.py worker ..." this file is a worker process (see
 worker() below).
 """
 
+import ctypes
 import errno
 import json
 import mmap
@@ -839,6 +840,59 @@ class Broadcast(BridgeCase):
             self.close(cfd)
         self.close(wfd)
         self.assertEqual(self.finish(r), "eof\n")
+
+    def test_many_opens_waiting(self):
+        """Twelve readers' opens on B wait at once for B's consumer (the
+        server is frozen meanwhile), and each is answered as an open of
+        its kind: the kernel gets its own flags for each, so each can map
+        the channel (a reply amended with another open's flags, or none,
+        as when the daemon kept eight waiting opens at most, could not:
+        issue 21 review)."""
+        self.bridged()
+        A, B = self.A, self.B
+        self.made(A, "b", framing="messages", delivery="broadcast")
+        q = B(self.dir, "b")
+        fds, errors = [], []
+
+        def opener():
+            try:
+                fds.append(os.open(q, os.O_RDONLY))
+            except OSError as e:
+                errors.append(e)
+
+        self.server.proc.send_signal(signal.SIGSTOP)
+        try:
+            threads = [threading.Thread(target=opener) for _ in range(12)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                state = msgtest.wait_asleep(t.native_id)
+                self.assertEqual(state, "S", "an open waits in %s" % state)
+            self.assertEqual(len(fds) + len(errors), 0, "opens answered "
+                             "with the server frozen")
+        finally:
+            self.server.proc.send_signal(signal.SIGCONT)
+        for t in threads:
+            t.join(WAIT)
+        self.fds.update(fds)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(fds), 12)
+        # mmap(2) itself: Python's refuses a length past the size.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_int, ctypes.c_long)
+        libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+        refused = []
+        for fd in fds:
+            addr = libc.mmap(None, 4096, mmap.PROT_READ, mmap.MAP_SHARED,
+                             fd, 0)
+            if addr in (None, ctypes.c_void_p(-1).value):
+                refused.append(os.strerror(ctypes.get_errno()))
+            else:
+                libc.munmap(addr, 4096)
+        self.assertEqual(refused, [], "opens that cannot map")
+        self.assertFalse(B.trouble())
 
     def test_writers_on_two_hosts(self):
         """Two writers on A and C, readers on B and C: every reader gets
