@@ -120,6 +120,31 @@ ipcfs_remount() {
 	ipcfs_mount "$@"
 }
 
+# in_every_mode FN: run FN on the mount in the region mode it has, then
+# remounted in each other mode the kernel offers (page-cache mmap beside
+# passthrough on Linux 6.9 and later, and off), with MODE saying which.
+# The mount's options other than region= are not kept.
+in_every_mode() {
+	local first
+
+	first=$(region_mode) || fail "no region mode attribute"
+	MODE=$first
+	echo "# region mode $MODE"
+	"$1"
+	if [ "$first" = passthrough ]; then
+		ipcfs_remount -o region=pagecache
+		MODE=pagecache
+		echo "# region mode $MODE"
+		"$1"
+	fi
+	if [ "$first" != off ]; then
+		ipcfs_remount -o region=off
+		MODE=off
+		echo "# region mode $MODE"
+		"$1"
+	fi
+}
+
 watchdog() {
 	local secs=$1 me=$$
 

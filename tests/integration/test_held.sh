@@ -368,18 +368,5 @@ read: $HOLD bytes, all zero" "$PY" -c "$RDWR" "$D/w" "$HOLD"; then
 
 ipcfs_mount
 watchdog 240
-MODE=$(region_mode) || fail "no region mode attribute"
-first=$MODE
-cases
-# Linux 6.9 and later offer passthrough and page-cache mmap both.
-if [ "$first" = passthrough ]; then
-	ipcfs_remount -o region=pagecache
-	MODE=pagecache
-	cases
-fi
-if [ "$first" != off ]; then
-	ipcfs_remount -o region=off
-	MODE=off
-	cases
-fi
+in_every_mode cases
 finish

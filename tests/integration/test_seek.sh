@@ -390,8 +390,6 @@ tail_follows() {
 }
 
 cases() {
-	MODE=$(region_mode) || fail "no region mode attribute"
-	echo "# region mode $MODE"
 	shell_reads
 	less_shows
 	python_reads
@@ -404,15 +402,5 @@ cases() {
 
 ipcfs_mount
 watchdog 280
-cases
-first=$MODE
-# Linux 6.9 and later offer passthrough and page-cache mmap both.
-if [ "$first" = passthrough ]; then
-	ipcfs_remount -o region=pagecache
-	cases
-fi
-if [ "$first" != off ]; then
-	ipcfs_remount -o region=off
-	cases
-fi
+in_every_mode cases
 finish

@@ -313,8 +313,6 @@ ends_not_child() {
 }
 
 cases() {
-	MODE=$(region_mode) || fail "no region mode attribute"
-	echo "# region mode $MODE"
 	# The first close on a mount asks the daemon to flush (it says it
 	# need not, and the kernel stops asking): a close in state D, for a
 	# moment, that is not what is watched here.
@@ -330,15 +328,5 @@ cases() {
 
 ipcfs_mount
 watchdog 280
-cases
-first=$MODE
-# Linux 6.9 and later offer passthrough and page-cache mmap both.
-if [ "$first" = passthrough ]; then
-	ipcfs_remount -o region=pagecache
-	cases
-fi
-if [ "$first" != off ]; then
-	ipcfs_remount -o region=off
-	cases
-fi
+in_every_mode cases
 finish

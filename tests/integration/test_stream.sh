@@ -634,8 +634,6 @@ rule10() {
 }
 
 rules() {
-	MODE=$(region_mode) || fail "no region mode attribute"
-	echo "# region mode $MODE"
 	rule1
 	rule2
 	rule3
@@ -650,13 +648,5 @@ rules() {
 
 ipcfs_mount
 watchdog 250
-rules
-first=$MODE
-ipcfs_remount -o region=off
-rules
-# Linux 6.9 and later offer passthrough and page-cache mmap both.
-if [ "$first" = passthrough ]; then
-	ipcfs_remount -o region=pagecache
-	rules
-fi
+in_every_mode rules
 finish
