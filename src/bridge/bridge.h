@@ -475,6 +475,7 @@ void	 presence_free(void);
 struct job *job_new(enum job_type);
 void	 job_free(struct job *);
 void	 job_queue(struct job *);
+int	 job_attrs_merge(const char *, char *);
 void	*worker_main(void *);
 int	 transient(natsStatus);
 

@@ -1219,7 +1219,8 @@ marks_tick(uint64_t now)
 
 /*
  * n's owner, mode or times changed here (chmod, chown, utimensat): the
- * other hosts take them from its key.
+ * other hosts take them from its key.  A change made while the last one
+ * still waits to be sent goes with it.
  */
 void
 bridge_changed(struct node *n)
@@ -1245,6 +1246,11 @@ bridge_changed(struct node *n)
 	    bc->id[0] != '\0' && bc->state == BC_READY)
 		j->value = chan_value(bc->id, n);
 	else {
+		job_free(j);
+		return;
+	}
+	if (job_attrs_merge(key, j->value)) {
+		j->value = NULL;
 		job_free(j);
 		return;
 	}

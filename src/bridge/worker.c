@@ -57,6 +57,39 @@ job_queue(struct job *j)
 	pthread_mutex_unlock(&br.mtx);
 }
 
+/*
+ * A chmod, chown or utimensat of key while a JOB_ATTRS of key still waits
+ * in the queue, after every job there that changes names: that job takes
+ * value (and frees it) in place of its own, and job_attrs_merge returns
+ * 1.  So a loop of chmods costs one put, not one each, and queues nothing
+ * while the server is away.  Returns 0 if there is no such job.
+ */
+int
+job_attrs_merge(const char *key, char *value)
+{
+	struct job	*j;
+	int		 merged = 0;
+
+	pthread_mutex_lock(&br.mtx);
+	TAILQ_FOREACH_REVERSE(j, &br.jobs, jobs, entry) {
+		if (j->type == JOB_ATTRS) {
+			if (strcmp(j->key, key) != 0)
+				continue;
+			free(j->value);
+			j->value = value;
+			merged = 1;
+			break;
+		}
+		if (j->type == JOB_CREATE || j->type == JOB_PUT ||
+		    j->type == JOB_MARK || j->type == JOB_MOVE ||
+		    j->type == JOB_DELETE || j->type == JOB_UPDATE ||
+		    j->type == JOB_RESTREAM)
+			break;
+	}
+	pthread_mutex_unlock(&br.mtx);
+	return (merged);
+}
+
 /* True if st says the server could not be reached: worth a retry. */
 int
 transient(natsStatus st)

@@ -44,6 +44,9 @@ finding stands.
   the wait ends (names_on_event compares values, not revisions) and the
   second event (644) is applied: A's channel is 644 again after chmod
   600 said yes, until the third event comes.
+- test_chmod_flood_is_one_put: ten thousand chmods of a channel with the
+  server frozen queued a put each, without bound, and sent them one round
+  trip each once it was back.
 
 Hang guards only (GUARD per test, WAIT for a change to show); no time is
 measured.  After each test both daemons still run and answer
@@ -519,12 +522,14 @@ class OwnersAttack(unittest.TestCase):
         self.until("att/c shows on B", lambda: os.path.exists(B("att/c")))
         self.sync(A, B)
         hold["on"] = True
-        for mode in (0o600, 0o644, 0o600):
+        # Each chmod once the last one's put is done (each then asks the
+        # names stream's last revision): a chmod made while the last one
+        # waits to be sent goes with it, in one put.  A's watcher brings
+        # none of them.
+        for i, mode in enumerate((0o600, 0o644, 0o600)):
             os.chmod(A("att/c"), mode)
-        # A's three puts are done (each then asks the names stream's last
-        # revision), and its watcher has brought none of them.
-        self.until("A's puts are done", lambda: len(hold["held"]) == 3 and
-                   hold["answered"] >= 3)
+            self.until("A's put %d is done" % (i + 1), lambda: len(
+                hold["held"]) == i + 1 and hold["answered"] >= i + 1)
         time.sleep(0.3)         # A's loop takes the puts' ends
         hold["on"] = False
         for conn, f in hold["held"][:2]:
@@ -543,6 +548,36 @@ class OwnersAttack(unittest.TestCase):
             ({0o600}, 0o600, 0o600),
             "A's modes after chmod 600, 644, 600, while its watcher brings "
             "the first two of them")
+        self.check_hosts()
+
+    def test_chmod_flood_is_one_put(self):
+        """A user's chmod loop on a bridged channel, with the server
+        frozen: the daemon queued a put for each chmod, without bound (a
+        job each, memory the user could fill), and then sent them one
+        round trip each.  Now a chmod made while the last one waits to be
+        sent goes with it: a few puts in all, and the last mode shows on
+        every host."""
+        A = self.host()
+        B = self.host()
+        make(A("att/c"), 0o644)
+        self.until("att/c shows on B", lambda: os.path.exists(B("att/c")))
+        self.sync(A, B)
+        info = "STREAM.INFO.KV_%s" % NAMES
+        before = natstest.jsapi(self.server.url, info)["state"]["last_seq"]
+        self.server.proc.send_signal(signal.SIGSTOP)
+        try:
+            for i in range(10000):
+                os.chmod(A("att/c"), (0o600, 0o604)[i % 2])
+            os.chmod(A("att/c"), 0o640)
+        finally:
+            self.server.proc.send_signal(signal.SIGCONT)
+        self.until("mode 640 shows on B", lambda: os.stat(
+            B("att/c")).st_mode & 0o777 == 0o640, wait=30)
+        self.sync(A, B)
+        puts = natstest.jsapi(self.server.url, info)["state"]["last_seq"] \
+            - before - 1            # sync()'s probe is one
+        self.assertLess(puts, 20, "10,001 chmods made %d puts" % puts)
+        self.assertEqual(os.stat(A("att/c")).st_mode & 0o777, 0o640)
         self.check_hosts()
 
 
