@@ -31,7 +31,7 @@ size_t
 budget_left(const struct budget *b)
 {
 	size_t	 used = b->mem_used + b->hist_used + b->held + b->xattr_used +
-	    b->region_used + b->link_used;
+	    b->region_used + b->link_used + b->names_used;
 
 	return (b->max_memory > used ? b->max_memory - used : 0);
 }

@@ -113,6 +113,8 @@ struct budget {
 	size_t		 region_used;	/* regions, all channels */
 	size_t		 link_used;	/* fetched by the bridge, not
 					   yet in a ring */
+	size_t		 names_used;	/* the bridge's name changes
+					   waiting to be sent */
 	void		(*freed)(void *);	/* memory came back */
 	void		*arg;
 };
@@ -579,6 +581,7 @@ void	 bridge_made(struct node *);
 void	*bridge_removing(struct node *, const char *);
 void	 bridge_removed(void *, int);
 int	 bridge_making(struct node *, const char *);
+int	 bridge_room(struct node *);
 int	 bridge_renaming(struct node *, const char *, struct node *,
 	     const char *, unsigned, void **);
 void	 bridge_renamed(void *, int);

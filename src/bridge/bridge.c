@@ -593,7 +593,7 @@ on_job(struct job *j)
 	if (j->type == JOB_PUT || j->type == JOB_CREATE ||
 	    j->type == JOB_MOVE || j->type == JOB_DELETE ||
 	    j->type == JOB_ATTRS)
-		names_job_done(j->rev);
+		names_job_done(j);
 	if (j->num == 0 || (bc = bchan_by_num(j->num)) == NULL) {
 		job_free(j);
 		return;

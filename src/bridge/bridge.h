@@ -336,6 +336,7 @@ struct job {
 						   put's revision */
 	char			*found;		/* JOB_MARK: the key's value
 						   there, if it was */
+	size_t			 charged;	/* name jobs: of max_memory */
 	struct bmark		*mark;		/* JOB_MARK: the loop's */
 };
 TAILQ_HEAD(jobs, job);
@@ -435,7 +436,7 @@ int	 name_key(struct node *, const char *, char *, size_t);
 void	 names_on_event(const char *, const char *, uint64_t);
 void	 names_free(void);
 void	 names_tick(uint64_t);
-void	 names_job_done(uint64_t);
+void	 names_job_done(struct job *);
 void	 names_expect(struct job *);
 void	 names_expect_done(struct job *);
 void	 names_mark_done(struct job *);

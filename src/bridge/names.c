@@ -220,24 +220,66 @@ names_touch(void)
 
 static void	 marks_tick(uint64_t);
 
+/*
+ * The room a change of names in a bridged directory needs in max_memory
+ * before it is made: what waits to be sent counts there (it grows while
+ * the server is away, or slower than a program that makes and removes
+ * names in a loop).
+ */
+#define NAMES_ROOM	(64 * 1024)
+
+/* What a name job holds while it waits. */
+static size_t
+names_job_size(const struct job *j)
+{
+	size_t	 len, i;
+
+	len = sizeof *j;
+	if (j->key != NULL)
+		len += strlen(j->key) + 1;
+	if (j->value != NULL)
+		len += strlen(j->value) + 1;
+	for (i = 0; i < j->nmoves * 3; i++)
+		if (j->moves[i] != NULL)
+			len += strlen(j->moves[i]) + 1;
+	return (len + j->nmoves * 3 * sizeof *j->moves);
+}
+
 static void
 names_queue(struct job *j)
 {
 	names_out++;
 	names_touch();
 	names_expect(j);
+	j->charged = names_job_size(j);
+	br.pool->budget.names_used += j->charged;
 	job_queue(j);
 }
 
 /* A name job is done (j->type JOB_PUT, JOB_CREATE, JOB_MOVE, JOB_DELETE). */
 void
-names_job_done(uint64_t rev)
+names_job_done(struct job *j)
 {
 	if (names_out > 0)
 		names_out--;
-	if (rev > names_want)
-		names_want = rev;
+	if (j->rev > names_want)
+		names_want = j->rev;
 	names_touch();
+	br.pool->budget.names_used -= j->charged;
+	j->charged = 0;
+	budget_freed(&br.pool->budget);
+}
+
+/*
+ * Whether names may change in dir: 0, or ENOSPC while what waits to be
+ * sent to the cluster has used up max_memory.
+ */
+int
+bridge_room(struct node *dir)
+{
+	if (br.efd == -1 || !dir->bridged)
+		return (0);
+	return (budget_left(&br.pool->budget) < NAMES_ROOM ? ENOSPC : 0);
 }
 
 /* ---- The cluster's names, applied here. ---- */
@@ -1258,15 +1300,18 @@ bridge_changed(struct node *n)
 	names_queue(j);
 }
 
-/* Whether name may be made in dir: 0, or ENAMETOOLONG. */
+/* Whether name may be made in dir: 0, ENAMETOOLONG or ENOSPC. */
 int
 bridge_making(struct node *dir, const char *name)
 {
 	char	 key[4096];
+	int	 error;
 
 	if (br.efd == -1 || !dir->bridged)
 		return (0);
-	return (name_key_max(dir, name, key, sizeof key));
+	if ((error = name_key_max(dir, name, key, sizeof key)) != 0)
+		return (error);
+	return (bridge_room(dir));
 }
 
 /* n was made here, in a bridged directory. */
@@ -1535,6 +1580,8 @@ bridge_renaming(struct node *dir, const char *name, struct node *newdir,
 		return (EXDEV);
 	if (br.efd == -1 || !dir->bridged || n == NULL)
 		return (0);
+	if ((error = bridge_room(dir)) != 0)
+		return (error);
 	if ((error = name_key_max(newdir, newname, newkey,
 	    sizeof newkey)) != 0)
 		return (error);

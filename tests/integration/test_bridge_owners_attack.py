@@ -47,6 +47,9 @@ finding stands.
 - test_chmod_flood_is_one_put: ten thousand chmods of a channel with the
   server frozen queued a put each, without bound, and sent them one round
   trip each once it was back.
+- test_name_churn_is_bounded: names made and removed in a loop with the
+  server frozen queued a change each, without bound; max_memory bounds
+  them now (ENOSPC).
 
 Hang guards only (GUARD per test, WAIT for a change to show); no time is
 measured.  After each test both daemons still run and answer
@@ -579,6 +582,53 @@ class OwnersAttack(unittest.TestCase):
         self.assertLess(puts, 20, "10,001 chmods made %d puts" % puts)
         self.assertEqual(os.stat(A("att/c")).st_mode & 0o777, 0o640)
         self.check_hosts()
+
+    def test_name_churn_is_bounded(self):
+        """A user makes and removes names in a bridged directory in a
+        loop while the server is frozen: each change waited in the
+        daemon's queue, without bound.  What waits now counts against
+        max_memory (1M here): the loop meets ENOSPC, nothing was lost of
+        what had been said yes to, and once the server is back names can
+        change again and every host agrees."""
+        A = natstest.Host(self.server.url, "-o",
+                          "allow_other,nats_timeout=2,max_memory=1M")
+        self.hosts.append(A)
+        B = self.host()
+        os.mkdir(A("att"))
+        mark(A("att"))
+        self.sync(A, B)
+        self.server.proc.send_signal(signal.SIGSTOP)
+        refused = None
+        try:
+            for i in range(20000):
+                try:
+                    make(A("att/n%d" % i))
+                    os.unlink(A("att/n%d" % i))
+                except OSError as e:
+                    refused = (i, e.errno)
+                    break
+        finally:
+            self.server.proc.send_signal(signal.SIGCONT)
+        self.assertIsNotNone(refused, "20,000 names made and removed, "
+                             "none refused: the queue has no bound")
+        self.assertEqual(refused[1], errno.ENOSPC)
+        self.until("names change on A again", lambda: self.try_make(
+            A("att/after")), wait=30)
+        self.until("att/after shows on B", lambda: os.path.exists(
+            B("att/after")), wait=30)
+        self.until("B has what A has", lambda: sorted(os.listdir(
+            B("att"))) == sorted(os.listdir(A("att"))), wait=30)
+        self.check_hosts()
+
+    @staticmethod
+    def try_make(path):
+        try:
+            make(path)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            return False
+        return True
 
 
 if __name__ == "__main__":
