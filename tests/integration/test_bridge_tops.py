@@ -9,7 +9,11 @@ ipcfs daemons, hosts A and B, on one nats-server (test_bridge.BridgeCase).
 - A mark waits for the bucket: with the server frozen (SIGSTOP) the
   setxattr waits asleep (S, never D), a signal ends it with EINTR, and
   the directory stays unbridged; once the server is back a mark works
-  and the directory takes the cluster's owner and mode.
+  and the directory takes the cluster's owner and mode.  Left alone, a
+  mark the frozen cluster cannot answer gets ETIMEDOUT by itself, and
+  so does a channel setting that must ask the stream what it holds;
+  neither changes anything, and the setting works again once the
+  server is back (EBUSY until then).
 - This host's own changes stick: four bursts of ten chmods of a channel
   in a row on A each end with A and B both showing the last one, and A never shows an
   older mode again once its chmod returned (older values of the key come
@@ -35,6 +39,7 @@ import test_bridge  # noqa: E402
 from test_bridge_attack import kv_get  # noqa: E402
 
 BRIDGE = test_bridge.BRIDGE
+CAPACITY = test_bridge.CAPACITY
 WAIT = test_bridge.WAIT
 NAMES = "ipcfs_names"
 # How long a mark must still be waiting while the server is frozen before
@@ -143,6 +148,76 @@ class MarkWaits(TopsCase):
         st = os.stat(B(top))
         self.assertEqual((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)),
                          (1000, 1000, 0o750))
+
+    def waits_then(self, argv):
+        """Run argv (a python setxattr, printing the errno's name) with the
+        server frozen: it waits asleep (S, never D) and ends by itself
+        within the hang guard; what it printed."""
+        self.server.proc.send_signal(signal.SIGSTOP)
+        try:
+            p = subprocess.Popen([sys.executable, "-c", SETX, *argv],
+                                 stdout=subprocess.PIPE, text=True)
+            self.addCleanup(p.wait)
+            self.addCleanup(p.kill)
+            state = msgtest.wait_asleep(p.pid)
+            self.assertEqual(state, "S", "the call waits in %s" % state)
+            try:
+                out, _ = p.communicate(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                self.fail("the call still waits after %ds" % WAIT)
+        finally:
+            self.server.proc.send_signal(signal.SIGCONT)
+        return out.strip()
+
+    def test_mark_times_out(self):
+        """A mark the frozen cluster cannot answer gets ETIMEDOUT by
+        itself (the kernel holds the directory's lock meanwhile, so it
+        must not wait for ever), and the directory stays unbridged."""
+        A, B = self.A, self.B
+        top = self.dir
+        self.bridged(A, name=top)
+        self.until("key %s in the bucket" % top, lambda: kv_get(
+            self.server.url, NAMES, top) is not None)
+        os.mkdir(B(top))
+        self.assertEqual(self.waits_then([B(top), BRIDGE, "nats"]),
+                         "ETIMEDOUT")
+        self.unbridged(B(top))
+        os.setxattr(B(top), BRIDGE, b"nats")
+
+    def test_setting_times_out(self):
+        """A channel setting that must ask the frozen cluster what the
+        stream holds gets ETIMEDOUT by itself, and changes nothing."""
+        A, B = self.A, self.B
+        self.bridged()
+        p = self.made(A, "c", capacity=65536)
+        self.assertEqual(self.waits_then([p, CAPACITY, "8192"]),
+                         "ETIMEDOUT")
+        for h in (A, B):
+            self.assertEqual(os.getxattr(h(self.dir, "c"), CAPACITY),
+                             b"65536")
+        # EBUSY until the stream answers the setting that timed out.
+        got = []
+
+        def again():
+            try:
+                os.setxattr(p, CAPACITY, b"8192")
+            except OSError as e:
+                got.append(errno.errorcode[e.errno])
+                self.assertIn(got[-1], ("EBUSY", "ETIMEDOUT"))
+                return False
+            return True
+        self.until("the setting works again (%s)" % got, again)
+        self.settled(B(self.dir, "c"), capacity=8192)
+
+
+# argv: path, name, value; prints OK or the errno's name.
+SETX = """import errno, os, sys
+try:
+    os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode())
+    print("OK")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+"""
 
 
 class OwnChanges(TopsCase):
