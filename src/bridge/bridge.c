@@ -165,6 +165,18 @@ stream_limit(size_t capacity, const char *id)
 
 /* ---- Bridged channels. ---- */
 
+/*
+ * The writers this host has on bc, as the other hosts and its own
+ * readers count them: its opens for writing, and one more while its
+ * buffer holds pieces not stored yet (a writer that closed or died
+ * with data still on its way is no end of the data yet).
+ */
+unsigned
+bchan_writers(const struct bchan *bc)
+{
+	return (bc->chan->writers + (TAILQ_EMPTY(&bc->pieces) ? 0 : 1));
+}
+
 void
 bchan_dirty(struct bchan *bc)
 {
@@ -563,9 +575,10 @@ bchan_run(struct bchan *bc)
 	case BC_READY:
 		break;
 	}
-	if (c->readers != bc->told_readers || c->writers != bc->told_writers)
+	if (c->readers != bc->told_readers ||
+	    bchan_writers(bc) != bc->told_writers)
 		br.presence_dirty = 1;
-	if (c->writers + bc->rwriters > 0)
+	if (bchan_writers(bc) + bc->rwriters > 0)
 		c->rdrained = 0;
 	send_run(bc, c);
 	if (!br.connected)

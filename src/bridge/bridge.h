@@ -160,6 +160,8 @@ struct piece {
 	size_t			 room;		/* bytes before the data */
 	size_t			 len;		/* of the data */
 	uint64_t		 sent;		/* ms */
+	int			 expect;	/* last sent expecting its
+						   predecessor */
 };
 TAILQ_HEAD(pieces, piece);
 
@@ -241,7 +243,8 @@ struct bchan {
 	uint64_t		 pseq;
 	uint64_t		 hold_until;	/* ms: publish nothing before */
 	uint64_t		 backoff;	/* ms: a full stream's retry */
-	int			 full;		/* the stream said it is full */
+	int			 full;		/* the stream refused the first
+						   piece, sent alone: full */
 	uint64_t		 progress;	/* ms: JetStream last answered,
 						   or the buffer filled */
 	struct bsyncs		 syncs;
@@ -456,6 +459,7 @@ RB_PROTOTYPE(bchan_ids, bchan, ientry, bchan_id_cmp)
 uint64_t now_ms(void);
 void	 bridge_bad(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 bchan_dirty(struct bchan *);
+unsigned bchan_writers(const struct bchan *);
 struct bchan *bchan_by_id(const char *);
 struct bchan *bchan_by_num(uint64_t);
 void	 bchan_set_id(struct bchan *, const char *);

@@ -213,7 +213,7 @@ recv_drain_job(struct bchan *bc)
 static int
 recv_idle_end(struct bchan *bc, struct chan *c)
 {
-	return (c->writers == 0 && bc->rwriters == 0 &&
+	return (bchan_writers(bc) == 0 && bc->rwriters == 0 &&
 	    TAILQ_EMPTY(&bc->pending) && !c->rdrained && !bc->draining);
 }
 
@@ -349,7 +349,7 @@ recv_acked(struct bchan *bc, uint64_t seq)
 static int
 fetch_mode(struct bchan *bc, struct chan *c)
 {
-	if (c->writers + bc->rwriters > 0) {
+	if (bchan_writers(bc) + bc->rwriters > 0) {
 		bc->unseen = 0;
 		return (FETCH_WAIT);
 	}

@@ -244,6 +244,7 @@ piece_publish(struct bchan *bc, struct piece *p)
 	    br.inbox, bc->num, p->seq, p->tries);
 	p->state = PIECE_OUT;
 	p->sent = now_ms();
+	p->expect = prev != NULL;
 	bc->nout++;
 	if ((st = natsMsg_Create(&m, subj, reply, wire, (int)(1 + pad +
 	    p->len))) == NATS_OK &&
@@ -566,7 +567,12 @@ send_answer(struct bchan *bc, uint64_t seq, unsigned tries, natsMsg *m)
 			 * the writers wait as they do for room locally.
 			 */
 			bc->progress = now_ms();
-			bc->full = 1;
+			/*
+			 * Its expectation makes a piece larger: only the first,
+			 * sent without, tells that nothing more goes in.
+			 */
+			if (!p->expect)
+				bc->full = 1;
 			bc->window = 1;
 			bc->backoff = bc->backoff == 0 ? BRIDGE_RETRY_MS :
 			    bc->backoff * 2 > 100 ? 100 : bc->backoff * 2;

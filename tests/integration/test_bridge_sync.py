@@ -100,6 +100,10 @@ class Sync(BridgeCase):
     hosts = 2
     options = ("-o", "nats_timeout=1")
     guard = 170
+    CAP = 4096
+    SIZE = 256
+    # Writes until EAGAIN with the stream full (test_bridge's).
+    fill = test_bridge.BackPressure.fill
 
     def tearDown(self):
         # Opens closed with the server frozen would wait for it.
@@ -205,7 +209,7 @@ class Sync(BridgeCase):
         self.asleep_in_daemon(s.pid, 3)
         s.send_signal(signal.SIGUSR1)
         self.assertEqual(s.stdout.readline().split(), ["EINTR"])
-        self.finish(s)
+        # (Its exit's close waits for the server; it is let go below.)
         # A close waiting for the frozen server dies of SIGKILL.
         c = self.syncer(pa, "close")
         self.step(c, "wrote")
@@ -218,28 +222,24 @@ class Sync(BridgeCase):
             self.fail("a close held for the server survives SIGKILL: %r"
                       % (state(c.pid),))
         self.thaw()
+        self.finish(s)
         # Nothing was lost: the data of both goes to B.
         self.assertEqual(self.drain(rfd, 200), b"s" * 200)
         self.answers()
 
     def test_eio_when_the_stream_goes(self):
         """A channel full cluster-wide, more in A's buffer, then the
-        channel removed on B: what A buffered can never be stored, and
-        fsync says EIO."""
-        cap = 4096
+        channel removed on B (its reader still open): what A buffered can
+        never be stored, and fsync says EIO.  (With the reader closed
+        first it says EPIPE.)"""
+        cap = self.CAP
         pa, pb = self.channel(capacity=cap)
         rfd = self.open(pb, os.O_RDONLY)
         self.until("B's reader counted on A", lambda: figures(
             pa)["remote_readers"] == 1)
         wfd = self.open(pa, os.O_WRONLY | os.O_NONBLOCK)
-        total = 0
-        while True:
-            try:
-                total += os.write(wfd, b"f" * 256)
-            except BlockingIOError:
-                break
-            self.assertLess(total, 4 * cap, "no EAGAIN")
-        self.close(rfd)
+        self.fill(pa, wfd)
+        # Removed on B while the reader there is open: the stream goes.
         os.unlink(pb)
         self.goes(pa)
         self.assertEqual(self.errno_of(os.fsync, wfd), "EIO")
@@ -272,19 +272,13 @@ class Sync(BridgeCase):
         self.answers()
 
     def test_eagain_when_stream_and_buffer_are_full(self):
-        cap = 4096
+        cap = self.CAP
         pa, pb = self.channel(capacity=cap)
         rfd = self.open(pb, os.O_RDONLY)
         self.until("B's reader counted on A", lambda: figures(
             pa)["remote_readers"] == 1)
         wfd = self.open(pa, os.O_WRONLY | os.O_NONBLOCK)
-        total = 0
-        while True:
-            try:
-                total += os.write(wfd, bytes([65 + total // 256 % 26]) * 256)
-            except BlockingIOError:
-                break
-            self.assertLess(total, 4 * cap, "no EAGAIN")
+        total = self.fill(pa, wfd)
         # The stream's capacity and the buffer's.
         self.assertGreater(total, cap)
         self.assertLessEqual(total, 2 * cap)
