@@ -1571,9 +1571,10 @@ class BridgeFaults(unittest.TestCase):
                 break
         released.set()
         self.events.append((time.monotonic(), "the piece's id let through"))
-        if done and done[0][0] == "ok" and int(done[0][4]) == 0:
-            self.problem("the write of %s %d returned before the writer "
-                         "caught a signal: %r" % (rec + (done[0],)))
+        # (Issue 22: the write returned at once, and the fsync after it
+        # may return before any signal, with A never sending the piece
+        # again: the piece after it, sent expecting its id, is stored,
+        # which says it was.  What must hold is below: read once.)
         self.wait_accepted(w, 50)
         self.wind_up(writers, readers)
         left = set()
@@ -1582,10 +1583,6 @@ class BridgeFaults(unittest.TestCase):
         fig = self.analyse(writers, readers, left)
         if proxy.errors:
             self.problem("the proxy: %s" % "; ".join(proxy.errors))
-        if st["phase"] != "done":
-            self.problem("A never sent the piece of %s %d again under its "
-                         "id after the proxy let it through (phase %s)"
-                         % (rec + (st["phase"],)))
         self.report("%d accepted, %d read, %d read twice, %d lost; %s %d "
                     "stored, its answer dropped, 503 %d times, %d SIGUSR1 "
                     "sent; its write: %s; A connected %d times" % (
