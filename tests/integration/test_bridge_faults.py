@@ -665,7 +665,7 @@ class BridgeFaults(unittest.TestCase):
         for w in writers:
             self.until("writer %s ends" % w.name, lambda: not w.running())
         for fd in holders:
-            os.close(fd)
+            self.closing(fd)
         for r in readers:
             self.until("reader %s ends (end of file)" % r.name,
                        lambda: not r.running())
@@ -1094,7 +1094,8 @@ class BridgeFaults(unittest.TestCase):
             killed.add(inbox[n])
             names[inbox[n]] = "%s%d (killed)" % (n, gen[n + "r"] or
                                                  gen[n + "w"])
-            os.close(holders.pop(n))
+            # Its daemon was killed: the close's FLUSH fails (ENOTCONN).
+            self.closing(holders.pop(n))
             # Its clients get an error (ECONNABORTED, ENOTCONN).
             for kind in roles[n]:
                 c = live[n + kind]
@@ -1120,7 +1121,7 @@ class BridgeFaults(unittest.TestCase):
             self.wait_accepted(live[n + "w"], 50)
         self.finish([live["Aw"], live["Bw"]], [])
         for fd in holders.values():
-            os.close(fd)
+            self.closing(fd)
         for c in (live["Br"], live["Cr"]):
             self.until("reader %s ends (end of file)" % c.name,
                        lambda: not c.running())
@@ -1525,7 +1526,7 @@ class BridgeFaults(unittest.TestCase):
         self.channel(a, b)
         stream = self.stream_of(a)
         subject.append("ipcfs." + stream[len("ipcfs_"):])
-        w = self.writer(a, "wA1", pause=0, usr1=True)
+        w = self.writer(a, "wA1", count=1000000, pause=0, usr1=True)
         r = self.reader(b, "rB1")
         writers, readers = [w], [r]
         self.wait_accepted(w, 100)
@@ -1556,8 +1557,11 @@ class BridgeFaults(unittest.TestCase):
             # comes in the middle of that (a bound for a hang guard, as
             # is the one second after it; never a measurement).
             n = st["refused"]
-            self.until("the proxy answers 503 again",
-                       lambda: st["refused"] > n or not w.running())
+            self.until("the proxy answers 503 again, or the record is "
+                       "acknowledged (the piece after it was stored)",
+                       lambda: st["refused"] > n or not w.running() or
+                       any(ln[0] in ("ok", "err") and int(ln[1]) == rec[1]
+                           for ln in w.lines()))
             time.sleep(0.03)
             w.proc.send_signal(signal.SIGUSR1)
             signals += 1
