@@ -43,6 +43,16 @@ bridge_fd(void)
 	return (-1);
 }
 
+int
+bridge_sync(struct chan_handle *h, void *req, int flush, uint64_t owner)
+{
+	(void)h;
+	(void)req;
+	(void)flush;
+	(void)owner;
+	return (-1);
+}
+
 void
 bridge_dispatch(void)
 {

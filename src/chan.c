@@ -963,6 +963,8 @@ chan_close(struct chan_handle *h)
 		LIST_REMOVE(h, pentry);
 		c->pool->cbs->poll_free(h->ph);
 	}
+	if (c->link != NULL && c->pool->link->closed != NULL)
+		c->pool->link->closed(c, h);
 	LIST_REMOVE(h, entry);
 	if (h->mode & CHAN_RD)
 		c->readers--;
@@ -1299,8 +1301,10 @@ chan_poll(struct chan_handle *h, void *ph)
 		if (chan_noreaders(c) && seen_reader(h))
 			ev |= POLLERR | POLLOUT | POLLWRNORM;
 		else if (c->link != NULL) {
-			/* A bridged write waits for JetStream, not for room. */
-			if (TAILQ_EMPTY(&c->wq))
+			/* A bridged write waits for room in the link's buffer. */
+			if (TAILQ_EMPTY(&c->wq) &&
+			    (c->pool->link->writable == NULL ||
+			    c->pool->link->writable(c)))
 				ev |= POLLOUT | POLLWRNORM;
 		} else if (TAILQ_EMPTY(&c->wq) && chan_room(c) >= CHAN_ATOMIC)
 			ev |= POLLOUT | POLLWRNORM;
@@ -1368,6 +1372,7 @@ chan_link_write(struct chan_handle *h, void *req, const void *buf,
 	w->off = off;
 	w->data = data;
 	w->nonblock = nonblock;
+	w->owner = h->owner;
 	c->pool->budget.held += size;
 	TAILQ_INSERT_TAIL(&c->wq, w, entry);
 	c->pool->link->send(c);
@@ -1464,6 +1469,20 @@ chan_link_detach(struct chan *c)
 	chan_ends(c);
 	chan_pump(c);
 	chan_notify(c);
+}
+
+/* The link's buffer has room again: pollers look again. */
+void
+chan_link_wake(struct chan *c)
+{
+	chan_notify(c);
+}
+
+/* Whether h has seen a reader and none is left anywhere (EPIPE). */
+int
+chan_link_noreader(const struct chan_handle *h)
+{
+	return (chan_noreaders(h->chan) && seen_reader(h));
 }
 
 /*

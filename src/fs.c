@@ -995,6 +995,8 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	if (node_busy(k, NODE_EV_WRITE))
 		fs_move(k, "keeps its inode lock");
 	fs_attrs_changed(n, k);
+	/* A bridged channel's close waits for what its process wrote. */
+	h->owner = fi->lock_owner;
 	w = chan_write(h, req, buf, size, (uint64_t)off,
 	    fi->flags & O_NONBLOCK);
 	if (w == NULL)
@@ -1013,14 +1015,39 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
+/*
+ * fsync() of a channel: a local one has nothing to store; a bridged one
+ * waits until JetStream has stored what this open wrote (bridge_sync).
+ */
 static void
 fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)datasync;
-	(void)fi;
-	fuse_reply_err(req, 0);
+	if (bridge_sync((struct chan_handle *)(uintptr_t)fi->fh, req, 0, 0) <=
+	    0)
+		fuse_reply_err(req, 0);
+}
+
+/*
+ * FLUSH comes with each close() of a descriptor, with the closing
+ * process's lock owner: on a bridged channel it waits as fsync does for
+ * what that process wrote through the open (close-to-open, as NFS), so
+ * that a child that closes a descriptor it inherited does not wait for
+ * its parent's writes.  A daemon with no bridge answers ENOSYS, and the
+ * kernel sends no more of them.
+ */
+static void
+fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int	 r;
+
+	(void)ino;
+	r = bridge_sync((struct chan_handle *)(uintptr_t)fi->fh, req, 1,
+	    fi->lock_owner);
+	if (r <= 0)
+		fuse_reply_err(req, r == 0 ? 0 : ENOSYS);
 }
 
 static void
@@ -1478,6 +1505,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.read = fs_read,
 	.write = fs_write,
 	.release = fs_release,
+	.flush = fs_flush,
 	.fsync = fs_fsync,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,

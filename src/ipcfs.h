@@ -89,6 +89,7 @@ struct chan_cbs {
  * with chan_link_sent, chan_link_push and chan_link_counts.
  */
 struct chan;
+struct chan_handle;
 struct waiter;
 struct chan_link_ops {
 	void	(*send)(struct chan *);		/* a write waits on wq */
@@ -96,6 +97,10 @@ struct chan_link_ops {
 	/* w is answered early: returns the bytes of it already sent */
 	size_t	(*cancel)(struct chan *, struct waiter *);
 	void	(*gone)(struct chan *);		/* the channel is freed */
+	/* an open is closed (may be NULL) */
+	void	(*closed)(struct chan *, struct chan_handle *);
+	/* whether a write would be taken now (NULL: when none is held) */
+	int	(*writable)(const struct chan *);
 };
 
 /*
@@ -170,6 +175,7 @@ struct waiter {
 						   for a reading open's history */
 	int			 nonblock;	/* linked write: O_NONBLOCK */
 	void			*sending;	/* linked write: the link's */
+	uint64_t		 owner;		/* linked write: its lock owner */
 };
 TAILQ_HEAD(waitq, waiter);
 
@@ -201,6 +207,13 @@ struct chan_handle {
 	struct hist		 hist;		/* CHAN_RD | CHAN_SEEK only */
 	uint64_t		 given;		/* bytes read through it */
 	uint64_t		 eof_at;	/* where it last met end of file */
+	size_t			 lout;		/* bridged: pieces it wrote that
+						   are not stored yet */
+	int			 lerr;		/* bridged: what its next fsync
+						   or close says, 0: nothing */
+	uint64_t		 lerr_owner;	/* ... and whose close says it */
+	uint64_t		 owner;		/* the lock owner (process) of
+						   the write being served */
 };
 LIST_HEAD(handles, chan_handle);
 
@@ -456,6 +469,8 @@ void	 chan_link_sent(struct waiter *, size_t, int);
 void	 chan_link_counts(struct chan *, unsigned, unsigned, int);
 int	 chan_link_demand(const struct chan *);
 void	 chan_link_detach(struct chan *);
+void	 chan_link_wake(struct chan *);
+int	 chan_link_noreader(const struct chan_handle *);
 
 /* hist.c */
 void	 hist_init(struct hist *);
@@ -591,6 +606,7 @@ void	 bridge_renamed(void *, int);
 int	 bridge_setting(struct node *, void *, int, uint64_t);
 int	 bridge_stats(const struct chan *, char *, size_t);
 int	 bridge_open_wait(struct chan *, void *, struct fuse_file_info *);
+int	 bridge_sync(struct chan_handle *, void *, int, uint64_t);
 
 /* opts.c */
 struct fuse_args;

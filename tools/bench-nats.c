@@ -22,6 +22,14 @@
  *		each message is handed over exactly once.  A publish to a
  *		full stream is retried after a pause that doubles from 50 us
  *		up to 2 ms, as a writer waits for room.
+ *	jsasync	JetStream with the same stream and consumer, published to
+ *		with js_PublishAsync, each message with its id, many in
+ *		flight (at most as many as CAPACITY holds, MaxPending),
+ *		then js_PublishAsyncComplete: what a bridged channel's
+ *		writer does that writes, then calls fsync() or close().
+ *		The stream is bounded by MaxPending alone (an asynchronous
+ *		publisher cannot wait for room in a full stream and keep
+ *		its order); throughput only.
  *	core	core NATS, a looser baseline: natsConnection_Publish to a
  *		synchronous subscription on the other connection, and
  *		natsConnection_Request for round trips; nothing is stored,
@@ -72,6 +80,7 @@
 enum kind {
 	K_JS,
 	K_CORE,
+	K_JSA,
 };
 
 /* One host: its connection and JetStream context. */
@@ -101,6 +110,8 @@ struct run {
 	char		 subj[2][96];
 	natsSubscription *sub[2];	/* on B, on A */
 	unsigned long	 full;		/* publishes refused: stream full */
+	jsCtx		*jsa;		/* K_JSA: A's, for async publishes */
+	int		 failed;	/* K_JSA: publishes that failed */
 	const char	*err;		/* set by a thread that failed */
 };
 
@@ -212,7 +223,8 @@ sizename(char *buf, size_t len, size_t size)
 static const char *
 kind_name(enum kind k)
 {
-	return (k == K_JS ? "libnats-jetstream" : "libnats-core");
+	return (k == K_JS ? "libnats-jetstream" : k == K_JSA ?
+	    "libnats-jetstream-async" : "libnats-core");
 }
 
 /*
@@ -294,7 +306,7 @@ stream_add(struct run *r, struct host *h, int i)
 	sc.Storage = js_FileStorage;
 	sc.Retention = js_WorkQueuePolicy;
 	sc.Discard = js_DiscardNew;
-	if (cfg.capacity > 0) {
+	if (cfg.capacity > 0 && r->kind != K_JSA) {
 		sc.MaxMsgs = cfg.capacity / ((int64_t)r->size + MSG_OVERHEAD);
 		if (sc.MaxMsgs < 1)
 			sc.MaxMsgs = 1;
@@ -452,6 +464,32 @@ check_seq(const void *buf, uint64_t seq)
 		    (unsigned long long)seq, (unsigned long long)got);
 }
 
+/* An asynchronous publish that failed: counted, the run fails. */
+static void
+jsa_failed(jsCtx *js, jsPubAckErr *pae, void *arg)
+{
+	struct run	*r = arg;
+
+	(void)js;
+	(void)pae;
+	__atomic_add_fetch(&r->failed, 1, __ATOMIC_RELAXED);
+}
+
+/* Publish message seq asynchronously, with its id. */
+static void
+jsa_put(struct run *r, const void *buf, uint64_t seq)
+{
+	jsPubOptions	 po;
+	char		 id[96];
+
+	snprintf(id, sizeof id, "%s.%llu", r->stream[0],
+	    (unsigned long long)seq);
+	jsPubOptions_Init(&po);
+	po.MsgId = id;
+	check(js_PublishAsync(r->jsa, r->subj[0], buf, (int)r->size, &po), 0,
+	    "js_PublishAsync");
+}
+
 /* The producer of a throughput run, on host A. */
 static void *
 producer(void *arg)
@@ -466,9 +504,21 @@ producer(void *arg)
 		memcpy(buf, &i, sizeof i);
 		if (r->kind == K_JS)
 			js_put(r, r->a, 0, buf, i);
+		else if (r->kind == K_JSA)
+			jsa_put(r, buf, i);
 		else
 			check(natsConnection_Publish(r->abuf->nc, r->subj[0],
 			    buf, (int)r->size), 0, "natsConnection_Publish");
+	}
+	if (r->kind == K_JSA) {
+		jsPubOptions	 po;
+
+		jsPubOptions_Init(&po);
+		po.MaxWait = STALL_S * 1000;
+		check(js_PublishAsyncComplete(r->jsa, &po), 0,
+		    "js_PublishAsyncComplete");
+		if (r->failed)
+			errx(1, "%d asynchronous publishes failed", r->failed);
 	}
 	if (r->kind == K_CORE)
 		check(natsConnection_FlushTimeout(r->abuf->nc, STALL_S * 1000),
@@ -488,7 +538,20 @@ throughput(struct run *r, double *vals)
 	natsSubscription *sub;
 
 	run_names(r, 0);
-	if (r->kind == K_JS) {
+	if (r->kind == K_JSA) {
+		jsOptions	 jo;
+
+		jsOptions_Init(&jo);
+		jo.PublishAsync.MaxPending = cfg.capacity > 0 ?
+		    cfg.capacity / ((int64_t)r->size + MSG_OVERHEAD) : 4096;
+		if (jo.PublishAsync.MaxPending < 1)
+			jo.PublishAsync.MaxPending = 1;
+		jo.PublishAsync.ErrHandler = jsa_failed;
+		jo.PublishAsync.ErrHandlerClosure = r;
+		check(natsConnection_JetStream(&r->jsa, r->a->nc, &jo), 0,
+		    "natsConnection_JetStream");
+	}
+	if (r->kind == K_JS || r->kind == K_JSA) {
 		stream_add(r, r->a, 0);
 		sub = stream_pull(r, r->b, 0);
 	} else {
@@ -507,7 +570,7 @@ throughput(struct run *r, double *vals)
 	if ((errno = pthread_create(&thr, NULL, producer, r)) != 0)
 		err(1, "pthread_create");
 	for (i = 0; i < (uint64_t)r->count; i++) {
-		if (r->kind == K_JS)
+		if (r->kind == K_JS || r->kind == K_JSA)
 			js_take(sub, r->size, i, buf);
 		else
 			core_take(sub, r->size, i, buf, NULL);
@@ -518,8 +581,10 @@ throughput(struct run *r, double *vals)
 
 	natsSubscription_Unsubscribe(sub);
 	natsSubscription_Destroy(sub);
-	if (r->kind == K_JS)
+	if (r->kind == K_JS || r->kind == K_JSA)
 		stream_del(r, r->a, 0);
+	if (r->jsa != NULL)
+		jsCtx_Destroy(r->jsa);
 	free(buf);
 	vals[0] = (double)r->count * (double)r->size / (t1 - t0) / 1e6;
 	vals[1] = r->count / (t1 - t0);
@@ -714,11 +779,12 @@ main(int argc, char **argv)
 	struct host	 a, abuf, b;
 	struct run	 t;
 	struct metric	 m[2];
-	const char	*kinds = "js,core", *tests = "throughput,rtt";
+	const char	*kinds = "js,jsasync,core", *tests = "throughput,rtt";
 	const char	*outpath = NULL;
-	enum kind	 k[2];
+	enum kind	 k[3], kr[3];
+	int		 nkr = 0;
 	size_t		 size = 4 * KIB, rsize = 64;
-	int		 count = 0, rounds = 0, nk = 0, ch;
+	int		 count = 0, rounds = 0, nk = 0, ch, i;
 	char		 sz[32];
 
 	cfg.capacity = 64 * KIB;
@@ -772,6 +838,8 @@ main(int argc, char **argv)
 		k[nk++] = K_JS;
 	if (listed(kinds, "core"))
 		k[nk++] = K_CORE;
+	if (listed(kinds, "jsasync"))
+		k[nk++] = K_JSA;
 	if (nk == 0 || (!listed(tests, "throughput") && !listed(tests, "rtt")))
 		usage();
 	if (cfg.reps == 0)
@@ -825,7 +893,12 @@ main(int argc, char **argv)
 		t.size = rsize;
 		t.count = rounds;
 		t.warm = rounds / 10;
-		measure(m, 1, k, nk, rtt, &t);
+		/* A round trip is one message each way: no asynchronous one. */
+		for (nkr = 0, i = 0; i < nk; i++)
+			if (k[i] != K_JSA)
+				kr[nkr++] = k[i];
+		if (nkr > 0)
+			measure(m, 1, kr, nkr, rtt, &t);
 	}
 
 	host_close(&a);

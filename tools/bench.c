@@ -94,6 +94,7 @@ enum kind {
 	K_ZMQ,		/* ZeroMQ PUB/SUB over ipc:// */
 	K_NATS_JS,	/* tools/bench-nats, JetStream */
 	K_NATS_CORE,	/* tools/bench-nats, core NATS */
+	K_NATS_JSA,	/* tools/bench-nats, JetStream, asynchronous */
 };
 
 /* One thing measured: an ipcfs mount or a baseline. */
@@ -2037,7 +2038,10 @@ scen_bcast(void)
  * with the bridge's: over JetStream with the bridge's guarantees (a
  * stream of the channel's capacity, each message stored before the next
  * is sent, each taken by one fetch and one synchronous acknowledgement),
- * and over core NATS, which keeps and promises nothing.
+ * the same with the messages published asynchronously, many in flight,
+ * and waited for at the end (what a bridged channel's writer that calls
+ * fsync() or close() at the end gets, issue 22; throughput only), and
+ * over core NATS, which keeps and promises nothing.
  */
 struct bridge_arg {
 	const struct metric	*m;
@@ -2137,7 +2141,8 @@ bridge_nats(const struct subj *s, const struct bridge_arg *a, double *vals)
 	argv[i++] = "-r";
 	argv[i++] = "1";
 	argv[i++] = "-k";
-	argv[i++] = s->kind == K_NATS_JS ? "js" : "core";
+	argv[i++] = s->kind == K_NATS_JS ? "js" : s->kind == K_NATS_JSA ?
+	    "jsasync" : "core";
 	argv[i++] = "-w";
 	argv[i++] = (char *)a->test;
 	argv[i++] = "-c";
@@ -2326,6 +2331,7 @@ scen_bridge(void)
 		{ "ipcfs-bridge", K_IPCFS, 0 },
 		{ "libnats-jetstream", K_NATS_JS, 0 },
 		{ "libnats-core", K_NATS_CORE, 0 },
+		{ "libnats-jetstream-async", K_NATS_JSA, 0 },
 	};
 	struct bridge_arg	 a;
 	struct metric		 m[2] = {
@@ -2364,7 +2370,7 @@ scen_bridge(void)
 		    "messages", sz);
 		snprintf(m[1].name, sizeof m[1].name, "message rate, %s "
 		    "messages", sz);
-		bench_run(m, 2, s, 3, bridge_xput_fn, &a);
+		bench_run(m, 2, s, 4, bridge_xput_fn, &a);
 	}
 
 	a.test = "rtt";

@@ -71,12 +71,16 @@ static void	bridge_kick(struct chan *);
 static void	bridge_send(struct chan *);
 static size_t	bridge_cancel(struct chan *, struct waiter *);
 static void	bridge_gone(struct chan *);
+static void	bridge_closed(struct chan *, struct chan_handle *);
+static int	bridge_writable(const struct chan *);
 
 static const struct chan_link_ops bridge_ops = {
 	.send = bridge_send,
 	.kick = bridge_kick,
 	.cancel = bridge_cancel,
 	.gone = bridge_gone,
+	.closed = bridge_closed,
+	.writable = bridge_writable,
 };
 
 uint64_t
@@ -161,6 +165,18 @@ stream_limit(size_t capacity, const char *id)
 
 /* ---- Bridged channels. ---- */
 
+/*
+ * The writers this host has on bc, as the other hosts and its own
+ * readers count them: its opens for writing, and one more while its
+ * buffer holds pieces not stored yet (a writer that closed or died
+ * with data still on its way is no end of the data yet).
+ */
+unsigned
+bchan_writers(const struct bchan *bc)
+{
+	return (bc->chan->writers + (TAILQ_EMPTY(&bc->pieces) ? 0 : 1));
+}
+
 void
 bchan_dirty(struct bchan *bc)
 {
@@ -225,6 +241,8 @@ bchan_new(struct node *n, const char *id)
 	bc->state = BC_MAKING;
 	TAILQ_INIT(&bc->pending);
 	TAILQ_INIT(&bc->pushed);
+	TAILQ_INIT(&bc->pieces);
+	LIST_INIT(&bc->syncs);
 	LIST_INIT(&bc->opens);
 	if (id == NULL) {
 		arc4random_buf(&r, sizeof r);
@@ -308,7 +326,7 @@ bchan_free(struct bchan *bc)
 		LIST_REMOVE(bc, dentry);
 	bchan_unlist(bc);
 	RB_REMOVE(bchan_nums, &br.nums, bc);
-	send_free(bc);
+	send_free(bc, EIO);
 	bmsgs_free(bc, &bc->pending);
 	bmsgs_free(bc, &bc->pushed);
 	free(bc);
@@ -335,7 +353,6 @@ bridge_gone(struct chan *c)
 	c->link = NULL;
 	bc->chan = NULL;
 	bc->node = NULL;
-	bc->piece.w = NULL;
 	bc->state = BC_GONE;
 	br.presence_dirty = 1;
 	bchan_dirty(bc);
@@ -353,14 +370,28 @@ bridge_send(struct chan *c)
 	bchan_dirty(c->link);
 }
 
-/* A held write goes early (interrupted, its open closed, no reader). */
+/*
+ * A held write goes early (interrupted, its open closed, no reader):
+ * what of it is in the buffer already was counted when it went in.
+ */
 static size_t
 bridge_cancel(struct chan *c, struct waiter *w)
 {
-	struct bchan	*bc = c->link;
+	(void)w;
+	bchan_dirty(c->link);
+	return (0);
+}
 
-	bchan_dirty(bc);
-	return (send_cancel(bc, w));
+static void
+bridge_closed(struct chan *c, struct chan_handle *h)
+{
+	send_closed(c->link, h);
+}
+
+static int
+bridge_writable(const struct chan *c)
+{
+	return (send_writable(c->link));
 }
 
 /*
@@ -530,9 +561,10 @@ bchan_run(struct bchan *bc)
 	case BC_DEAD:
 		/* Its stream is gone: what is open here goes on locally. */
 		if (c != NULL) {
+			/* What is in its buffer is lost: fsync says EIO. */
+			send_free(bc, EIO);
 			bc->chan = NULL;
 			bc->node = NULL;
-			bc->piece.w = NULL;
 			c->link = NULL;
 			chan_link_detach(c);
 		}
@@ -543,9 +575,10 @@ bchan_run(struct bchan *bc)
 	case BC_READY:
 		break;
 	}
-	if (c->readers != bc->told_readers || c->writers != bc->told_writers)
+	if (c->readers != bc->told_readers ||
+	    bchan_writers(bc) != bc->told_writers)
 		br.presence_dirty = 1;
-	if (c->writers + bc->rwriters > 0)
+	if (bchan_writers(bc) + bc->rwriters > 0)
 		c->rdrained = 0;
 	send_run(bc, c);
 	if (!br.connected)
@@ -836,8 +869,9 @@ bridge_stats(const struct chan *c, char *buf, size_t len)
 	if ((bc = c->link) == NULL)
 		return (snprintf(buf, len, "bridge none\n"));
 	return (snprintf(buf, len, "bridge nats\nstream %s_%s\n"
-	    "remote_readers %u\nremote_writers %u\n", br.o.nats_name, bc->id,
-	    bc->rreaders, bc->rwriters));
+	    "remote_readers %u\nremote_writers %u\n"
+	    "unstored_bytes %zu\nstream_full %d\n", br.o.nats_name, bc->id,
+	    bc->rreaders, bc->rwriters, bc->pbytes, bc->full));
 }
 
 /* Give libnats the servers of a comma-separated list. */
@@ -1237,7 +1271,7 @@ bridge_stop(void)
 	while ((bc = RB_ROOT(&br.nums)) != NULL) {
 		if (bc->chan != NULL)
 			bc->chan->link = NULL;
-		bc->piece.w = NULL;
+		send_free(bc, 0);
 		bchan_free(bc);
 	}
 	close(br.efd);

@@ -53,6 +53,21 @@
 #define BRIDGE_TRANSIT_MS 3000
 /* A fetched message no reader here wants goes back after this. */
 #define BRIDGE_IDLE_MS	1000
+/*
+ * Pieces out at once: a channel starts with BRIDGE_WINDOW, opens up by
+ * one for each piece stored, to BRIDGE_WINDOW_MAX, and halves when
+ * another host's pieces came between (a refused expectation).
+ */
+#define BRIDGE_WINDOW	32
+#define BRIDGE_WINDOW_MAX 8192
+/*
+ * A channel's buffered pieces are given up (their opens' fsync or close
+ * fail with EIO) when JetStream has not answered for it for this many
+ * times nats_timeout, and at most BRIDGE_GIVEUP_MAX ms: well within the
+ * two minutes JetStream remembers message ids for.
+ */
+#define BRIDGE_GIVEUP	10
+#define BRIDGE_GIVEUP_MAX 100000
 /* Retries of a full stream: from this, doubling, to 100 ms. */
 #define BRIDGE_RETRY_MS	2
 /* The most of a byte stream one message carries. */
@@ -106,42 +121,60 @@ struct bopen {
 LIST_HEAD(bopens, bopen);
 
 /*
- * The piece of a write that is being stored, with its own copy of the
- * bytes as they go on the wire, so that it can outlive its write:
+ * A piece of what was written to a bridged channel, in the channel's
+ * local buffer (bc->pieces, in the order written) until JetStream has
+ * stored it.  A write is answered once its pieces are in the buffer; the
+ * buffer holds at most the channel's capacity, so a full buffer holds
+ * the writers as a full pipe does.  Many pieces are out at once:
  *
- *	NONE	 --a write waits-->		OUT (published)
- *	OUT	 --stored-->			NONE (its write told)
- *	OUT	 --no answer in time-->		OUT (the same again)
- *	OUT	 --stream full / not there-->	HELD until retry_at
- *	HELD	 --retry_at, or freed-->	OUT
- *	OUT, HELD --its write interrupted-->	the same, with no write: an
- *					orphan (NONE if never sent)
+ *	QUEUED	 --published-->			OUT
+ *	OUT	 --stored (or a later one)-->	freed, its open told
+ *	OUT	 --no answer in time, refused,
+ *		   connected again-->		QUEUED (it and all after it,
+ *						 sent again in order)
+ *	any	 --failed for good, given up-->	freed, its open's next fsync
+ *						 or close says so
  *
- * A piece once published may have been stored, even if a later answer
- * to the same piece sent again says it was not (an answer lost, then no
- * stream leader): its write is answered with it counted, never with
- * EINTR or EAGAIN, and the orphan is sent until stored under the same
- * Nats-Msg-Id, so it is stored once.
+ * Each piece carries a Nats-Msg-Id (JetStream stores a piece sent again
+ * once), and every piece but the first of the buffer also
+ * Nats-Expected-Last-Msg-Id, its predecessor's id: JetStream stores it
+ * only right after its predecessor.  So a piece that got in means all
+ * before it did, and order holds even where one is refused (a full
+ * stream, no leader) and the next ones are already on their way: they
+ * are refused too, and sent again after it.  send.c says more.
  */
 enum piece_state {
-	PIECE_NONE,
+	PIECE_QUEUED,
 	PIECE_OUT,
-	PIECE_HELD,
 };
 
 struct piece {
+	TAILQ_ENTRY(piece)	 entry;
 	enum piece_state	 state;
-	struct waiter		*w;		/* NULL: an orphan */
+	struct chan_handle	*h;		/* its open, NULL once closed */
+	uint64_t		 owner;		/* its write's lock owner */
 	uint64_t		 seq;
-	char			*wire;		/* pad byte, pad, data */
-	size_t			 wlen;
+	unsigned		 tries;		/* publishes; the last one's is
+						   in its reply subject */
+	char			*buf;		/* room for the pad, the data */
+	size_t			 room;		/* bytes before the data */
 	size_t			 len;		/* of the data */
 	uint64_t		 sent;		/* ms */
-	uint64_t		 retry_at;	/* ms, HELD */
-	uint64_t		 wait;		/* ms, the retry's backoff */
-	int			 fresh;		/* send at once: reconnected */
-	int			 published;	/* sent once: may be stored */
+	int			 expect;	/* last sent expecting its
+						   predecessor */
 };
+TAILQ_HEAD(pieces, piece);
+
+/* An fsync or flush (close) that waits for its open's pieces. */
+struct bsync {
+	LIST_ENTRY(bsync)	 entry;
+	fuse_req_t		 req;
+	struct chan_handle	*h;
+	int			 flush;		/* a close: owner's pieces only */
+	uint64_t		 owner;
+	uint64_t		 last;		/* the last piece it waits for */
+};
+LIST_HEAD(bsyncs, bsync);
 
 /*
  * A bridged channel's state:
@@ -202,8 +235,19 @@ struct bchan {
 	int			 reput;		/* owner, mode or times changed
 						   while BC_MAKING */
 	/* Sending. */
-	struct piece		 piece;
+	struct pieces		 pieces;	/* the local buffer */
+	struct piece		*next;		/* the first to publish */
+	size_t			 pbytes;	/* of data in pieces */
+	unsigned		 nout;		/* pieces OUT */
+	unsigned		 window;	/* at most this many OUT */
 	uint64_t		 pseq;
+	uint64_t		 hold_until;	/* ms: publish nothing before */
+	uint64_t		 backoff;	/* ms: a full stream's retry */
+	int			 full;		/* the stream refused the first
+						   piece, sent alone: full */
+	uint64_t		 progress;	/* ms: JetStream last answered,
+						   or the buffer filled */
+	struct bsyncs		 syncs;
 	/* Fetching and acknowledging. */
 	uint64_t		 fseq;
 	uint64_t		 fsent;		/* ms, 0: no pull request out */
@@ -416,6 +460,7 @@ RB_PROTOTYPE(bchan_ids, bchan, ientry, bchan_id_cmp)
 uint64_t now_ms(void);
 void	 bridge_bad(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 bchan_dirty(struct bchan *);
+unsigned bchan_writers(const struct bchan *);
 struct bchan *bchan_by_id(const char *);
 struct bchan *bchan_by_num(uint64_t);
 void	 bchan_set_id(struct bchan *, const char *);
@@ -450,10 +495,11 @@ void	 send_run(struct bchan *, struct chan *);
 void	 send_tick(struct bchan *, uint64_t);
 void	 send_reconnected(struct bchan *);
 void	 send_disconnected(struct bchan *);
-void	 send_answer(struct bchan *, uint64_t, natsMsg *);
+void	 send_answer(struct bchan *, uint64_t, unsigned, natsMsg *);
 void	 send_freed(const char *);
-size_t	 send_cancel(struct bchan *, struct waiter *);
-void	 send_free(struct bchan *);
+void	 send_closed(struct bchan *, struct chan_handle *);
+int	 send_writable(const struct bchan *);
+void	 send_free(struct bchan *, int);
 
 /* recv.c */
 void	 recv_event(natsMsg *);

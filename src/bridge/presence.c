@@ -40,13 +40,13 @@ presence_send(void)
 		    bc->state != BC_READY)
 			continue;
 		bc->told_readers = bc->chan->readers;
-		bc->told_writers = bc->chan->writers;
-		bc->sent_writers = bc->chan->writers;
-		if (bc->chan->readers == 0 && bc->chan->writers == 0)
+		bc->told_writers = bchan_writers(bc);
+		bc->sent_writers = bc->told_writers;
+		if (bc->chan->readers == 0 && bc->told_writers == 0)
 			continue;
 		for (;;) {
 			n = snprintf(v + len, size - len, "%s %u %u\n", bc->id,
-			    bc->chan->readers, bc->chan->writers);
+			    bc->chan->readers, bc->told_writers);
 			if (n >= 0 && (size_t)n < size - len)
 				break;
 			size *= 2;

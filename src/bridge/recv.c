@@ -213,7 +213,7 @@ recv_drain_job(struct bchan *bc)
 static int
 recv_idle_end(struct bchan *bc, struct chan *c)
 {
-	return (c->writers == 0 && bc->rwriters == 0 &&
+	return (bchan_writers(bc) == 0 && bc->rwriters == 0 &&
 	    TAILQ_EMPTY(&bc->pending) && !c->rdrained && !bc->draining);
 }
 
@@ -349,7 +349,7 @@ recv_acked(struct bchan *bc, uint64_t seq)
 static int
 fetch_mode(struct bchan *bc, struct chan *c)
 {
-	if (c->writers + bc->rwriters > 0) {
+	if (bchan_writers(bc) + bc->rwriters > 0) {
 		bc->unseen = 0;
 		return (FETCH_WAIT);
 	}
@@ -514,11 +514,13 @@ recv_reconnected(struct bchan *bc)
 		bc->aresend = 1;
 }
 
-/* Parse "K.NUM.SEQ" after this host's inbox. */
+/* Parse "K.NUM.SEQ", or "K.NUM.SEQ.TRY", after this host's inbox. */
 static int
-inbox_parse(const char *p, char *kind, uint64_t *num, uint64_t *seq)
+inbox_parse(const char *p, char *kind, uint64_t *num, uint64_t *seq,
+    unsigned *tries)
 {
-	char	*end;
+	char			*end;
+	unsigned long long	 t;
 
 	if (p[0] == '\0' || p[1] != '.' || p[2] < '0' || p[2] > '9')
 		return (-1);
@@ -527,6 +529,11 @@ inbox_parse(const char *p, char *kind, uint64_t *num, uint64_t *seq)
 	if (*end != '.' || end[1] < '0' || end[1] > '9')
 		return (-1);
 	*seq = strtoull(end + 1, &end, 10);
+	*tries = 0;
+	if (*end == '.' && end[1] >= '0' && end[1] <= '9') {
+		t = strtoull(end + 1, &end, 10);
+		*tries = t > UINT32_MAX ? 0 : (unsigned)t;
+	}
 	return (*end == '\0' ? 0 : -1);
 }
 
@@ -538,6 +545,7 @@ recv_event(natsMsg *m)
 	size_t		 il = strlen(br.inbox), nl = strlen(br.o.nats_name);
 	struct bchan	*bc;
 	uint64_t	 num, seq;
+	unsigned	 tries;
 	char		 kind, id[17];
 
 	if (strcmp(subj, br.freed) == 0) {
@@ -554,14 +562,14 @@ recv_event(natsMsg *m)
 		return;
 	}
 	if (strncmp(subj, br.inbox, il) != 0 || subj[il] != '.' ||
-	    inbox_parse(subj + il + 1, &kind, &num, &seq) != 0 ||
+	    inbox_parse(subj + il + 1, &kind, &num, &seq, &tries) != 0 ||
 	    (bc = bchan_by_num(num)) == NULL || bc->state != BC_READY)
 		return;
 	if (natsMsgHeader_Get(m, "Status", &status) != NATS_OK)
 		status = NULL;
 	switch (kind) {
 	case 'p':
-		send_answer(bc, seq, m);
+		send_answer(bc, seq, tries, m);
 		break;
 	case 'f':
 		recv_fetch_status(bc, seq, status != NULL ? status : "");
