@@ -587,11 +587,12 @@ class OwnersAttack(unittest.TestCase):
         """A user makes and removes names in a bridged directory in a
         loop while the server is frozen: each change waited in the
         daemon's queue, without bound.  What waits now counts against
-        max_memory (1M here): the loop meets ENOSPC, nothing was lost of
+        max_memory (128K here, so that little waits: the queue drains a
+        round trip a change): the loop meets ENOSPC, nothing was lost of
         what had been said yes to, and once the server is back names can
         change again and every host agrees."""
         A = natstest.Host(self.server.url, "-o",
-                          "allow_other,nats_timeout=2,max_memory=1M")
+                          "allow_other,nats_timeout=2,max_memory=128K")
         self.hosts.append(A)
         B = self.host()
         os.mkdir(A("att"))
