@@ -773,9 +773,21 @@ class BridgeFaults(unittest.TestCase):
         """Fail with every problem found, once each."""
         said = list(dict.fromkeys(self.problems))
         self.assertEqual(said, [], "\n%s\nwriters %r\nreaders %r\n"
-                         "faults %r" % ("\n".join(said), writers, readers,
-                                        [(round(t, 3), w)
-                                         for t, w in self.events]))
+                         "faults %r%s" % ("\n".join(said), writers, readers,
+                                          [(round(t, 3), w)
+                                           for t, w in self.events],
+                                          self.warnings() if said else ""))
+
+    def warnings(self):
+        """The daemons' bridge lines, to tell what happened in a failed
+        run (the last 40 of each host)."""
+        out = []
+        for i, h in enumerate(self.hosts):
+            lines = [ln for text in h.logs + [h.log()]
+                     for ln in text.splitlines() if "bridge:" in ln]
+            out.append("\nhost %d (%s):\n  %s" % (i, h.id, "\n  ".join(
+                lines[-40:])))
+        return "".join(out)
 
     # -- checks -----------------------------------------------------------
 
