@@ -492,7 +492,7 @@ chan_keeps(const struct chan_handle *h)
 static size_t
 chan_hist_limit(const struct chan_handle *h)
 {
-	return (h->hist.ring.size + budget_left(&h->chan->pool->budget));
+	return (hist_size(&h->hist) + budget_left(&h->chan->pool->budget));
 }
 
 /* h's history had old bytes of buffer: account for what it has now. */
@@ -502,8 +502,8 @@ chan_hist_resized(struct chan_handle *h, size_t old)
 	struct chan_pool	*pool = h->chan->pool;
 
 	pool->budget.hist_used = pool->budget.hist_used - old +
-	    h->hist.ring.size;
-	if (h->hist.ring.size < old)
+	    hist_size(&h->hist);
+	if (hist_size(&h->hist) < old)
 		chan_pool_wake(pool);
 }
 
@@ -515,7 +515,7 @@ static void
 chan_given(struct chan_handle *h, uint64_t off, const struct iovec *iov,
     int cnt, size_t n)
 {
-	size_t	 old = h->hist.ring.size;
+	size_t	 old = hist_size(&h->hist);
 
 	h->given += n;
 	h->chan->bytes_read += n;
@@ -527,6 +527,58 @@ chan_given(struct chan_handle *h, uint64_t off, const struct iovec *iov,
 }
 
 /*
+ * As chan_given, for a read whose last piece lies in mem, a buffer of size
+ * bytes taken over: a large read's history keeps it there, no copy.
+ * Returns 1 if it did (mem is the history's now), 0 if mem stays the
+ * caller's.
+ */
+static int
+chan_given_ref(struct chan_handle *h, uint64_t off, const struct iovec *iov,
+    int cnt, size_t n, void *mem, size_t size)
+{
+	size_t	 old = hist_size(&h->hist);
+
+	if (!chan_keeps(h) || n < HIST_KEEP || mem == NULL ||
+	    size > chan_hist_limit(h))
+		return (0);
+	h->given += n;
+	h->chan->bytes_read += n;
+	h->chan->reads++;
+	hist_given_ref(&h->hist, off, iov, cnt, n, mem, size,
+	    chan_hist_limit(h));
+	chan_hist_resized(h, old);
+	return (1);
+}
+
+/*
+ * The n bytes at iov, the last of an answered write wreq, were given to a
+ * read of h at off: its history takes over the buffer they arrived in
+ * (cbs->adopt), if it is at most twice as large.  Returns 1 if it did.
+ * Nothing may use the write's bytes afterwards.
+ */
+static int
+chan_given_adopt(struct chan_handle *h, uint64_t off, void *wreq,
+    const struct iovec *iov, size_t n)
+{
+	const struct chan_cbs	*cbs = h->chan->pool->cbs;
+	size_t			 max, size;
+	void			*mem;
+
+	if (cbs->adopt == NULL || !chan_keeps(h) || n < HIST_KEEP)
+		return (0);
+	max = chan_hist_limit(h);
+	if (max > n * 2)
+		max = n * 2;
+	if ((mem = cbs->adopt(wreq, iov->iov_base, max, &size)) == NULL)
+		return (0);
+	if (!chan_given_ref(h, off, iov, 1, n, mem, size)) {
+		chan_given(h, off, iov, 1, n);
+		free(mem);
+	}
+	return (1);
+}
+
+/*
  * A write of n bytes, in cnt pieces, through h at off was answered: a
  * re-read there gets them, as in a regular file.
  */
@@ -534,7 +586,7 @@ static void
 chan_wrote(struct chan_handle *h, uint64_t off, const struct iovec *iov,
     int cnt, size_t n)
 {
-	size_t	 old = h->hist.ring.size;
+	size_t	 old = hist_size(&h->hist);
 
 	if (!chan_keeps(h))
 		return;
@@ -604,6 +656,17 @@ waiter_new(struct chan_handle *h, void *req, int op, size_t size)
 	return (w);
 }
 
+/* Undo waiter_new for a request that is answered at once after all. */
+static void
+waiter_unmake(struct waiter *w)
+{
+	w->h->nwait--;
+	if (w->op == WAIT_READ)
+		w->h->nreads--;
+	w->h->chan->pool->nwaiters--;
+	free(w);
+}
+
 /* Free a held request that is off its queue; it must be answered. */
 static void
 waiter_release(struct waiter *w)
@@ -611,11 +674,15 @@ waiter_release(struct waiter *w)
 	struct chan	*c = w->h->chan;
 
 	if (w->op == WAIT_WRITE) {
-		c->pool->budget.held -= w->size - w->done;
-		free(w->data);
-		if (w->head != NULL) {
-			c->pool->budget.held -= w->base;
-			free(w->head);
+		c->pool->budget.held -= w->size - w->done + w->extra;
+		if (w->mem != NULL)
+			free(w->mem);
+		else {
+			free(w->data);
+			if (w->head != NULL) {
+				c->pool->budget.held -= w->base;
+				free(w->head);
+			}
 		}
 		chan_pool_wake(c->pool);
 	}
@@ -747,8 +814,8 @@ chan_serve(struct chan *c, struct chan_handle *h, uint64_t off, void *req,
 {
 	struct iovec	 iov[3];
 	struct waiter	*w;
-	size_t		 total, take, len, msgs = 0;
-	int		 cnt;
+	size_t		 total, take, len, msgs = 0, msize;
+	int		 cnt, given = 0;
 
 	if (c->framing == CHAN_MESSAGES) {
 		if ((len = chan_next_len(h)) > size) {
@@ -766,13 +833,34 @@ chan_serve(struct chan *c, struct chan_handle *h, uint64_t off, void *req,
 		cnt++;
 	}
 	c->pool->cbs->reply_data(req, iov, cnt);
-	chan_given(h, off, iov, cnt, total + take);
+	w = take > 0 ? TAILQ_FIRST(&c->wq) : NULL;
+	/*
+	 * A write this completes leaves its buffer taken over (chan_write)
+	 * to the reader's history, if its own open keeps none.
+	 */
+	if (w != NULL && w->mem != NULL && !chan_keeps(w->h) &&
+	    w->done + take == w->size) {
+		msize = w->size - w->base + w->extra;
+		c->pool->budget.held -= take + w->extra;
+		if (chan_given_ref(h, off, iov, cnt, total + take, w->mem,
+		    msize)) {
+			w->mem = NULL;
+			w->data = NULL;
+			w->extra = 0;
+			w->done = w->size;
+			given = 1;
+		} else
+			c->pool->budget.held += take + w->extra;
+	}
+	if (!given)
+		chan_given(h, off, iov, cnt, total + take);
 	chan_advance(h, total, msgs);
 	if (take == 0)
 		return (NULL);
-	w = TAILQ_FIRST(&c->wq);
-	w->done += take;
-	c->pool->budget.held -= take;
+	if (!given) {
+		w->done += take;
+		c->pool->budget.held -= take;
+	}
 	/* Memory came back: other channels' pollers may have room now. */
 	chan_pool_wake(c->pool);
 	if (w->done < w->size)
@@ -822,7 +910,8 @@ chan_handoff_msg(struct chan_handle *wh, uint64_t woff, void *wreq,
 	iov.iov_base = (void *)buf;
 	iov.iov_len = size;
 	c->pool->cbs->reply_data(req, &iov, 1);
-	chan_given(rh, roff, &iov, 1, size);
+	if (!chan_given_adopt(rh, roff, wreq, &iov, size))
+		chan_given(rh, roff, &iov, 1, size);
 	return (size);
 }
 
@@ -847,6 +936,7 @@ chan_handoff(struct chan_handle *wh, uint64_t woff, void *wreq,
 	size_t			 n = 0, take;
 	uint64_t		 roff;
 	void			*req;
+	int			 whole;
 
 	if (TAILQ_EMPTY(&c->rq) || !TAILQ_EMPTY(&c->wq) || c->ring.len > 0 ||
 	    c->delivery != CHAN_QUEUE)
@@ -859,7 +949,7 @@ chan_handoff(struct chan_handle *wh, uint64_t woff, void *wreq,
 	/* Reads that take the whole write need no room at all. */
 	if (n < size && size <= CHAN_ATOMIC && chan_room(c) < size - n)
 		return (0);
-	if (n >= size) {
+	if ((whole = n >= size)) {
 		chan_wrote_buf(wh, woff, buf, size);
 		cbs->reply_count(wreq, size);
 	}
@@ -873,7 +963,10 @@ chan_handoff(struct chan_handle *wh, uint64_t woff, void *wreq,
 		iov.iov_base = (char *)buf + n;
 		iov.iov_len = take;
 		cbs->reply_data(req, &iov, 1);
-		chan_given(rh, roff, &iov, 1, take);
+		/* The last read of a whole write may keep its buffer. */
+		if (!whole || n + take < size ||
+		    !chan_given_adopt(rh, roff, wreq, &iov, take))
+			chan_given(rh, roff, &iov, 1, take);
 		n += take;
 	}
 	return (n);
@@ -970,7 +1063,7 @@ chan_close(struct chan_handle *h)
 		c->readers--;
 	if (h->mode & CHAN_WR)
 		c->writers--;
-	if (h->hist.ring.size > 0) {
+	if (hist_size(&h->hist) > 0) {
 		c->pool->budget.hist_used -= hist_free(&h->hist);
 		chan_pool_wake(c->pool);
 	}
@@ -1136,8 +1229,9 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	struct chan		*c = h->chan;
 	const struct chan_cbs	*cbs = c->pool->cbs;
 	struct waiter		*w;
-	size_t			 n = 0, k, keep, room, floor;
+	size_t			 n = 0, k, keep, room, floor, msize = 0;
 	char			*data;
+	void			*mem;
 
 	if (!(h->mode & CHAN_WR)) {
 		cbs->reply_err(req, EBADF);
@@ -1214,11 +1308,26 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 	else if (keep > room)
 		keep = room;
 	data = NULL;
-	if (keep == 0 || (data = malloc(keep)) == NULL ||
-	    (w = waiter_new(h, req, WAIT_WRITE, n + keep)) == NULL) {
+	mem = NULL;
+	w = keep > 0 ? waiter_new(h, req, WAIT_WRITE, n + keep) : NULL;
+	/*
+	 * A large write keeps its bytes where they arrived, if the buffer
+	 * can be taken over and is at most twice as large: no copy.  All of
+	 * the buffer counts against max_memory.
+	 */
+	room = budget_left(&c->pool->budget);
+	if (room > keep * 2)
+		room = keep * 2;
+	if (w != NULL && keep >= CHAN_ADOPT_MIN && cbs->adopt != NULL &&
+	    (mem = cbs->adopt(req, buf, room, &msize)) != NULL)
+		data = (char *)buf + n;
+	else if (w != NULL && (data = malloc(keep)) != NULL)
+		memcpy(data, (const char *)buf + n, keep);
+	if (data == NULL) {
 		if (keep > 0)
 			log_warn("%s: a copy of %zu bytes", __func__, keep);
-		free(data);
+		if (w != NULL)
+			waiter_unmake(w);
 		if (n > 0) {
 			chan_wrote_buf(h, off, buf, n);
 			cbs->reply_count(req, n);
@@ -1227,13 +1336,19 @@ chan_write(struct chan_handle *h, void *req, const void *buf, size_t size,
 		chan_notify(c);
 		return (NULL);
 	}
-	memcpy(data, (const char *)buf + n, keep);
 	w->off = off;
 	w->done = w->base = n;
 	w->data = data;
 	c->pool->budget.held += keep;
-	/* What went in already, for this open's history when answered. */
-	if (chan_keeps(h) && n > 0 && (w->head = malloc(n)) != NULL) {
+	if (mem != NULL) {
+		w->mem = mem;
+		w->extra = msize > keep ? msize - keep : 0;
+		c->pool->budget.held += w->extra;
+		/* The history's bytes are in the same buffer. */
+		if (chan_keeps(h) && n > 0)
+			w->head = (char *)buf;
+	} else if (chan_keeps(h) && n > 0 && (w->head = malloc(n)) != NULL) {
+		/* What went in already, for this open's history. */
 		memcpy(w->head, buf, n);
 		c->pool->budget.held += n;
 	}

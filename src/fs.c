@@ -106,12 +106,21 @@ poll_free_cb(void *ph)
 	fuse_pollhandle_destroy(ph);
 }
 
+/* A held write keeps the buffer its request was read into (loop.c). */
+static void *
+adopt_cb(void *req, const void *buf, size_t max, size_t *size)
+{
+	(void)req;
+	return (loop_adopt(buf, max, size));
+}
+
 static const struct chan_cbs fs_cbs = {
 	.reply_data = reply_data_cb,
 	.reply_count = reply_count_cb,
 	.reply_err = reply_err_cb,
 	.poll_notify = poll_notify_cb,
 	.poll_free = poll_free_cb,
+	.adopt = adopt_cb,
 };
 
 /*

@@ -23,6 +23,7 @@ void	 fs_attrs_changed(struct node *, struct knode *);
 int	 loop_init(struct fuse_session *, uint64_t);
 int	 loop_next(struct fuse_buf *);
 int	 loop_run(void);
+void	*loop_adopt(const void *, size_t, size_t *);
 uint64_t loop_spin_us(void);
 void	 loop_spin_stats(uint64_t *, uint64_t *, uint64_t *);
 

@@ -21,18 +21,36 @@
 void
 hist_init(struct hist *h)
 {
+	memset(h, 0, sizeof *h);
 	ring_init(&h->ring);
-	h->end = 0;
-	h->shrink = 0;
 }
 
-/* Free the buffer; returns the bytes it held allocated. */
+/* The bytes of memory the history holds. */
+size_t
+hist_size(const struct hist *h)
+{
+	return (h->ring.size + h->ref_size);
+}
+
+/* Let go of a buffer taken over, and its bytes. */
+static void
+hist_unref_free(struct hist *h)
+{
+	free(h->ref_mem);
+	h->ref_mem = NULL;
+	h->ref = NULL;
+	h->ref_len = 0;
+	h->ref_size = 0;
+}
+
+/* Free the buffers; returns the bytes they held allocated. */
 size_t
 hist_free(struct hist *h)
 {
-	size_t	 size = h->ring.size;
+	size_t	 size = hist_size(h);
 
 	ring_free(&h->ring);
+	hist_unref_free(h);
 	h->end = 0;
 	return (size);
 }
@@ -41,7 +59,7 @@ hist_free(struct hist *h)
 static uint64_t
 hist_start(const struct hist *h)
 {
-	return (h->end - h->ring.len);
+	return (h->end - h->ring.len - h->ref_len);
 }
 
 /*
@@ -57,17 +75,37 @@ hist_find(const struct hist *h, uint64_t off, size_t size,
 	struct ring	 view;
 	size_t		 skip, first;
 
+	int		 cnt;
+
 	*total = 0;
-	if (h->ring.len == 0 || off < hist_start(h) || off >= h->end ||
-	    size == 0)
+	if (h->ring.len + h->ref_len == 0 || off < hist_start(h) ||
+	    off >= h->end || size == 0)
 		return (0);
+	skip = (size_t)(off - hist_start(h));
+	if (skip >= h->ring.len) {
+		/* In the buffer taken over. */
+		skip -= h->ring.len;
+		iov[0].iov_base = (void *)(h->ref + skip);
+		iov[0].iov_len = h->ref_len - skip < size ?
+		    h->ref_len - skip : size;
+		*total = iov[0].iov_len;
+		return (1);
+	}
 	/* A view of the ring without its oldest skip bytes. */
 	view = h->ring;
-	skip = (size_t)(off - hist_start(h));
 	first = view.head + skip;
 	view.head = first >= view.size ? first - view.size : first;
 	view.len -= skip;
-	return (ring_peek(&view, size, iov, total));
+	cnt = ring_peek(&view, size, iov, total);
+	/* Then the buffer's bytes, if a piece is left for them. */
+	if (cnt == 1 && *total < size && h->ref_len > 0) {
+		iov[1].iov_base = (void *)h->ref;
+		iov[1].iov_len = h->ref_len < size - *total ? h->ref_len :
+		    size - *total;
+		*total += iov[1].iov_len;
+		cnt = 2;
+	}
+	return (cnt);
 }
 
 /* Drop the oldest n bytes kept. */
@@ -151,7 +189,32 @@ static void
 hist_restart(struct hist *h, uint64_t off)
 {
 	ring_drop(&h->ring, h->ring.len);
+	hist_unref_free(h);
 	h->end = off;
+}
+
+/*
+ * Copy the bytes of a buffer taken over into the ring, as far as limit
+ * allows (the oldest go first), and let the buffer go.
+ */
+static void
+hist_unref(struct hist *h, size_t limit)
+{
+	struct iovec	 iov;
+	size_t		 size;
+
+	if (h->ref_mem == NULL)
+		return;
+	iov.iov_base = (void *)h->ref;
+	iov.iov_len = h->ref_len;
+	size = h->ref_size;
+	h->ref_size = 0;		/* the ring may have it */
+	limit = limit > size ? limit - size : 0;
+	h->end -= h->ref_len;
+	hist_room(h, h->ring.len + h->ref_len, limit);
+	hist_push(h, &iov, 1, iov.iov_len);
+	h->ref_size = size;
+	hist_unref_free(h);
 }
 
 /*
@@ -187,8 +250,35 @@ hist_given(struct hist *h, uint64_t off, const struct iovec *iov, int cnt,
 		return;
 	if (off != h->end)
 		hist_restart(h, off);
+	hist_unref(h, limit);
 	hist_room(h, hist_want(h, n), limit);
 	hist_push(h, iov, cnt, n);
+}
+
+/*
+ * As hist_given, for a read of at least HIST_KEEP bytes whose last piece
+ * lies in mem, a buffer of size bytes given to the history (it frees it):
+ * the history is then this read alone, its last piece kept where it is,
+ * the others copied.
+ */
+void
+hist_given_ref(struct hist *h, uint64_t off, const struct iovec *iov,
+    int cnt, size_t n, void *mem, size_t size, size_t limit)
+{
+	size_t	 last = iov[cnt - 1].iov_len;
+
+	hist_restart(h, off);
+	if (n - last > 0) {
+		limit = limit > size ? limit - size : 0;
+		hist_room(h, n - last, limit);
+		hist_push(h, iov, cnt - 1, n - last);
+	} else if (h->ring.size > 0)
+		ring_free(&h->ring);
+	h->ref_mem = mem;
+	h->ref = iov[cnt - 1].iov_base;
+	h->ref_len = last;
+	h->ref_size = size;
+	h->end = off + n;
 }
 
 /*
@@ -211,6 +301,7 @@ hist_wrote(struct hist *h, uint64_t off, const struct iovec *iov, int cnt,
 
 	if (n == 0)
 		return;
+	hist_unref(h, limit);
 	/* An open that keeps nothing read (a writer) keeps no writes. */
 	if (h->ring.len == 0) {
 		h->end = off + n;

@@ -67,6 +67,15 @@ struct hist {
 	struct ring	 ring;
 	uint64_t	 end;
 	unsigned	 shrink;	/* calls in a row it was too big */
+	/*
+	 * The newest bytes may stay where a large read found them, in a
+	 * buffer taken over (hist_given_ref): ref_len bytes at ref, after
+	 * the ring's, in ref_mem of ref_size bytes (free() it).
+	 */
+	void		*ref_mem;
+	const char	*ref;
+	size_t		 ref_len;
+	size_t		 ref_size;
 };
 
 /*
@@ -80,7 +89,17 @@ struct chan_cbs {
 	void	(*reply_err)(void *req, int);
 	void	(*poll_notify)(void *ph);	/* wake and release */
 	void	(*poll_free)(void *ph);		/* release only */
+	/*
+	 * Optional: take over the buffer the bytes buf of the request req
+	 * arrived in, if it came from malloc and is at most max bytes:
+	 * returns its start, with its size in *size, or NULL.  A held write
+	 * then keeps its bytes there instead of in a copy (chan_write).
+	 */
+	void	*(*adopt)(void *req, const void *buf, size_t max, size_t *size);
 };
+
+/* The least a held write keeps for its buffer to be taken over. */
+#define CHAN_ADOPT_MIN		65536
 
 /*
  * What a channel carried to other hosts (bridge.c) is told by chan.c: its
@@ -173,6 +192,11 @@ struct waiter {
 	char			*data;		/* write: bytes from base on */
 	char			*head;		/* write: the first base bytes,
 						   for a reading open's history */
+	void			*mem;		/* write: a buffer taken over
+						   (cbs->adopt) that holds data
+						   and head, or NULL */
+	size_t			 extra;		/* its bytes counted in held
+						   besides data's */
 	int			 nonblock;	/* linked write: O_NONBLOCK */
 	void			*sending;	/* linked write: the link's */
 	uint64_t		 owner;		/* linked write: its lock owner */
@@ -482,6 +506,9 @@ void	 hist_given(struct hist *, uint64_t, const struct iovec *, int,
 void	 hist_wrote(struct hist *, uint64_t, const struct iovec *, int,
 	     size_t, size_t);
 void	 hist_forget(struct hist *, uint64_t);
+void	 hist_given_ref(struct hist *, uint64_t, const struct iovec *, int,
+	     size_t, void *, size_t, size_t);
+size_t	 hist_size(const struct hist *);
 
 /* xattr.c */
 const struct xattr *xattr_get(const struct xattrs *, const char *);

@@ -6,7 +6,13 @@
  *
  *	bench -m MNT -p PID [-M MNT2 -P PID2] [-F MNT3 -f PID3 -L LABEL]
  *	    [-a DIR_A -b DIR_B -N BENCH_NATS -u URL]
- *	    -t TMPDIR -S SHMDIR [-o FILE] [-r REPS] [-s] [-x SCENARIOS]
+ *	    -t TMPDIR -S SHMDIR [-o FILE] [-r REPS] [-s] [-x SCENARIOS] [-C]
+ *
+ * Placement: tools/bench-run starts this, the daemons and the NATS server
+ * on one CPU (taskset), so every process of a case shares it, for every
+ * subject alike.  -C is the cross-CPU placement, for the stream scenario
+ * only: the writer (this process) and the daemons on CPU 0, the reader on
+ * CPU 1, reported as scenarios stream-cross and cpu-cross.
  *
  * MNT is an ipcfs mount served by the daemon PID (used for every stream
  * scenario); MNT2, if given, is a second mount in another region mode.
@@ -57,6 +63,7 @@
 #include <mqueue.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
@@ -133,7 +140,34 @@ static struct {
 	const char	*xb;
 	const char	*nats;		/* tools/bench-nats */
 	const char	*url;		/* its NATS server */
+	int		 cross;		/* -C: reader on CPU 1 */
 } cfg;
+
+/* Run pid (0: this process) and all its threads on CPU cpu only. */
+static void
+pin(pid_t pid, int cpu)
+{
+	char		 path[64];
+	struct dirent	*de;
+	cpu_set_t	 set;
+	DIR		*d;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pid == 0) {
+		if (sched_setaffinity(0, sizeof set, &set) == -1)
+			err(1, "sched_setaffinity CPU %d", cpu);
+		return;
+	}
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		err(1, "%s", path);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' &&
+		    sched_setaffinity(atoi(de->d_name), sizeof set, &set) == -1)
+			err(1, "sched_setaffinity %s CPU %d", de->d_name, cpu);
+	closedir(d);
+}
 
 /* Seconds on the monotonic clock. */
 static double
@@ -534,6 +568,8 @@ stream_fn(const struct subj *s, void *varg, double *vals)
 		close(ctl[0]);
 		if (wfd != -1)
 			close(wfd);
+		if (cfg.cross)
+			pin(0, 1);
 		if (rfd == -1)
 			rfd = xopen(path, O_RDONLY);
 		stream_reader(rfd, ctl[1], a->wsize);
@@ -585,6 +621,15 @@ scen_stream(void)
 	struct metric		 mc = { "cpu", "", "s/GB", 0 };
 	double			 cpu;
 	size_t			 i;
+	int			 k;
+
+	if (cfg.cross) {
+		m.scen = "stream-cross";
+		mc.scen = "cpu-cross";
+		pin(0, 0);
+		for (k = 0; k < cfg.nmnt; k++)
+			pin(cfg.dpid[k], 0);
+	}
 
 	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		memset(&a, 0, sizeof a);
@@ -2405,7 +2450,8 @@ usage(void)
 	fprintf(stderr, "usage: bench -m MNT -p PID [-M MNT2 -P PID2] "
 	    "[-F MNT3 -f PID3 -L LABEL]\n"
 	    "    [-a DIR_A -b DIR_B -N BENCH_NATS -u URL]\n"
-	    "    -t TMPDIR -S SHMDIR [-o FILE] [-r REPS] [-s] [-x SCENARIOS]\n");
+	    "    -t TMPDIR -S SHMDIR [-o FILE] [-r REPS] [-s] [-x SCENARIOS] "
+	    "[-C]\n");
 	exit(2);
 }
 
@@ -2416,7 +2462,7 @@ main(int argc, char **argv)
 	const char	*outpath = NULL;
 	int		 ch, i;
 
-	while ((ch = getopt(argc, argv, "a:b:f:F:L:m:M:N:o:p:P:r:sS:t:u:x:"))
+	while ((ch = getopt(argc, argv, "a:b:Cf:F:L:m:M:N:o:p:P:r:sS:t:u:x:"))
 	    != -1) {
 		switch (ch) {
 		case 'a':
@@ -2424,6 +2470,9 @@ main(int argc, char **argv)
 			break;
 		case 'b':
 			cfg.xb = optarg;
+			break;
+		case 'C':
+			cfg.cross = 1;
 			break;
 		case 'f':
 			cfg.dpid[2] = atoi(optarg);

@@ -3,7 +3,9 @@
 # interleaved and ratios have ranges, against three real ipcfs daemons of
 # its own (the sanitized build here) and the kernel's pipes, FIFOs,
 # sockets, tmpfs, /dev/shm and POSIX message queues, and ZeroMQ, writing
-# its results to a temporary directory.
+# its results to a temporary directory.  Issue 23: every case is pinned to
+# one CPU, the placement recorded, and the stream scenario run again across
+# CPUs is reported apart.
 #
 # No timing is asserted.  What is checked: every scenario produced a result
 # line for ipcfs and for each of its baselines, with a number in it; the
@@ -75,7 +77,17 @@ for size in "4 KiB" "64 KiB" "1024 KiB"; do
 		expect stream "$size writes" $s
 	done
 	expect cpu "daemon CPU per GB moved, $size writes" ipcfs
+	# Issue 23: the same across CPUs, reported apart.
+	if [ "$(nproc)" -ge 2 ]; then
+		for s in ipcfs pipe fifo unix-socket; do
+			expect stream-cross "$size writes" $s
+		done
+		expect cpu-cross "daemon CPU per GB moved, $size writes" ipcfs
+	fi
 done
+# The placement is recorded.
+grep -q "^meta	placement	every process of a case on CPU" "$TSV" ||
+    fail "no placement in the results"
 for size in "64 B" "4 KiB"; do
 	for s in ipcfs fifo-pair unix-socket; do
 		expect rtt "$size round trip" $s
@@ -139,7 +151,7 @@ done
 # The report: written where asked, with the issue's targets in it.
 MD=$OUT/BENCHMARKS.md
 [ -s "$MD" ] || fail "no report written"
-grep -q '^## Targets of issue 5' "$MD" || fail "report has no targets"
+grep -q '^## Targets of issues 5 and 23' "$MD" || fail "report has no targets"
 n=$(grep -cE '\*\*(met|not met)\*\*' "$MD" || true)
 [ "$n" -ge 9 ] || fail "report judges only $n targets"
 grep -q 'smoke run' "$MD" || fail "report does not say it is a smoke run"
@@ -148,6 +160,10 @@ for h in "## Machine and run" "## Results" "## How to reproduce" \
     "### 4. The seed frame exchange" "### 5. Scale: create, stat and unlink" \
     "### 6. Messages: throughput and round trip" \
     "### 7. Broadcast to many readers"; do
+	grep -qxF "$h" "$MD" || fail "report has no '$h'"
+done
+[ "$(nproc)" -lt 2 ] || for h in "### 1b. Stream throughput across CPUs" \
+    "| placement | every process of a case on CPU 0 |"; do
 	grep -qxF "$h" "$MD" || fail "report has no '$h'"
 done
 grep -qF '](benchmarks.png)' "$MD" || fail "report does not show the plot"

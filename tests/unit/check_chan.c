@@ -175,12 +175,38 @@ rec_poll_free(void *ph)
 	p->freed = 1;
 }
 
+/*
+ * The buffer wr() is writing from, which chan.c may take over as fs.c
+ * takes libfuse's (cbs->adopt), when adopt_on.
+ */
+static char	*adoptable;
+static size_t	 adoptable_len;
+static int	 adopt_on = 1;
+static unsigned	 nadopted;
+
+static void *
+rec_adopt(void *req, const void *p, size_t max, size_t *size)
+{
+	void	*mem = adoptable;
+
+	(void)req;
+	if (!adopt_on || mem == NULL || (const char *)p < adoptable ||
+	    (const char *)p >= adoptable + adoptable_len ||
+	    adoptable_len > max)
+		return (NULL);
+	adoptable = NULL;
+	*size = adoptable_len;
+	nadopted++;
+	return (mem);
+}
+
 static const struct chan_cbs rec_cbs = {
 	.reply_data = rec_data,
 	.reply_count = rec_count,
 	.reply_err = rec_err,
 	.poll_notify = rec_poll_notify,
 	.poll_free = rec_poll_free,
+	.adopt = rec_adopt,
 };
 
 /* Forget every request and byte recorded so far. */
@@ -319,10 +345,15 @@ wr(struct chan_handle *h, unsigned tag, size_t size, int nonblock)
 	buf = malloc(size ? size : 1);
 	ck_assert_ptr_nonnull(buf);
 	pat_fill(buf, tag, 0, size);
+	adoptable = buf;
+	adoptable_len = size ? size : 1;
 	r->w = chan_write(h, r, buf, size, 0, nonblock);
 	/* A held write keeps its own copy: scribble on ours. */
-	memset(buf, 0xee, size);
-	free(buf);
+	if (adoptable == buf) {
+		memset(buf, 0xee, size);
+		free(buf);
+	}
+	adoptable = NULL;
 	req_issued(r);
 	return (r);
 }
@@ -968,7 +999,8 @@ START_TEST(test_large_blocking_completes)
 	/* What fitted went in; the rest is held. */
 	ck_assert_uint_eq(c->ring.len, cap);
 	ck_assert_uint_eq(q->w->done, 1000);
-	ck_assert_uint_eq(pool.budget.held, big - 1000);
+	/* Its buffer was taken over, all of it counted, or copied. */
+	ck_assert_uint_eq(pool.budget.held, nadopted ? big : big - 1000);
 	/* A later write queues behind it. */
 	x = wr(w, 3, 10, 0);
 	ck_held(x);
@@ -1884,6 +1916,112 @@ START_TEST(test_reread_from_ring)
 	ck_data(rd_at(r, 0, 2, 0), "1\n");
 	chan_close(r);
 	ck_assert_uint_eq(pool.budget.hist_used, 0);
+	ck_finish();
+}
+END_TEST
+
+/*
+ * A large write handed to a held read of an open with offsets: the read's
+ * history keeps the write's buffer, taken over, not a copy; a re-read
+ * gets the bytes from it, and a later small read copies them into the
+ * ring of the history again, which a re-read across both finds.
+ */
+START_TEST(test_adopt_handoff_history)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q;
+	size_t			 big = 131072;
+
+	nadopted = 0;
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD | CHAN_SEEK);
+	q = rd_at(r, 0, big, 0);
+	ck_held(q);
+	ck_count(wr(w, 7, big, 0), big);
+	ck_data_pat(q, 7, 0, big);
+	ck_assert_uint_eq(nadopted, 1);
+	ck_assert_ptr_nonnull(r->hist.ref_mem);
+	ck_assert_uint_eq(pool.budget.hist_used, big);
+	ck_data_pat(rd_at(r, 1000, 5000, 0), 7, 1000, 5000);
+	ck_data_pat(rd_at(r, big - 10, 100, 0), 7, big - 10, 10);
+	/* A small read: the history copies what it keeps of the buffer. */
+	ck_count(wr(w, 8, 100, 0), 100);
+	ck_data_pat(rd_at(r, big, 100, 0), 8, 0, 100);
+	ck_assert_ptr_null(r->hist.ref_mem);
+	ck_assert_uint_eq(pool.budget.hist_used, r->hist.ring.size);
+	q = rd_at(r, big - 50, 100, 0);
+	ck_answered(q, R_DATA);
+	ck_assert_uint_eq(q->len, 100);
+	ck_assert(pat_match(q->data, 7, big - 50, 50));
+	ck_assert(pat_match(q->data + 50, 8, 0, 50));
+	chan_close(w);
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/*
+ * A large write held for room keeps its bytes in its own buffer, taken
+ * over; the read that completes it leaves that buffer to its history,
+ * which then holds the ring's bytes as a copy and the write's in place.
+ * Nothing is lost or counted twice.
+ */
+START_TEST(test_adopt_held_write_history)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q;
+	size_t			 big = 262144, cap = c->capacity;
+
+	nadopted = 0;
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD | CHAN_SEEK);
+	q = wr(w, 3, big, 0);
+	ck_held(q);
+	ck_assert_uint_eq(nadopted, 1);
+	ck_assert_uint_eq(c->ring.len, cap);
+	ck_assert_uint_eq(pool.budget.held, big);
+	ck_data_pat(rd_at(r, 0, big, 0), 3, 0, big);
+	ck_count(q, big);
+	ck_assert_uint_eq(pool.budget.held, 0);
+	ck_assert_ptr_nonnull(r->hist.ref_mem);
+	ck_assert_uint_eq(r->hist.ring.len, cap);
+	ck_assert_uint_eq(pool.budget.hist_used, r->hist.ring.size + big);
+	/* Across the ring's copy and the buffer kept in place. */
+	ck_data_pat(rd_at(r, cap - 100, 200, 0), 3, cap - 100, 200);
+	ck_data_pat(rd_at(r, 0, big, 0), 3, 0, big);
+	ck_data_pat(rd_at(r, cap, big, 0), 3, cap, big - cap);
+	chan_close(w);
+	ck_eof(rd_at(r, big, 4096, 0));
+	chan_close(r);
+	ck_finish();
+}
+END_TEST
+
+/*
+ * Under a small max_memory no buffer larger than what is left is taken
+ * over: the write is copied as before, and every count stays right.
+ */
+START_TEST(test_adopt_budget)
+{
+	struct chan_handle	*w, *r;
+	struct req		*q;
+	size_t			 big = 262144;
+
+	chan_free(c);
+	pool_setup(65536, 65536 + 150000);
+	nadopted = 0;
+	w = chan_open(c, CHAN_WR);
+	r = chan_open(c, CHAN_RD);
+	q = wr(w, 5, big, 0);
+	ck_held(q);
+	ck_assert_uint_eq(nadopted, 0);
+	ck_assert_uint_le(pool.budget.held, 150000);
+	while (q->nreply == 0)
+		drain(r, c->ring.len, 65536);
+	ck_assert_uint_le(q->len, big);
+	ck_assert_uint_eq(pool.budget.held, 0);
+	chan_close(w);
+	chan_close(r);
 	ck_finish();
 }
 END_TEST
@@ -3327,6 +3465,9 @@ chan_suite(void)
 	tcase_add_test(tc, test_atomic_no_interleave);
 	tcase_add_test(tc, test_large_nonblock_partial);
 	tcase_add_test(tc, test_large_blocking_completes);
+	tcase_add_test(tc, test_adopt_handoff_history);
+	tcase_add_test(tc, test_adopt_held_write_history);
+	tcase_add_test(tc, test_adopt_budget);
 	tcase_add_test(tc, test_large_write_feeds_held_read);
 	tcase_add_test(tc, test_handoff_answers_writer_first);
 	tcase_add_test(tc, test_rdwr);
