@@ -116,6 +116,7 @@ chan_free(struct chan *c)
 			c->pool->cbs->poll_free(h->ph);
 		LIST_REMOVE(h, entry);
 		c->pool->budget.hist_used -= hist_free(&h->hist);
+		free(h->lerrs);
 		free(h);
 	}
 	if (c->starved)
@@ -1067,6 +1068,7 @@ chan_close(struct chan_handle *h)
 		c->pool->budget.hist_used -= hist_free(&h->hist);
 		chan_pool_wake(c->pool);
 	}
+	free(h->lerrs);
 	free(h);
 
 	if (c->delivery == CHAN_BROADCAST)

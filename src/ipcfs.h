@@ -109,6 +109,7 @@ struct chan_cbs {
  */
 struct chan;
 struct chan_handle;
+struct lerr;
 struct waiter;
 struct chan_link_ops {
 	void	(*send)(struct chan *);		/* a write waits on wq */
@@ -234,12 +235,20 @@ struct chan_handle {
 	size_t			 lout;		/* bridged: pieces it wrote that
 						   are not stored yet */
 	int			 lerr;		/* bridged: what its next fsync
-						   or close says, 0: nothing */
-	uint64_t		 lerr_owner;	/* ... and whose close says it */
+						   says, 0: nothing */
+	struct lerr		*lerrs;		/* bridged: what the next close
+						   of each process says */
+	size_t			 nlerrs;
 	uint64_t		 owner;		/* the lock owner (process) of
 						   the write being served */
 };
 LIST_HEAD(handles, chan_handle);
+
+/* A process whose data written through a bridged open failed. */
+struct lerr {
+	uint64_t		 owner;		/* its lock owner */
+	int			 err;
+};
 
 /* The mmap-able data region of a channel. */
 struct region {

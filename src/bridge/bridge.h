@@ -173,6 +173,7 @@ struct bsync {
 	int			 flush;		/* a close: owner's pieces only */
 	uint64_t		 owner;
 	uint64_t		 last;		/* the last piece it waits for */
+	size_t			 left;		/* pieces it still waits for */
 };
 LIST_HEAD(bsyncs, bsync);
 

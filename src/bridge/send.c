@@ -38,10 +38,12 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ipcfs.h"
 #include "bridge.h"
@@ -74,34 +76,64 @@ sync_wants(const struct bsync *s, const struct piece *p)
 	    (!s->flush || p->owner == s->owner));
 }
 
-/* What sync s says: an fsync any error of its open, a close its own. */
+/*
+ * What sync s says: an fsync the first error of its open, and none of
+ * them again; a close the first error of its own process's data.
+ */
 static int
 sync_error(struct bsync *s)
 {
 	struct chan_handle	*h = s->h;
-	int			 err = h->lerr;
+	size_t			 i;
+	int			 err;
 
-	if (s->flush && h->lerr_owner != s->owner)
+	if (!s->flush) {
+		/* An error is said once, as a file system says a write-back's. */
+		err = h->lerr;
+		h->lerr = 0;
+		h->nlerrs = 0;
+		return (err);
+	}
+	for (i = 0; i < h->nlerrs; i++)
+		if (h->lerrs[i].owner == s->owner)
+			break;
+	if (i == h->nlerrs)
 		return (0);
-	/* An error is said once, as a file system says a write-back's. */
-	h->lerr = 0;
+	err = h->lerrs[i].err;
+	h->lerrs[i] = h->lerrs[--h->nlerrs];
+	if (h->nlerrs == 0)
+		h->lerr = 0;
 	return (err);
 }
 
-/* Answer the fsyncs and closes of h whose pieces are all done. */
+/* Piece p, of an open, failed with err: its fsync and its close say so. */
 static void
-sync_check(struct bchan *bc, struct chan_handle *h)
+sync_failed(struct chan_handle *h, const struct piece *p, int err)
+{
+	size_t	 i;
+
+	if (h->lerr == 0)
+		h->lerr = err;
+	for (i = 0; i < h->nlerrs; i++)
+		if (h->lerrs[i].owner == p->owner)
+			return;
+	h->lerrs = xreallocarray(h->lerrs, h->nlerrs + 1, sizeof *h->lerrs);
+	h->lerrs[h->nlerrs].owner = p->owner;
+	h->lerrs[h->nlerrs++].err = err;
+}
+
+/*
+ * Piece p is done: answer the fsyncs and closes that waited for it and
+ * for nothing else now.  Each counts what it waits for, so that a
+ * buffer of many pieces and many closes waiting costs no scan of it.
+ */
+static void
+sync_done(struct bchan *bc, const struct piece *p)
 {
 	struct bsync	*s, *ts;
-	struct piece	*p;
 
 	LIST_FOREACH_SAFE(s, &bc->syncs, entry, ts) {
-		if (s->h != h)
-			continue;
-		TAILQ_FOREACH(p, &bc->pieces, entry)
-			if (p->seq > s->last || sync_wants(s, p))
-				break;
-		if (p != NULL && sync_wants(s, p))
+		if (!sync_wants(s, p) || --s->left > 0)
 			continue;
 		LIST_REMOVE(s, entry);
 		fuse_reply_err(s->req, sync_error(s));
@@ -119,6 +151,40 @@ sync_interrupted(fuse_req_t req, void *arg)
 	free(s);
 }
 
+/* The kernel's PF_EXITING, in the flags of /proc/PID/stat. */
+#define TASK_EXITING	0x00000004
+
+/*
+ * Whether the caller of req is exiting (its exit closes its descriptors,
+ * or a signal killed it): 0 if it is not, or if it cannot be told (a
+ * caller the daemon's pid namespace cannot see).
+ */
+static int
+sync_exiting(fuse_req_t req)
+{
+	pid_t		 pid = fuse_req_ctx(req)->pid;
+	char		 path[32], buf[1024], *p;
+	unsigned long	 flags;
+	ssize_t		 n;
+	int		 fd;
+
+	if (pid <= 0)
+		return (0);
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return (0);
+	buf[n] = '\0';
+	/* The name may hold anything; the fields start after its last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return (0);
+	return ((flags & TASK_EXITING) != 0);
+}
+
 /*
  * fsync() (flush 0), or FLUSH at a close() by the process of lock owner
  * owner (flush 1), of open h: answered once every piece h wrote (at a
@@ -126,6 +192,11 @@ sync_interrupted(fuse_req_t req, void *arg)
  * met since the last one said.  Returns 1 if req is answered (now or
  * later), 0 if the caller answers it with success, -1 if there is no
  * bridge here.
+ *
+ * The close of a process that is exiting is answered at once: the
+ * kernel ignores every signal, SIGKILL too, for a process that is
+ * exiting, so it would wait unkillably (for a reader, with the stream
+ * full), and nobody sees what its exit's close says.  Its pieces go on.
  */
 int
 bridge_sync(struct chan_handle *h, void *req, int flush, uint64_t owner)
@@ -145,9 +216,16 @@ bridge_sync(struct chan_handle *h, void *req, int flush, uint64_t owner)
 	s->last = UINT64_MAX;
 	if (h->lout > 0 && bc != NULL)
 		TAILQ_FOREACH_REVERSE(p, &bc->pieces, pieces, entry)
-			if (sync_wants(s, p))
-				break;
-	if (p == NULL) {
+			if (sync_wants(s, p)) {
+				if (s->left++ == 0)
+					s->last = p->seq;
+				/* An fsync waits for all of its open's. */
+				if (!flush) {
+					s->left = h->lout;
+					break;
+				}
+			}
+	if (s->left == 0 || (flush && sync_exiting(req))) {
 		err = sync_error(s);
 		free(s);
 		if (err == 0)
@@ -155,7 +233,6 @@ bridge_sync(struct chan_handle *h, void *req, int flush, uint64_t owner)
 		fuse_reply_err(req, err);
 		return (1);
 	}
-	s->last = p->seq;
 	LIST_INSERT_HEAD(&bc->syncs, s, entry);
 	/* Last: if the kernel already interrupted req, this answers it. */
 	fuse_req_interrupt_func(req, sync_interrupted, s);
@@ -180,18 +257,16 @@ piece_done(struct bchan *bc, struct piece *p, int err)
 	br.pool->budget.held -= p->len;
 	budget_freed(&br.pool->budget);
 	if (h != NULL) {
-		if (err != 0 && h->lerr == 0) {
-			h->lerr = err;
-			h->lerr_owner = p->owner;
-		}
+		if (err != 0)
+			sync_failed(h, p, err);
 		h->lout--;
+		if (!LIST_EMPTY(&bc->syncs))
+			sync_done(bc, p);
 	} else if (err != 0)
 		log_warnx("bridge: %s: %zu bytes written by an open now "
 		    "closed are lost: %s", bc->id, p->len, strerror(err));
 	free(p->buf);
 	free(p);
-	if (h != NULL && !LIST_EMPTY(&bc->syncs))
-		sync_check(bc, h);
 }
 
 /* Send p and every piece after it again, in order. */
