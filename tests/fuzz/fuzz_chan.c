@@ -52,7 +52,7 @@
 #define MAX_OPS		400
 #define MAX_REQS	(MAX_OPS + 1)
 #define MAX_TOKENS	(MAX_OPS + 1)
-#define MAX_IO		(2 * 16384 + 64)
+#define MAX_IO		(2 * 16384 + 64 + 2 * CHAN_ADOPT_MIN)
 
 enum { REQ_FREE, REQ_CALL, REQ_HELD, REQ_DONE };
 enum { ANS_NONE, ANS_DATA, ANS_COUNT, ANS_ERR };
@@ -815,13 +815,53 @@ cb_poll_free(void *ph)
 	token_back(ph, 0);
 }
 
+/*
+ * The buffer the write being served arrived in, as libfuse's receive
+ * buffer (loop.c): a header, then the bytes.  chan.c may take it over
+ * (cbs->adopt); fz_write frees it if it did not.
+ */
+static char	*rbuf;
+static size_t	 rbuf_size;
+
+static void *
+cb_adopt(void *req, const void *p, size_t max, size_t *size)
+{
+	void	*mem = rbuf;
+
+	(void)req;
+	if (mem == NULL || (const char *)p < rbuf ||
+	    (const char *)p >= rbuf + rbuf_size || rbuf_size > max)
+		return (NULL);
+	rbuf = NULL;
+	*size = rbuf_size;
+	return (mem);
+}
+
 static const struct chan_cbs cbs = {
 	.reply_data = cb_reply_data,
 	.reply_count = cb_reply_count,
 	.reply_err = cb_reply_err,
 	.poll_notify = cb_poll_notify,
 	.poll_free = cb_poll_free,
+	.adopt = cb_adopt,
 };
+
+/* chan_write of iobuf's size bytes, from a receive buffer of its own. */
+static struct waiter *
+fz_write(struct chan_handle *h, void *req, size_t size, int nonblock)
+{
+	struct waiter	*w;
+
+	rbuf_size = 80 + size + (size & 0xfff);
+	if ((rbuf = malloc(rbuf_size)) == NULL)
+		abort();
+	memset(rbuf, 0xa5, 80);
+	memcpy(rbuf + 80, iobuf, size);
+	w = chan_write(h, req, rbuf + 80, size, 0, nonblock);
+	free(rbuf);		/* unless taken over */
+	rbuf = NULL;
+	return (w);
+}
 
 static struct mreq *
 req_new(int op, int hidx, size_t size)
@@ -901,7 +941,9 @@ check_state(int alert_ok)
 			FZ_CHECK(mc->writers > 0 || !seen_writer(&M.h[q->hidx]));
 		} else {
 			FZ_CHECK(mc->readers > 0 || !seen_reader(&M.h[q->hidx]));
-			held += q->size - q->w->done;
+			/* A buffer taken over counts whole (extra). */
+			held += q->size - q->w->done + q->w->extra;
+			FZ_CHECK(q->w->mem != NULL || q->w->extra == 0);
 		}
 	}
 	FZ_CHECK(nheld == M.held_total);
@@ -1007,16 +1049,19 @@ mark_stale(size_t mem_before)
 
 /*
  * Sizes that reach the edges: zero, small, around CHAN_ATOMIC, around the
- * capacity and the largest message, big.
+ * capacity and the largest message, big, and past CHAN_ADOPT_MIN.
  */
 static size_t
 pick_size(struct fz *f, int ch)
 {
 	size_t	 cap = M.ch[ch].c->capacity, max = max_msg_of(ch);
 
-	switch (fz_u8(f) % 7) {
+	switch (fz_u8(f) % 8) {
 	case 0:
 		return (0);
+	case 7:
+		/* Large: a held one keeps its receive buffer (cbs->adopt). */
+		return (CHAN_ADOPT_MIN - 8 + fz_upto(f, CHAN_ADOPT_MIN));
 	case 1:
 		return (1 + fz_upto(f, 63));
 	case 2:
@@ -1248,7 +1293,7 @@ op_write_modes(int hidx, size_t size, int nonblock)
 	M.ctx_size = size;
 	TRACE("write h%d ch%d size %zu nb %d (room %zu limit %zu max %zu)\n",
 	    hidx, ch, size, nonblock, room, limit, maxmsg);
-	w = chan_write(mh->h, q, iobuf, size, 0, nonblock);
+	w = fz_write(mh->h, q, size, nonblock);
 	M.ctx = CTX_OTHER;
 	TRACE("  ans %d count %zu err %d held %d len %zu\n", q->ans, q->count,
 	    q->err, w != NULL, mc->c->ring.len);
@@ -1464,7 +1509,7 @@ op_write(struct fz *f)
 	M.op_ch = ch;
 	TRACE("write h%d ch%d size %zu nb %d (room %zu limit %zu)\n", hidx, ch,
 	    size, nonblock, room, limit);
-	w = chan_write(mh->h, q, iobuf, size, 0, nonblock);
+	w = fz_write(mh->h, q, size, nonblock);
 	TRACE("  ans %d count %zu err %d held %d len %zu\n", q->ans, q->count,
 	    q->err, w != NULL, mc->c->ring.len);
 	if (!(mh->mode & CHAN_WR)) {
