@@ -118,13 +118,6 @@ bridge_making(struct node *dir, const char *name)
 }
 
 int
-bridge_room(struct node *dir)
-{
-	(void)dir;
-	return (0);
-}
-
-int
 bridge_renaming(struct node *dir, const char *name, struct node *newdir,
     const char *newname, unsigned flags, void **opp)
 {

@@ -1516,6 +1516,19 @@ chan_link_sent(struct waiter *w, size_t n, int err)
 	chan_notify(c);
 }
 
+/*
+ * The link holds c's writes until max_memory has room again: memory that
+ * comes back wakes c (chan_notify, and so the link).
+ */
+void
+chan_link_starve(struct chan *c)
+{
+	if (c == NULL || c->starved)
+		return;
+	LIST_INSERT_HEAD(&c->pool->starved, c, sentry);
+	c->starved = 1;
+}
+
 /* The bytes the link could put in the ring now. */
 size_t
 chan_link_room(const struct chan *c)

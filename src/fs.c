@@ -555,10 +555,6 @@ fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if ((dir = fs_dir(req, parent)) == NULL)
 		return;
-	if ((error = bridge_room(dir)) != 0) {
-		fuse_reply_err(req, error);
-		return;
-	}
 	fs_unlinking(dir, name);
 	op = bridge_removing(dir, name);
 	error = node_unlink(dir, name);
@@ -576,10 +572,6 @@ fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if ((dir = fs_dir(req, parent)) == NULL)
 		return;
-	if ((error = bridge_room(dir)) != 0) {
-		fuse_reply_err(req, error);
-		return;
-	}
 	op = bridge_removing(dir, name);
 	error = node_rmdir(dir, name);
 	bridge_removed(op, error);

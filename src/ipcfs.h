@@ -503,6 +503,7 @@ void	 chan_link_counts(struct chan *, unsigned, unsigned, int);
 int	 chan_link_demand(const struct chan *);
 void	 chan_link_detach(struct chan *);
 void	 chan_link_wake(struct chan *);
+void	 chan_link_starve(struct chan *);
 int	 chan_link_noreader(const struct chan_handle *);
 
 /* hist.c */
@@ -632,7 +633,6 @@ void	 bridge_made(struct node *);
 void	*bridge_removing(struct node *, const char *);
 void	 bridge_removed(void *, int);
 int	 bridge_making(struct node *, const char *);
-int	 bridge_room(struct node *);
 int	 bridge_renaming(struct node *, const char *, struct node *,
 	     const char *, unsigned, void **);
 void	 bridge_renamed(void *, int);

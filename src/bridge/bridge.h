@@ -159,6 +159,7 @@ struct piece {
 	char			*buf;		/* room for the pad, the data */
 	size_t			 room;		/* bytes before the data */
 	size_t			 len;		/* of the data */
+	size_t			 charged;	/* of max_memory: all of it */
 	uint64_t		 sent;		/* ms */
 	int			 expect;	/* last sent expecting its
 						   predecessor */

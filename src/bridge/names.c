@@ -271,10 +271,11 @@ names_job_done(struct job *j)
 }
 
 /*
- * Whether names may change in dir: 0, or ENOSPC while what waits to be
- * sent to the cluster has used up max_memory.
+ * Whether names may be made or moved in dir: 0, or ENOSPC while what
+ * waits to be sent to the cluster has used up max_memory.  A removal is
+ * always let through: it frees memory, and each name goes once.
  */
-int
+static int
 bridge_room(struct node *dir)
 {
 	if (br.efd == -1 || !dir->bridged)

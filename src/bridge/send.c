@@ -254,7 +254,7 @@ piece_done(struct bchan *bc, struct piece *p, int err)
 		bc->nout--;
 	TAILQ_REMOVE(&bc->pieces, p, entry);
 	bc->pbytes -= p->len;
-	br.pool->budget.held -= p->len;
+	br.pool->budget.held -= p->charged;
 	budget_freed(&br.pool->budget);
 	if (h != NULL) {
 		if (err != 0)
@@ -346,6 +346,16 @@ piece_max(struct chan *c)
 	return (max < c->capacity ? max : c->capacity);
 }
 
+/* What a piece of len bytes holds of max_memory, its bookkeeping too. */
+static size_t
+piece_cost(const struct bchan *bc, size_t len)
+{
+	char	 subj[64];
+
+	stream_subject(subj, sizeof subj, bc->id);
+	return (sizeof(struct piece) + 1 + stream_align(subj) + len);
+}
+
 /* Put len bytes of held write w in the buffer, as one piece. */
 static void
 piece_take(struct bchan *bc, struct waiter *w, size_t len)
@@ -370,7 +380,8 @@ piece_take(struct bchan *bc, struct waiter *w, size_t len)
 	if (bc->next == NULL)
 		bc->next = p;
 	bc->pbytes += len;
-	br.pool->budget.held += len;
+	p->charged = sizeof *p + p->room + len;
+	br.pool->budget.held += p->charged;
 	/* The write's copy gives way to the piece's. */
 	chan_link_sent(w, len, 0);
 }
@@ -396,6 +407,22 @@ send_take(struct bchan *bc, struct chan *c)
 			continue;
 		}
 		len = c->framing == CHAN_MESSAGES || left < max ? left : max;
+		/*
+		 * A write answered from the buffer no longer holds its
+		 * writer: the buffer counts against max_memory, and once
+		 * that is used up the write waits here, as for a full
+		 * buffer, until memory comes back (chan_link_starve).  An
+		 * empty buffer takes a piece all the same: the write's own
+		 * copy was counted when it came.
+		 */
+		if (bc->pbytes > 0 && budget_left(&br.pool->budget) <
+		    piece_cost(bc, len) - len) {
+			chan_link_starve(c);
+			if (!w->nonblock)
+				break;
+			chan_link_sent(w, 0, EAGAIN);
+			continue;
+		}
 		room = bc->pbytes < c->capacity ? c->capacity - bc->pbytes : 0;
 		if (len > room && bc->pbytes > 0) {
 			if (c->framing == CHAN_BYTES && w->size > CHAN_ATOMIC &&
@@ -469,7 +496,13 @@ send_writable(const struct bchan *bc)
 	size_t	 cap = bc->chan != NULL ? bc->chan->capacity : 0;
 	size_t	 want = cap < CHAN_ATOMIC ? cap : CHAN_ATOMIC;
 
-	return (bc->pbytes == 0 || bc->pbytes + want <= cap);
+	if (bc->pbytes == 0)
+		return (1);
+	if (budget_left(&br.pool->budget) < piece_cost(bc, want) - want) {
+		chan_link_starve(bc->chan);
+		return (0);
+	}
+	return (bc->pbytes + want <= cap);
 }
 
 /* Every piece fails with err: the stream is gone, or JetStream silent. */

@@ -48,6 +48,7 @@ addresses to clients too (connect_urls in INFO).
 """
 
 import atexit
+import errno
 import json
 import os
 import random
@@ -256,6 +257,22 @@ def _host_port(url):
 
 
 # -- a small NATS client for the JetStream API ------------------------------
+
+def mark(path, value=b"nats", wait=30.0):
+    """Bridge directory path (setxattr user.ipcfs.bridge), as a user
+    would: again while it fails with ETIMEDOUT, which a mark gets when
+    the cluster takes more than 3 s to answer (a stream leader being
+    elected, a loaded machine), for at most wait seconds (a hang guard).
+    Any other error is raised."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.setxattr(path, "user.ipcfs.bridge", value)
+            return
+        except OSError as e:
+            if e.errno != errno.ETIMEDOUT or time.monotonic() > deadline:
+                raise
+
 
 def jsapi(url, subject, body=None, timeout=10.0):
     """One request to the JetStream API, subject "$JS.API." + subject

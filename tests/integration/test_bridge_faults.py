@@ -588,7 +588,7 @@ class BridgeFaults(unittest.TestCase):
         """Bridge h's directory q (every host the same), its new channels
         message channels."""
         os.mkdir(h("q"))
-        os.setxattr(h("q"), "user.ipcfs.bridge", b"nats")
+        natstest.mark(h("q"))
         os.setxattr(h("q"), "user.ipcfs.framing", b"messages")
 
     def appears(self, h):

@@ -700,7 +700,7 @@ class RenameRoot(NamesCase):
         r = (top, "mid", "r")
         for h in (A, B):
             os.makedirs(h(*r), 0o755)
-            os.setxattr(h(*r), BRIDGE, b"nats")
+            natstest.mark(h(*r))
             os.mkdir(h(top, "other"), 0o755)
             os.close(os.open(h(top, "local"), os.O_CREAT | os.O_WRONLY,
                              0o666))
@@ -1056,7 +1056,7 @@ class Conflicts(NamesCase):
         C = natstest.Host(self.server.url)
         self.extra.append(C)
         os.mkdir(C(r), 0o755)
-        os.setxattr(C(r), "user.ipcfs.bridge", b"nats")
+        natstest.mark(C(r))
         want = {name: "f"}
         self.until("C shows %r under %s" % (want, r),
                    lambda: self.tree(C, r) == want)
@@ -1122,7 +1122,7 @@ class Option(NamesCase):
         B = self.all[0]
         for d in ("jobs", os.path.join("a", "b")):
             os.makedirs(B(d), 0o755)
-            os.setxattr(B(d), BRIDGE, b"nats")
+            natstest.mark(B(d))
         os.close(os.open(B("jobs", "before"),
                          os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
         os.close(os.open(B("a", "b", "deep"),

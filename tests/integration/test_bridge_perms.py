@@ -57,6 +57,7 @@ import traceback
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import natstest  # noqa: E402
 import test_bridge  # noqa: E402
 
 WAIT = test_bridge.WAIT         # seconds; a hang guard
@@ -211,7 +212,7 @@ class PermsCase(test_bridge.BridgeCase):
         try:
             for h in cls.all:
                 os.mkdir(h("sync"), 0o755)
-                os.setxattr(h("sync"), BRIDGE, b"nats")
+                natstest.mark(h("sync"))
         except BaseException:
             cls.tearDownClass()
             raise
@@ -357,7 +358,7 @@ class Adopt(PermsCase):
             ["create", self.A(d, "pub"), 0o644]], ["ok"] * 4)
         self.conclude()
         os.mkdir(self.B(d), 0o755)
-        os.setxattr(self.B(d), BRIDGE, b"nats")
+        natstest.mark(self.B(d))
         self.expect(ALICE, "C", [["mkdir", self.C(d), 0o755],
                                  ["setxattr", self.C(d), BRIDGE, "nats"]],
                     ["ok", "ok"])
@@ -458,7 +459,7 @@ class Adopt(PermsCase):
         d = self.dir
         os.mkdir(self.A(d))
         os.chmod(self.A(d), 0o1777)
-        os.setxattr(self.A(d), BRIDGE, b"nats")
+        natstest.mark(self.A(d))
         os.close(os.open(self.A(d, "x"), os.O_CREAT | os.O_WRONLY, 0o644))
         self.barrier(self.A)
         self.expect(ALICE, "B", [["mkdir", self.B(d), 0o755]], ["ok"])
@@ -478,7 +479,7 @@ class Adopt(PermsCase):
         if self.problems:
             # A bridged B(d) would refuse the mark (already bridged).
             self.conclude()
-        os.setxattr(self.B(d), BRIDGE, b"nats")
+        natstest.mark(self.B(d))
         self.poll([self.has(self.B(d), D, 0o1777, 0, 0),
                    ("B's %s/x" % d, lambda: self.exists(self.B(d, "x")),
                     True)])
@@ -596,7 +597,7 @@ class ModeBits(PermsCase):
         for h in self.all:
             os.mkdir(h(d))
             os.chmod(h(d), 0o777)
-            os.setxattr(h(d), BRIDGE, b"nats")
+            natstest.mark(h(d))
         self.expect(MALLORY, "B", [["create", self.B(d, "m"), 0o640],
                                    ["mkdir", self.B(d, "md"), 0o750]],
                     ["ok", "ok"])
@@ -621,7 +622,7 @@ class Attributes(PermsCase):
         for h in self.all:
             os.mkdir(h(d))
             os.chmod(h(d), 0o755)
-            os.setxattr(h(d), BRIDGE, b"nats")
+            natstest.mark(h(d))
         # Made with their modes (umask 0), not chmod'ed after.
         old = os.umask(0)
         try:
@@ -749,7 +750,7 @@ class Attributes(PermsCase):
             os.mkdir(h(d))
             os.chown(h(d), 0, G)
             os.chmod(h(d), 0o2775)
-            os.setxattr(h(d), BRIDGE, b"nats")
+            natstest.mark(h(d))
         self.expect(ALICE, "B", [["create", self.B(d, "c"), 0o644],
                                  ["mkdir", self.B(d, "s"), 0o755]],
                     ["ok", "ok"])

@@ -10,7 +10,11 @@ others' closes and to the daemon.
 - a parent and its child writing through one open, both of whose data is
   given up: each one's close says EIO, not only the first one's;
 - many closes waiting behind a long buffer of another process's pieces
-  (each answer must not cost a scan of the buffer for each close).
+  (each answer must not cost a scan of the buffer for each close);
+- many channels whose streams are full, each with its host's buffer
+  filled by a writer: what the buffers hold counts against max_memory,
+  all of it (a piece's bookkeeping too), and once that is used up a
+  write waits (EAGAIN with O_NONBLOCK) instead of going in.
 
 Nothing here measures time: every wait is a bounded hang guard.
 """
@@ -263,6 +267,61 @@ class Closes(BridgeCase):
         os.close(wfd)
         for h in self.all:
             self.assertIsNone(h.trouble(), h)
+
+
+class Memory(BridgeCase):
+    """The host's buffers of pieces and max_memory."""
+
+    hosts = 2
+    guard = 170
+    MAX = 256 << 10
+    CHANNELS = 16
+    options = ("-o", "nats_timeout=2,max_memory=256K")
+
+    def test_buffers_count_against_max_memory(self):
+        """Sixteen channels of 64 KiB, no reader: each stream fills, then
+        A's buffer for it, until a write gets EAGAIN.  Without a bound
+        the buffers held 16 x 64 KiB with max_memory 256K; now what A
+        holds stays within max_memory, but for the one piece an empty
+        buffer takes (each channel's first, its write's copy counted when
+        it came)."""
+        self.bridged()
+        fds = []
+        # Made first: names need room in max_memory too.
+        paths = [self.made(self.A, "c%d" % i) for i in range(self.CHANNELS)]
+        try:
+            self.fill(paths, fds)
+        finally:
+            # The streams go, and so do the pieces waiting for them: the
+            # closes do not wait for a reader.
+            for p in paths:
+                os.unlink(p)
+            for fd in fds:
+                self.fds.discard(fd)
+                try:
+                    os.close(fd)
+                except OSError as e:
+                    self.assertIn(e.errno, (errno.EIO, errno.EPIPE))
+        self.until("A's buffers emptied", lambda: figures(
+            self.A.path)["held_bytes"] == 0, wait=LONG)
+        for h in self.all:
+            self.assertIsNone(h.trouble(), h)
+
+    def fill(self, paths, fds):
+        for i, p in enumerate(paths):
+            fd = self.open(p, os.O_WRONLY | os.O_NONBLOCK)
+            fds.append(fd)
+            for _ in range(1000):       # a hang guard: 4 MiB at most
+                try:
+                    os.write(fd, b"m" * 4096)
+                except BlockingIOError:
+                    break
+            else:
+                self.fail("c%d took 4 MiB, its capacity 64 KiB" % i)
+        held = figures(self.A.path)["held_bytes"]
+        self.assertLessEqual(held, self.MAX + self.CHANNELS * 8192,
+                             "A holds %d bytes, max_memory %d" % (
+                                 held, self.MAX))
 
 
 if __name__ == "__main__":

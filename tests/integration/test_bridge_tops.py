@@ -35,6 +35,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import msgtest  # noqa: E402
+import natstest  # noqa: E402
 import test_bridge  # noqa: E402
 from test_bridge_attack import kv_get  # noqa: E402
 
@@ -113,7 +114,7 @@ class MarkWaits(TopsCase):
         os.mkdir(A(top))
         os.chmod(A(top), 0o750)
         os.chown(A(top), 1000, 1000)
-        os.setxattr(A(top), BRIDGE, b"nats")
+        natstest.mark(A(top))
         self.until("key %s in the bucket" % top, lambda: kv_get(
             self.server.url, NAMES, top) is not None)
         os.mkdir(B(top))
@@ -144,7 +145,7 @@ class MarkWaits(TopsCase):
         st = os.stat(B(top))
         self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (0, 0o777))
         # Back: B's mark takes the cluster's owner and mode.
-        os.setxattr(B(top), BRIDGE, b"nats")
+        natstest.mark(B(top))
         st = os.stat(B(top))
         self.assertEqual((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)),
                          (1000, 1000, 0o750))
@@ -182,7 +183,7 @@ class MarkWaits(TopsCase):
         self.assertEqual(self.waits_then([B(top), BRIDGE, "nats"]),
                          "ETIMEDOUT")
         self.unbridged(B(top))
-        os.setxattr(B(top), BRIDGE, b"nats")
+        natstest.mark(B(top))
 
     def test_setting_times_out(self):
         """A channel setting that must ask the frozen cluster what the
