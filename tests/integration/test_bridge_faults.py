@@ -22,7 +22,11 @@ end of file.  At the end:
   test_daemon_kills, a record the killed host had already acknowledged
   to JetStream and not yet handed to its reader is lost with that host
   (docs/bridge.md).  A sniffer on the server tells such a record from
-  one lost otherwise;
+  one lost otherwise.  And a queue message whose acknowledgement
+  JetStream confirmed too late (a consumer's leader elected after a node
+  was lost) is not handed over, lest another host got it meanwhile: as
+  many records lost as the daemons logged such messages are that
+  (docs/bridge.md), and reported;
 - after every reader got end of file, the channel's stream is empty;
 - each reader gets each writer's records in increasing order, except a
   record that was on its way while a daemon was killed or the link cut
@@ -518,6 +522,7 @@ class BridgeFaults(unittest.TestCase):
         self.kills = []             # (from, to) of daemon kills, cuts
         self.stopfile = os.path.join(self.tmp, "stop")
         self.problems = []          # what went wrong, all said at the end
+        self.late_lost = []         # lost after a late confirmation
         signal.signal(signal.SIGALRM, self._hang)
         signal.alarm(GUARD)
 
@@ -778,6 +783,12 @@ class BridgeFaults(unittest.TestCase):
                                            for t, w in self.events],
                                           self.warnings() if said else ""))
 
+    def late_acks(self):
+        """How many messages the daemons did not hand over because their
+        acknowledgement was confirmed too late."""
+        return sum(text.count("acknowledged too late")
+                   for h in self.hosts for text in h.logs + [h.log()])
+
     def warnings(self):
         """The daemons' bridge lines, to tell what happened in a failed
         run (the last 40 of each host)."""
@@ -850,6 +861,15 @@ class BridgeFaults(unittest.TestCase):
                 self.problem("lost %s %d: %s" % (k + (story(k),)))
         gone = sorted(k for k in accepted if k not in got and
                       k in with_host)
+        # A queue message whose acknowledgement JetStream confirmed too
+        # late for the host to know it had not gone elsewhere (as while
+        # a consumer's new leader is elected) is not handed over, and
+        # lost if it had not: docs/bridge.md.  As many lost records as
+        # the daemons logged such messages are that, not a problem.
+        late = self.late_acks()
+        if lost and len(lost) <= late and not in_stream:
+            self.late_lost = ["%s %d" % k for k in lost]
+            lost = []
         if lost:
             self.problem("%d accepted records never read: %s" % (
                 len(lost), ", ".join("%s %d (accepted at %.3f%s)" % (
@@ -902,6 +922,9 @@ class BridgeFaults(unittest.TestCase):
 
     def report(self, text):
         """Figures for the report, on stderr; never asserted."""
+        if self.late_lost:
+            text += "; lost after a confirmation too late: %s" % ", ".join(
+                self.late_lost)
         print("\n  %s: %s" % (self.id().split(".")[-1], text),
               file=sys.stderr)
 
