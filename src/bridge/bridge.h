@@ -85,8 +85,9 @@
  */
 #define BRIDGE_GIVEUP	10
 #define BRIDGE_GIVEUP_MAX 100000
-/* Retries of a full stream: from this, doubling, to 100 ms. */
+/* Retries of a full stream: from this, doubling, to BRIDGE_RETRY_MAX. */
 #define BRIDGE_RETRY_MS	2
+#define BRIDGE_RETRY_MAX 100
 /* The most of a byte stream one message carries. */
 #define BRIDGE_PIECE	(256 * 1024)
 /* The file store counts a message as this much more (stream_align). */
@@ -265,6 +266,9 @@ struct bchan {
 	size_t			 pbytes;	/* of data in pieces */
 	unsigned		 nout;		/* pieces OUT */
 	size_t			 outbytes;	/* their size in the stream */
+	size_t			 unfreed;	/* stored since a reader last
+						   took some (send_freed) */
+	uint64_t		 unfreed_at;	/* ms: the last stored */
 	unsigned		 window;	/* at most this many OUT */
 	uint64_t		 pseq;
 	uint64_t		 hold_until;	/* ms: publish nothing before */

@@ -376,7 +376,7 @@ recv_fetch_status(struct bchan *bc, uint64_t seq, const char *status,
 	if (strcmp(status, "409") == 0 && desc != NULL &&
 	    strstr(desc, "MaxBytes") != NULL) {
 		if (bc->fwant == BRIDGE_BATCH && bc->fbig < 2)
-			bc->fbig = bc->rbytes == 0 ? 2 : 1;
+			bc->fbig++;
 		bc->fwant = 0;
 		bchan_dirty(bc);
 		return;

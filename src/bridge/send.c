@@ -388,13 +388,16 @@ send_run(struct bchan *bc, struct chan *c)
 	if (bc->window == 0)
 		bc->window = BRIDGE_WINDOW;
 	/*
-	 * More than the stream holds would only be refused: what is out is
-	 * bounded by its limit too (at least one piece goes).
+	 * More than the stream holds would only be refused: what is out,
+	 * with what was stored since a reader last took some (send_freed),
+	 * is bounded by its limit too (at least one piece goes when nothing
+	 * is out and nothing waits to be taken).
 	 */
 	limit = bc->chan != NULL ? (size_t)stream_limit(bc->chan->capacity,
 	    bc->id) : 0;
 	while ((p = bc->next) != NULL && bc->nout < bc->window &&
-	    (bc->nout == 0 || bc->outbytes + p->len + 512 <= limit)) {
+	    ((bc->nout == 0 && bc->unfreed == 0) ||
+	    bc->outbytes + bc->unfreed + p->len + 512 <= limit)) {
 		bc->next = TAILQ_NEXT(p, entry);
 		piece_publish(bc, p);
 	}
@@ -434,6 +437,12 @@ send_tick(struct bchan *bc, uint64_t now)
 	struct piece	*p = TAILQ_FIRST(&bc->pieces);
 	size_t		 n = 0;
 
+	/* No word of a reader for a while: try what the stream takes. */
+	if (bc->unfreed > 0 && now - bc->unfreed_at > BRIDGE_RETRY_MAX) {
+		bc->unfreed = 0;
+		if (p != NULL)
+			bchan_dirty(bc);
+	}
 	if (p == NULL)
 		return;
 	if (now - bc->progress > giveup_ms()) {
@@ -533,12 +542,15 @@ piece_stored(struct bchan *bc, struct piece *p)
 
 	while (!last && (q = TAILQ_FIRST(&bc->pieces)) != NULL) {
 		last = q == p;
+		if (q->state == PIECE_OUT)
+			bc->unfreed += q->stored;
 		piece_done(bc, q, 0);
 		if (bc->window < BRIDGE_WINDOW_MAX)
 			bc->window++;
 	}
 	bc->full = 0;
 	bc->backoff = 0;
+	bc->unfreed_at = now_ms();
 	if (bc->chan != NULL)
 		chan_link_wake(bc->chan);
 }
@@ -596,7 +608,8 @@ send_answer(struct bchan *bc, uint64_t seq, unsigned tries, natsMsg *m)
 			if (bc->window / 2 >= BRIDGE_WINDOW)
 				bc->window /= 2;
 			bc->backoff = bc->backoff == 0 ? BRIDGE_RETRY_MS :
-			    bc->backoff * 2 > 100 ? 100 : bc->backoff * 2;
+			    bc->backoff * 2 > BRIDGE_RETRY_MAX ? BRIDGE_RETRY_MAX :
+			    bc->backoff * 2;
 			if (bc->freed_at < p->sent)
 				send_hold(bc, bc->backoff);
 			send_rewind(bc, p);
@@ -642,9 +655,13 @@ send_freed(const char *id)
 {
 	struct bchan	*bc;
 
-	if ((bc = bchan_by_id(id)) == NULL || TAILQ_EMPTY(&bc->pieces))
+	if ((bc = bchan_by_id(id)) == NULL)
+		return;
+	bc->unfreed = 0;
+	if (TAILQ_EMPTY(&bc->pieces))
 		return;
 	bc->freed_at = now_ms();
+	bchan_dirty(bc);
 	if (bc->hold_until != 0 && bc->backoff != 0) {
 		bc->hold_until = 0;
 		bc->backoff = 0;
