@@ -77,6 +77,19 @@ The faults:
   the delivery are set on two hosts while a writer and a reader keep the
   stream busy: each setxattr succeeds or fails with EBUSY, and nothing
   is lost or read twice.
+- test_node_loss_competing_readers (issue 22): readers on hosts A and B
+  compete for the queue, each host fetching ahead and acknowledging many
+  messages at once, and the node leading the queue's consumer is
+  killed.  nats-server 2.9 confirms an acknowledgement before the
+  consumer's other nodes have it, and a new leader may deliver again, at
+  once, what the old one delivered: a sniffer on a node that lives
+  tells such records (delivered twice as new, or again after a confirmed
+  acknowledgement) and those a host acknowledged whose confirmation came
+  too late after the election, which are reported and not counted.
+- test_reader_killed_with_fetched_ahead (issue 22): readers on B and C,
+  B's reader stops reading (file still open) and is killed while B has
+  messages fetched and not acknowledged: they go back to C's reader; what
+  B acknowledged is in B's channel, and a new reader there gets it.
 - test_full_channel_small_records is not about a fault.  It checks, in
   a few seconds and without depending on timing, what
   test_server_restart ran into when its writer got ahead of the reader:
