@@ -294,6 +294,7 @@ struct bchan {
 	unsigned		 fwant;		/* messages the pull request
 						   out may still bring */
 	size_t			 fbytes;	/* and its bytes left */
+	size_t			 fmax;		/* the bytes it asked for */
 	int			 fbig;		/* the next one is larger than
 						   the request's bytes */
 	uint64_t		 aseq;

@@ -84,18 +84,19 @@ recv_ahead_room(struct bchan *bc, struct chan *c)
 
 /*
  * Whether bc may ask for more now: max_memory has room for a channel's
- * worth, and what is fetched and buffered is less than half a channel's
- * worth (with nothing fetched and nothing buffered if the next message
- * was larger than the last request's bytes).
+ * worth, and nothing is fetched (then a channel's worth is asked for,
+ * so that the next message is on its way while the ring's is read), or
+ * the ring has room for half a channel's worth besides what is fetched
+ * (unless the next message was larger than that).
  */
 static int
 recv_room(struct bchan *bc, struct chan *c)
 {
 	if (bc->fsent != 0 || budget_left(&br.pool->budget) < c->capacity)
 		return (0);
-	if (bc->fbig)
-		return (bc->rbytes == 0 && c->ring.len == 0);
-	return (recv_ahead_room(bc, c) > c->capacity / 2);
+	if (bc->rbytes == 0)
+		return (1);
+	return (!bc->fbig && recv_ahead_room(bc, c) > c->capacity / 2);
 }
 
 static void
@@ -115,15 +116,17 @@ send_fetch(struct bchan *bc, struct chan *c, int mode)
 	 * JetStream counts a message's subject, headers, acknowledgement
 	 * subject and data against max_bytes; one that does not fit in what
 	 * is left ends the request (409).  bc->fbig 2: even a channel's
-	 * worth did not take the next message, ask without a bound.
+	 * worth did not take the next message, ask without a bound (1: ask
+	 * again once nothing is fetched, for a channel's worth).
 	 */
-	max = (bc->fbig ? c->capacity : recv_ahead_room(bc, c)) +
+	max = (bc->rbytes == 0 ? c->capacity : recv_ahead_room(bc, c)) +
 	    BRIDGE_FETCH_SLACK;
 	bytes[0] = '\0';
 	bc->fbytes = SIZE_MAX;
+	bc->fmax = 0;
 	if (bc->fbig < 2) {
 		snprintf(bytes, sizeof bytes, ",\"max_bytes\":%zu", max);
-		bc->fbytes = max;
+		bc->fbytes = bc->fmax = max;
 	}
 	if (mode == FETCH_NOW)
 		snprintf(body, sizeof body, "{\"batch\":%d%s,\"no_wait\":true}",
@@ -375,8 +378,9 @@ recv_fetch_status(struct bchan *bc, uint64_t seq, const char *status,
 	 */
 	if (strcmp(status, "409") == 0 && desc != NULL &&
 	    strstr(desc, "MaxBytes") != NULL) {
-		if (bc->fwant == BRIDGE_BATCH && bc->fbig < 2)
-			bc->fbig++;
+		if (bc->fwant == BRIDGE_BATCH)
+			bc->fbig = bc->fmax >= c->capacity +
+			    BRIDGE_FETCH_SLACK ? 2 : 1;
 		bc->fwant = 0;
 		bchan_dirty(bc);
 		return;
