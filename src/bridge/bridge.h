@@ -295,6 +295,7 @@ struct bchan {
 						   out may still bring */
 	size_t			 fbytes;	/* and its bytes left */
 	size_t			 fmax;		/* the bytes it asked for */
+	unsigned		 fbatch;	/* the messages */
 	int			 fbig;		/* the next one is larger than
 						   the request's bytes */
 	uint64_t		 aseq;

@@ -84,10 +84,11 @@ recv_ahead_room(struct bchan *bc, struct chan *c)
 
 /*
  * Whether bc may ask for more now: max_memory has room for a channel's
- * worth, and nothing is fetched (then a channel's worth is asked for,
- * so that the next message is on its way while the ring's is read), or
- * the ring has room for half a channel's worth besides what is fetched
- * (unless the next message was larger than that).
+ * worth, and nothing is fetched (then at least one message is asked
+ * for, so that the next is on its way while the ring's is read, as
+ * large as the channel takes), or the ring has room for half a
+ * channel's worth besides what is fetched (unless the next message was
+ * larger than that).
  */
 static int
 recv_room(struct bchan *bc, struct chan *c)
@@ -105,6 +106,7 @@ send_fetch(struct bchan *bc, struct chan *c, int mode)
 	char	 subj[192], reply[128], body[160], name[64], cons[80];
 	char	 bytes[48];
 	size_t	 max;
+	int	 batch = BRIDGE_BATCH;
 
 	stream_name(name, sizeof name, bc->id);
 	consumer_name(bc, cons, sizeof cons);
@@ -119,8 +121,13 @@ send_fetch(struct bchan *bc, struct chan *c, int mode)
 	 * worth did not take the next message, ask without a bound (1: ask
 	 * again once nothing is fetched, for a channel's worth).
 	 */
-	max = (bc->rbytes == 0 ? c->capacity : recv_ahead_room(bc, c)) +
-	    BRIDGE_FETCH_SLACK;
+	max = recv_ahead_room(bc, c);
+	if (max <= c->capacity / 2) {
+		/* One ahead, whatever its size. */
+		batch = 1;
+		max = c->capacity;
+	}
+	max += BRIDGE_FETCH_SLACK;
 	bytes[0] = '\0';
 	bc->fbytes = SIZE_MAX;
 	bc->fmax = 0;
@@ -130,14 +137,14 @@ send_fetch(struct bchan *bc, struct chan *c, int mode)
 	}
 	if (mode == FETCH_NOW)
 		snprintf(body, sizeof body, "{\"batch\":%d%s,\"no_wait\":true}",
-		    BRIDGE_BATCH, bytes);
+		    batch, bytes);
 	else
 		snprintf(body, sizeof body, "{\"batch\":%d%s,\"expires\":%llu}",
-		    BRIDGE_BATCH, bytes,
+		    batch, bytes,
 		    (unsigned long long)(mode == FETCH_LAST ? FETCH_LAST_MS :
 		    BRIDGE_FETCH_MS) * 1000000);
 	bc->fsent = now_ms();
-	bc->fwant = BRIDGE_BATCH;
+	bc->fwant = bc->fbatch = batch;
 	bc->fnowriters = mode != FETCH_WAIT;
 	natsConnection_PublishRequestString(br.nc, subj, reply, body);
 }
@@ -378,7 +385,7 @@ recv_fetch_status(struct bchan *bc, uint64_t seq, const char *status,
 	 */
 	if (strcmp(status, "409") == 0 && desc != NULL &&
 	    strstr(desc, "MaxBytes") != NULL) {
-		if (bc->fwant == BRIDGE_BATCH)
+		if (bc->fwant == bc->fbatch)
 			bc->fbig = bc->fmax >= c->capacity +
 			    BRIDGE_FETCH_SLACK ? 2 : 1;
 		bc->fwant = 0;
@@ -560,7 +567,9 @@ recv_queue(struct bchan *bc, struct chan *c)
 	if (demand != 0) {
 		bc->idle = 0;
 		bc->wanted = now;
-	} else if (bc->idle == 0)
+	} else if (c->ring.len > 0)
+		bc->idle = 0;		/* what is there is being read */
+	else if (bc->idle == 0)
 		bc->idle = now;
 	/*
 	 * Readers here keep up: one waits, or waited a moment ago and
