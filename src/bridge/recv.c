@@ -579,15 +579,15 @@ recv_queue(struct bchan *bc, struct chan *c)
 	    (bc->wanted != 0 && now - bc->wanted < BRIDGE_AHEAD_MS));
 	/*
 	 * What is fetched and not acknowledged goes back for others to take
-	 * when no reader here is left, or none has waited for a while, or
-	 * it waited here a quarter of the consumer's wait for its
-	 * acknowledgement; one kept past half that wait may have gone to
-	 * another host already, and is dropped, never acknowledged.
+	 * when no reader here is left, or none has read for a while; one
+	 * kept past half the consumer's wait for its acknowledgement may
+	 * have gone to another host already, and is dropped, never
+	 * acknowledged (its confirmation could come too late).
 	 */
 	TAILQ_FOREACH_SAFE(m, &bc->pending, entry, tm) {
 		if (m->state != BM_FETCHED)
 			continue;
-		if (c->readers > 0 && now - m->got < BRIDGE_ACKWAIT_MS / 4 &&
+		if (c->readers > 0 && now - m->got <= BRIDGE_ACKWAIT_MS / 2 &&
 		    (bc->idle == 0 || now - bc->idle <= BRIDGE_IDLE_MS))
 			continue;
 		/*
