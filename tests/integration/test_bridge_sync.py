@@ -134,13 +134,20 @@ class Sync(BridgeCase):
 
     def asleep_in_daemon(self, pid, samples=10):
         """pid waits for the daemon, asleep (S), for samples tenths of a
-        second on end."""
+        second on end: never in D, and seen waiting for the daemon in all
+        samples but those that catch it running for a moment (wchan 0,
+        state R)."""
         self.until("%d waits for the daemon" % pid,
                    lambda: "request_wait_answer" in wchan(pid), LONG)
+        seen = []
         for _ in range(samples):
-            self.assertIn("request_wait_answer", wchan(pid))
-            self.assertEqual(state(pid)[0], "S")
+            w, st = wchan(pid), state(pid)[0]
+            seen.append((st, w))
+            self.assertNotEqual(st, "D", "in D: %r" % seen)
             time.sleep(0.1)
+        waiting = sum(1 for st, w in seen if st == "S" and
+                      "request_wait_answer" in w)
+        self.assertGreaterEqual(waiting, samples - 2, "samples %r" % seen)
 
     def channel(self, capacity=None):
         self.bridged()
