@@ -292,6 +292,17 @@ class BridgeCase(ipcfs_test.GuardedTestCase):
             os.setxattr(p, DELIVERY, delivery.encode())
         return p
 
+    def channel(self, capacity=None):
+        """A bridged channel c made on A: its path on A and on B."""
+        self.bridged()
+        p = self.made(self.A, "c", capacity=capacity)
+        return p, self.B(self.dir, "c")
+
+    def answers(self):
+        """Every host's daemon still runs and answers."""
+        for h in self.all:
+            self.assertIsNone(h.trouble(), h)
+
     def made(self, host, *names, framing=None, delivery=None,
              capacity=None):
         """make() on host, then wait until every host has the channel with

@@ -86,11 +86,7 @@ def state(pid):
 
 
 def wchan(pid):
-    try:
-        with open("/proc/%d/wchan" % pid) as f:
-            return f.read()
-    except OSError:
-        return ""
+    return msgtest.task_state(pid)[1] or ""
 
 
 class Sync(BridgeCase):
@@ -134,29 +130,14 @@ class Sync(BridgeCase):
 
     def asleep_in_daemon(self, pid, samples=10):
         """pid waits for the daemon, asleep (S), for samples tenths of a
-        second on end: never in D, and seen waiting for the daemon in all
-        samples but those that catch it running for a moment (wchan 0,
-        state R)."""
-        self.until("%d waits for the daemon" % pid,
-                   lambda: "request_wait_answer" in wchan(pid), LONG)
+        second on end: seen in a FUSE request (msgtest.wait_asleep), and
+        never in D after."""
+        self.assertEqual(msgtest.wait_asleep(pid), "S")
         seen = []
         for _ in range(samples):
-            w, st = wchan(pid), state(pid)[0]
-            seen.append((st, w))
-            self.assertNotEqual(st, "D", "in D: %r" % seen)
+            seen.append((state(pid)[0], wchan(pid)))
+            self.assertNotEqual(seen[-1][0], "D", "in D: %r" % seen)
             time.sleep(0.1)
-        waiting = sum(1 for st, w in seen if st == "S" and
-                      "request_wait_answer" in w)
-        self.assertGreaterEqual(waiting, samples - 2, "samples %r" % seen)
-
-    def channel(self, capacity=None):
-        self.bridged()
-        p = self.made(self.A, "c", capacity=capacity)
-        return p, self.B(self.dir, "c")
-
-    def answers(self):
-        for h in self.all:
-            self.assertIsNone(h.trouble(), h)
 
     def test_fsync_and_close_wait_for_the_server(self):
         for what, done in (("fsync", "synced"), ("close", "closed")):

@@ -66,15 +66,6 @@ class Exit(BridgeCase):
     guard = 170
     CAP = 4096
 
-    def channel(self, capacity=None):
-        self.bridged()
-        p = self.made(self.A, "c", capacity=capacity)
-        return p, self.B(self.dir, "c")
-
-    def answers(self):
-        for h in self.all:
-            self.assertIsNone(h.trouble(), h)
-
     def test_killed_writer_of_a_full_stream_dies(self):
         """A writer held by a full channel (stream and buffer) is killed:
         it is gone at once, though its pieces wait in A's buffer, and
