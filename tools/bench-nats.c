@@ -14,23 +14,19 @@
  *		(file storage, work-queue retention, CAPACITY bytes with
  *		100 bytes counted for each message, new messages refused
  *		when full: see stream_add), published to with
- *		js_Publish, which returns once the message is stored (as
- *		an fsync() after each write on a bridged channel does),
- *		each message with an id JetStream deduplicates by; read
- *		through a durable pull consumer on the other connection as
- *		a bridged channel's host reads (js_take): a fetch of up to
- *		FETCH_BATCH messages and the stream's bytes, every one
- *		acknowledged at once with a reply of its own, and handed
- *		over once all are confirmed, so that each message is
- *		handed over exactly once.  A publish to a
+ *		js_Publish, which returns once the message is stored, as a
+ *		write on a bridged channel does, each message with an id
+ *		JetStream deduplicates by; read through a durable pull
+ *		consumer on the other connection, one natsSubscription_Fetch
+ *		of one message and one natsMsg_AckSync for each, so that
+ *		each message is handed over exactly once.  A publish to a
  *		full stream is retried after a pause that doubles from 50 us
  *		up to 2 ms, as a writer waits for room.
  *	jsasync	JetStream with the same stream and consumer, published to
  *		with js_PublishAsync, each message with its id, many in
  *		flight (at most as many as CAPACITY holds, MaxPending),
  *		then js_PublishAsyncComplete: what a bridged channel's
- *		writer does that writes, then calls fsync() or close();
- *		read as js.
+ *		writer does that writes, then calls fsync() or close().
  *		The stream is bounded by MaxPending alone (an asynchronous
  *		publisher cannot wait for room in a full stream and keep
  *		its order); throughput only.
@@ -80,8 +76,6 @@
 #define FULL_PAUSE_MIN	50000L	/* ns */
 #define FULL_PAUSE_MAX	2000000L
 #define MSG_OVERHEAD	100	/* what JetStream keeps with a message */
-#define FETCH_BATCH	1024	/* as src/bridge/bridge.h's BRIDGE_BATCH */
-#define FETCH_SLACK	4096	/* BRIDGE_FETCH_SLACK */
 
 enum kind {
 	K_JS,
@@ -94,16 +88,6 @@ struct host {
 	natsConnection	*nc;
 	jsCtx		*js;
 	char		 name[8];
-};
-
-/* A reader of a pull consumer: the batch it has, and its inbox. */
-struct jtake {
-	natsSubscription *sub;
-	natsConnection	*nc;
-	natsInbox	*inbox;
-	natsSubscription *acks;
-	natsMsgList	 list;
-	int		 next;
 };
 
 /* A figure one run yields. */
@@ -125,7 +109,6 @@ struct run {
 	char		 stream[2][64];	/* A to B, B to A */
 	char		 subj[2][96];
 	natsSubscription *sub[2];	/* on B, on A */
-	struct jtake	 take[2];	/* JetStream: their readers */
 	unsigned long	 full;		/* publishes refused: stream full */
 	jsCtx		*jsa;		/* K_JSA: A's, for async publishes */
 	int		 failed;	/* K_JSA: publishes that failed */
@@ -408,86 +391,40 @@ js_put(struct run *r, struct host *h, int i, const void *buf, uint64_t seq)
 }
 
 /*
- * Take one message from a pull consumer, as a bridged channel's host
- * reads (src/bridge/recv.c): messages are fetched a batch at a time (at
- * most FETCH_BATCH, and as many bytes as the stream holds, the channel's
- * capacity), every one of the batch acknowledged at once, each with a
- * reply, and handed over only once every confirmation of the batch has
- * come, so that each is gone from the stream and taken exactly once.
- * The message is checked to be number seq.
+ * Take one message from a pull consumer: fetch a batch of one, and
+ * acknowledge it synchronously, so that it is gone from the stream before
+ * the next.  The message is checked to be number seq.
  */
 static void
-js_take(struct jtake *t, size_t size, uint64_t seq, void *buf)
+js_take(natsSubscription *sub, size_t size, uint64_t seq, void *buf)
 {
-	jsFetchRequest	 fr;
-	natsMsg		*m, *ok;
+	natsMsgList	 list;
+	natsMsg		*m;
 	jsErrCode	 jerr;
 	natsStatus	 s;
 	double		 t0 = now();
-	int		 i;
 
-	while (t->next >= t->list.Count) {
-		natsMsgList_Destroy(&t->list);
-		memset(&t->list, 0, sizeof t->list);
-		t->next = 0;
-		jsFetchRequest_Init(&fr);
-		fr.Batch = FETCH_BATCH;
-		fr.Expires = (int64_t)FETCH_MS * 1000000;
-		/*
-		 * What there is, at once, as the bridge acknowledges what
-		 * comes as it comes: the stream holds no more than a batch's
-		 * bytes until some are acknowledged.
-		 */
-		fr.NoWait = true;
-		if (cfg.capacity > 0)
-			fr.MaxBytes = cfg.capacity + FETCH_SLACK;
+	for (;;) {
+		memset(&list, 0, sizeof list);
 		jerr = 0;
-		s = natsSubscription_FetchRequest(&t->list, t->sub, &fr);
+		s = natsSubscription_Fetch(&list, sub, 1, FETCH_MS, &jerr);
+		if (s == NATS_OK && list.Count == 1)
+			break;
+		natsMsgList_Destroy(&list);
 		if (s != NATS_OK && s != NATS_TIMEOUT)
-			check(s, jerr, "natsSubscription_FetchRequest");
-		if (t->list.Count == 0 && now() - t0 > STALL_S)
+			check(s, jerr, "natsSubscription_Fetch");
+		if (now() - t0 > STALL_S)
 			errx(1, "message %llu: nothing fetched in %d s",
 			    (unsigned long long)seq, STALL_S);
-		/* Every acknowledgement out, then every confirmation. */
-		for (i = 0; i < t->list.Count; i++)
-			check(natsConnection_PublishRequestString(t->nc,
-			    natsMsg_GetReply(t->list.Msgs[i]), t->inbox,
-			    "+ACK"), 0, "natsConnection_PublishRequest");
-		for (i = 0; i < t->list.Count; i++) {
-			ok = NULL;
-			check(natsSubscription_NextMsg(&ok, t->acks,
-			    STALL_S * 1000), 0, "acknowledgement confirmed");
-			natsMsg_Destroy(ok);
-		}
 	}
-	m = t->list.Msgs[t->next++];
+	m = list.Msgs[0];
+	jerr = 0;
+	check(natsMsg_AckSync(m, NULL, &jerr), jerr, "natsMsg_AckSync");
 	if ((size_t)natsMsg_GetDataLength(m) != size)
 		errx(1, "message %llu: %d bytes, not %zu",
 		    (unsigned long long)seq, natsMsg_GetDataLength(m), size);
 	memcpy(buf, natsMsg_GetData(m), size);
-}
-
-/* The reading side of a JetStream run: its consumer and its inbox. */
-static void
-jtake_open(struct jtake *t, natsSubscription *sub, struct host *h)
-{
-	memset(t, 0, sizeof *t);
-	t->sub = sub;
-	t->nc = h->nc;
-	natsInbox_Create(&t->inbox);
-	check(natsConnection_SubscribeSync(&t->acks, h->nc, t->inbox), 0,
-	    "natsConnection_SubscribeSync");
-	check(natsSubscription_SetPendingLimits(t->acks, -1, -1), 0,
-	    "natsSubscription_SetPendingLimits");
-}
-
-static void
-jtake_close(struct jtake *t)
-{
-	natsMsgList_Destroy(&t->list);
-	natsSubscription_Unsubscribe(t->acks);
-	natsSubscription_Destroy(t->acks);
-	natsInbox_Destroy(t->inbox);
+	natsMsgList_Destroy(&list);
 }
 
 /* Receive one core NATS message, number seq; *reply gets it if asked. */
@@ -617,7 +554,6 @@ throughput(struct run *r, double *vals)
 	if (r->kind == K_JS || r->kind == K_JSA) {
 		stream_add(r, r->a, 0);
 		sub = stream_pull(r, r->b, 0);
-		jtake_open(&r->take[0], sub, r->b);
 	} else {
 		check(natsConnection_SubscribeSync(&sub, r->b->nc, r->subj[0]),
 		    0, "natsConnection_SubscribeSync");
@@ -635,7 +571,7 @@ throughput(struct run *r, double *vals)
 		err(1, "pthread_create");
 	for (i = 0; i < (uint64_t)r->count; i++) {
 		if (r->kind == K_JS || r->kind == K_JSA)
-			js_take(&r->take[0], r->size, i, buf);
+			js_take(sub, r->size, i, buf);
 		else
 			core_take(sub, r->size, i, buf, NULL);
 		check_seq(buf, i);
@@ -643,8 +579,6 @@ throughput(struct run *r, double *vals)
 	t1 = now();
 	pthread_join(thr, NULL);
 
-	if (r->kind == K_JS || r->kind == K_JSA)
-		jtake_close(&r->take[0]);
 	natsSubscription_Unsubscribe(sub);
 	natsSubscription_Destroy(sub);
 	if (r->kind == K_JS || r->kind == K_JSA)
@@ -668,7 +602,7 @@ echo(void *arg)
 	buf = xmalloc(r->size);
 	for (i = 0; i < total; i++) {
 		if (r->kind == K_JS) {
-			js_take(&r->take[0], r->size, i, buf);
+			js_take(r->sub[0], r->size, i, buf);
 			check_seq(buf, i);
 			js_put(r, r->b, 1, buf, i);
 		} else {
@@ -701,8 +635,6 @@ rtt(struct run *r, double *vals)
 		stream_add(r, r->b, 1);
 		r->sub[0] = stream_pull(r, r->b, 0);
 		r->sub[1] = stream_pull(r, r->a, 1);
-		jtake_open(&r->take[0], r->sub[0], r->b);
-		jtake_open(&r->take[1], r->sub[1], r->a);
 	} else {
 		check(natsConnection_SubscribeSync(&r->sub[0], r->b->nc,
 		    r->subj[0]), 0, "natsConnection_SubscribeSync");
@@ -720,7 +652,7 @@ rtt(struct run *r, double *vals)
 		memcpy(buf, &i, sizeof i);
 		if (r->kind == K_JS) {
 			js_put(r, r->a, 0, buf, i);
-			js_take(&r->take[1], r->size, i, buf);
+			js_take(r->sub[1], r->size, i, buf);
 		} else {
 			check(natsConnection_Request(&m, r->a->nc, r->subj[0],
 			    buf, (int)r->size, STALL_S * 1000), 0,
@@ -741,8 +673,6 @@ rtt(struct run *r, double *vals)
 	natsSubscription_Unsubscribe(r->sub[0]);
 	natsSubscription_Destroy(r->sub[0]);
 	if (r->kind == K_JS) {
-		jtake_close(&r->take[0]);
-		jtake_close(&r->take[1]);
 		natsSubscription_Unsubscribe(r->sub[1]);
 		natsSubscription_Destroy(r->sub[1]);
 		stream_del(r, r->a, 0);

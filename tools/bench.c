@@ -2075,8 +2075,7 @@ scen_bcast(void)
  * have bridged a directory each (cfg.xa on host A, cfg.xb on host B): a
  * name under one is the same channel under the other.  Throughput: this
  * process writes count messages of size bytes to a channel on A, one
- * write each, and a child reads them on B (64 B, 4 KiB, and 1 MiB, which
- * only core NATS carries whole among the baselines); round trips: two channels with
+ * write each, and a child reads them on B; round trips: two channels with
  * framing=messages, one each way, and a child on B echoes each message.
  *
  * The baselines are the same traffic sent with libnats directly, by
@@ -2191,9 +2190,8 @@ bridge_nats(const struct subj *s, const struct bridge_arg *a, double *vals)
 	    "jsasync" : "core";
 	argv[i++] = "-w";
 	argv[i++] = (char *)a->test;
-	/* Core NATS stores nothing: no stream to bound (-c 0). */
 	argv[i++] = "-c";
-	argv[i++] = s->kind == K_NATS_CORE ? "0" : cap;
+	argv[i++] = cap;
 	argv[i++] = strcmp(a->test, "rtt") == 0 ? "-Z" : "-z";
 	argv[i++] = size;
 	argv[i++] = strcmp(a->test, "rtt") == 0 ? "-i" : "-n";
@@ -2380,11 +2378,6 @@ scen_bridge(void)
 		{ "libnats-core", K_NATS_CORE, 0 },
 		{ "libnats-jetstream-async", K_NATS_JSA, 0 },
 	};
-	/* JetStream's baselines hold no message larger than the stream. */
-	const struct subj	 big[] = {
-		{ "ipcfs-bridge", K_IPCFS, 0 },
-		{ "libnats-core", K_NATS_CORE, 0 },
-	};
 	struct bridge_arg	 a;
 	struct metric		 m[2] = {
 		{ "bridge", "", "MB/s", 1 },
@@ -2424,13 +2417,6 @@ scen_bridge(void)
 		    "messages", sz);
 		bench_run(m, 2, s, 4, bridge_xput_fn, &a);
 	}
-	/* 1 MiB writes: a byte stream, cut in pieces on the way. */
-	a.size = MIB;
-	a.count = cfg.smoke ? 4 : 100;
-	sizename(sz, sizeof sz, a.size);
-	snprintf(m[0].name, sizeof m[0].name, "throughput, %s messages", sz);
-	snprintf(m[1].name, sizeof m[1].name, "message rate, %s messages", sz);
-	bench_run(m, 2, big, 2, bridge_xput_fn, &a);
 
 	a.test = "rtt";
 	a.m = &mr;

@@ -291,12 +291,9 @@ bchan_reset_stream(struct bchan *bc)
 {
 	bmsgs_free(bc, &bc->pending);
 	bmsgs_free(bc, &bc->pushed);
-	bc->rbytes = 0;
-	bc->nacking = 0;
-	bc->fwant = 0;
-	bc->fbig = 0;
 	bc->bseq = 0;
 	bc->fsent = 0;
+	bc->asent = 0;
 	bc->aresend = 0;
 	bc->draining = 0;
 	bc->purge_at = 0;
@@ -593,7 +590,6 @@ bchan_run(struct bchan *bc)
 	else
 		recv_broadcast(bc, c, now_ms());
 	recv_drain_check(bc, c);
-	recv_announce(bc);
 }
 
 static void
@@ -866,22 +862,16 @@ int
 bridge_stats(const struct chan *c, char *buf, size_t len)
 {
 	const struct bchan	*bc;
-	const struct bmsg	*m;
-	unsigned		 fetched = 0;
 
 	if (c == NULL)
 		return (snprintf(buf, len, "nats %s\n", br.efd == -1 ?
 		    "off" : br.connected ? "connected" : "disconnected"));
 	if ((bc = c->link) == NULL)
 		return (snprintf(buf, len, "bridge none\n"));
-	TAILQ_FOREACH(m, &bc->pending, entry)
-		fetched++;
 	return (snprintf(buf, len, "bridge nats\nstream %s_%s\n"
 	    "remote_readers %u\nremote_writers %u\n"
-	    "unstored_bytes %zu\nstream_full %d\n"
-	    "fetched_messages %u\nfetched_bytes %zu\n", br.o.nats_name, bc->id,
-	    bc->rreaders, bc->rwriters, bc->pbytes, bc->full, fetched,
-	    bc->rbytes));
+	    "unstored_bytes %zu\nstream_full %d\n", br.o.nats_name, bc->id,
+	    bc->rreaders, bc->rwriters, bc->pbytes, bc->full));
 }
 
 /* Give libnats the servers of a comma-separated list. */

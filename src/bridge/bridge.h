@@ -43,12 +43,6 @@
 #define BRIDGE_FETCH_MS	2000
 /* An unanswered publish or acknowledgement is sent again after this. */
 #define BRIDGE_RESEND_MS 2000
-/*
- * An acknowledgement not confirmed is sent again sooner: it must be
- * confirmed within BRIDGE_ACKWAIT_MS - BRIDGE_TRANSIT_MS of its message,
- * also across a consumer leader's election.
- */
-#define BRIDGE_ACK_RESEND_MS 500
 /* How long a queue's consumer waits for an acknowledgement, in ms. */
 #define BRIDGE_ACKWAIT_MS 10000
 /*
@@ -59,17 +53,6 @@
 #define BRIDGE_TRANSIT_MS 3000
 /* A fetched message no reader here wants goes back after this. */
 #define BRIDGE_IDLE_MS	1000
-/*
- * Fetching ahead: a pull request asks for at most BRIDGE_BATCH messages
- * and as many bytes as the channel holds, less what is fetched already,
- * plus BRIDGE_FETCH_SLACK for what JetStream counts with a message (its
- * subject, headers and acknowledgement subject); another goes once less
- * than half the channel's capacity is fetched.  A host fetches ahead
- * while a reader of its own waited within BRIDGE_AHEAD_MS.
- */
-#define BRIDGE_BATCH	1024
-#define BRIDGE_FETCH_SLACK 4096
-#define BRIDGE_AHEAD_MS	200
 /*
  * Pieces out at once: a channel starts with BRIDGE_WINDOW, opens up by
  * one for each piece stored, to BRIDGE_WINDOW_MAX, and halves when
@@ -85,9 +68,8 @@
  */
 #define BRIDGE_GIVEUP	10
 #define BRIDGE_GIVEUP_MAX 100000
-/* Retries of a full stream: from this, doubling, to BRIDGE_RETRY_MAX. */
+/* Retries of a full stream: from this, doubling, to 100 ms. */
 #define BRIDGE_RETRY_MS	2
-#define BRIDGE_RETRY_MAX 100
 /* The most of a byte stream one message carries. */
 #define BRIDGE_PIECE	(256 * 1024)
 /* The file store counts a message as this much more (stream_align). */
@@ -101,17 +83,12 @@
 
 /*
  * A fetched message's state.  A queue's message is handed to a reader
- * only once JetStream has confirmed its acknowledgement; many are fetched
- * at once, and the acknowledgements of as many as the ring has room for
- * go out together, each with its reply:
+ * only once JetStream has confirmed its acknowledgement:
  *
- *	FETCHED	 --readers here keep up,
- *		   the ring has room-->		ACKING (+ACK with a reply)
- *	ACKING	 --confirmed in time-->		ACKED (goes in the ring, in
- *						 the order fetched)
+ *	FETCHED	 --a reader waits-->		ACKING (+ACK with a reply)
+ *	ACKING	 --confirmed in time-->		ACKED (goes in the ring)
  *	ACKING	 --confirmed too late-->	dropped (may be elsewhere)
- *	FETCHED	 --no reader here, or none
- *		   for a while, or kept long-->	-NAK, dropped
+ *	FETCHED	 --no reader for a while-->	-NAK, dropped
  *	ACKED	 --all in the ring-->		freed
  */
 enum bmsg_state {
@@ -125,8 +102,6 @@ struct bmsg {
 	TAILQ_ENTRY(bmsg)	 entry;
 	enum bmsg_state		 state;
 	char			*reply;		/* where its ack goes */
-	uint64_t		 aseq;		/* its ack's reply, if ACKING */
-	uint64_t		 asent;		/* ms, its ack sent */
 	char			*data;
 	size_t			 len;
 	size_t			 charged;	/* in budget.link_used */
@@ -185,7 +160,6 @@ struct piece {
 	size_t			 room;		/* bytes before the data */
 	size_t			 len;		/* of the data */
 	size_t			 charged;	/* of max_memory: all of it */
-	size_t			 stored;	/* as the stream counts it */
 	uint64_t		 sent;		/* ms */
 	int			 expect;	/* last sent expecting its
 						   predecessor */
@@ -267,15 +241,10 @@ struct bchan {
 	struct piece		*next;		/* the first to publish */
 	size_t			 pbytes;	/* of data in pieces */
 	unsigned		 nout;		/* pieces OUT */
-	size_t			 outbytes;	/* their size in the stream */
-	size_t			 unfreed;	/* stored since a reader last
-						   took some (send_freed) */
-	uint64_t		 unfreed_at;	/* ms: the last stored */
 	unsigned		 window;	/* at most this many OUT */
 	uint64_t		 pseq;
 	uint64_t		 hold_until;	/* ms: publish nothing before */
 	uint64_t		 backoff;	/* ms: a full stream's retry */
-	uint64_t		 freed_at;	/* ms: a reader let go of some */
 	int			 full;		/* the stream refused the first
 						   piece, sent alone: full */
 	uint64_t		 progress;	/* ms: JetStream last answered,
@@ -287,25 +256,15 @@ struct bchan {
 	int			 fnowriters;	/* asked with no writer left */
 	int			 unseen;	/* data from a writer not seen */
 	uint64_t		 idle;		/* ms since no reader waits */
-	uint64_t		 wanted;	/* ms: a reader last waited */
 	uint64_t		 bseq;		/* broadcast: latest taken */
 	int			 draining;	/* asking if that was all */
 	uint64_t		 drain_next;	/* ms: ask again no sooner */
 	struct bmsgs		 pending;	/* fetched, not in the ring */
-	size_t			 rbytes;	/* of data in pending */
-	unsigned		 fwant;		/* messages the pull request
-						   out may still bring */
-	size_t			 fbytes;	/* and its bytes left */
-	size_t			 fmax;		/* the bytes it asked for */
-	unsigned		 fbatch;	/* the messages */
-	int			 fbig;		/* the next one is larger than
-						   the request's bytes */
 	uint64_t		 aseq;
-	unsigned		 nacking;	/* ACKING in pending */
-	int			 aresend;	/* send them again at once */
+	uint64_t		 asent;		/* ms, an ack with a reply out */
+	int			 aresend;	/* send it again at once */
 	uint64_t		 warned;	/* ms: last bad message logged */
 	uint64_t		 restream_at;	/* ms: stream asked for again */
-	int			 announce;	/* tell the hosts: room freed */
 	/* A broadcast's consumer of this host's. */
 	enum cons_state		 consumer;
 	struct bopens		 opens;		/* waiting for it */
@@ -554,7 +513,6 @@ void	 recv_drained(struct bchan *, int);
 void	 recv_tick(struct bchan *, uint64_t);
 void	 recv_reconnected(struct bchan *);
 void	 announce_freed(struct bchan *);
-void	 recv_announce(struct bchan *);
 
 /* presence.c */
 void	 presence_send(void);

@@ -2,22 +2,15 @@
  * Reading a bridged channel: messages fetched from its stream, checked,
  * acknowledged and handed to the ring.
  *
- * - A queue's hosts share one pull consumer, "q" (AckExplicit: an
- *   acknowledgement takes its own message only, never another host's).
- *   While a reader of its own keeps up (and max_memory has room), a host
- *   fetches ahead: one pull request out at a time, for up to BRIDGE_BATCH
- *   messages and as many bytes as the channel holds less what is fetched
- *   already (JetStream's "max_bytes").  It acknowledges, with a reply
- *   each, all the fetched messages the ring has room for at once, and
- *   puts each in the ring, in the order fetched, only once JetStream has
- *   confirmed its acknowledgement in time, so a message is handed to one
- *   reader once (bridge.h draws the states of a message).  What is
- *   fetched and not acknowledged goes back (-NAK) when no reader here
- *   wants it, for another host's.
+ * - A queue's hosts share one pull consumer, "q".  A host asks for a
+ *   message only while a reader of its own waits (and has room in
+ *   max_memory for it), acknowledges it with a reply, and puts it in the
+ *   ring only once JetStream has confirmed the acknowledgement in time,
+ *   so a message is handed to one reader once (bridge.h draws the states
+ *   of a message).
  * - A broadcast's hosts have a consumer each, "h_HOST", made when the
- *   first reader opens; a host fetches ahead as above, and acknowledges
- *   (AckAll) what every reader of its own has read; what every host has
- *   is purged.
+ *   first reader opens; a host acknowledges (AckAll) what every reader of
+ *   its own has read, and what every host has is purged.
  * - End of file: with no writer left anywhere, the consumer says whether
  *   it has anything left (JOB_DRAINED).
  *
@@ -56,57 +49,17 @@ consumer_name(struct bchan *bc, char *buf, size_t len)
 		snprintf(buf, len, "h_%s", br.host);
 }
 
-/*
- * Whether the connection takes what is published now: while libnats
- * connects again it keeps what is published and sends it once it has
- * (its reconnect buffer), and a -NAK sent that late may hit the message
- * given to another host meanwhile.
- */
-static int
-recv_live(void)
-{
-	return (natsConnection_Status(br.nc) == NATS_CONN_STATUS_CONNECTED);
-}
-
-/*
- * What the channel's buffer can take besides what is fetched: a host
- * fetches no more than its readers will take soon, so that what it
- * fetched is acknowledged and handed over at once, in order, rather than
- * wait and go back.
- */
-static size_t
-recv_ahead_room(struct bchan *bc, struct chan *c)
-{
-	size_t	 room = chan_link_room(c);
-
-	return (room > bc->rbytes ? room - bc->rbytes : 0);
-}
-
-/*
- * Whether bc may ask for more now: max_memory has room for a channel's
- * worth, and nothing is fetched (then at least one message is asked
- * for, so that the next is on its way while the ring's is read, as
- * large as the channel takes), or the ring has room for half a
- * channel's worth besides what is fetched (unless the next message was
- * larger than that).
- */
+/* Whether max_memory has room for one more message of bc's. */
 static int
 recv_room(struct bchan *bc, struct chan *c)
 {
-	if (bc->fsent != 0 || budget_left(&br.pool->budget) < c->capacity)
-		return (0);
-	if (bc->rbytes == 0)
-		return (1);
-	return (!bc->fbig && recv_ahead_room(bc, c) > c->capacity / 2);
+	return (budget_left(&br.pool->budget) >= c->capacity);
 }
 
 static void
-send_fetch(struct bchan *bc, struct chan *c, int mode)
+send_fetch(struct bchan *bc, int mode)
 {
-	char	 subj[192], reply[128], body[160], name[64], cons[80];
-	char	 bytes[48];
-	size_t	 max;
-	int	 batch = BRIDGE_BATCH;
+	char	 subj[192], reply[128], body[96], name[64], cons[80];
 
 	stream_name(name, sizeof name, bc->id);
 	consumer_name(bc, cons, sizeof cons);
@@ -114,37 +67,13 @@ send_fetch(struct bchan *bc, struct chan *c, int mode)
 	    cons);
 	snprintf(reply, sizeof reply, "%s.f.%" PRIu64 ".%" PRIu64, br.inbox,
 	    bc->num, ++bc->fseq);
-	/*
-	 * JetStream counts a message's subject, headers, acknowledgement
-	 * subject and data against max_bytes; one that does not fit in what
-	 * is left ends the request (409).  bc->fbig 2: even a channel's
-	 * worth did not take the next message, ask without a bound (1: ask
-	 * again once nothing is fetched, for a channel's worth).
-	 */
-	max = recv_ahead_room(bc, c);
-	if (max <= c->capacity / 2) {
-		/* One ahead, whatever its size. */
-		batch = 1;
-		max = c->capacity;
-	}
-	max += BRIDGE_FETCH_SLACK;
-	bytes[0] = '\0';
-	bc->fbytes = SIZE_MAX;
-	bc->fmax = 0;
-	if (bc->fbig < 2) {
-		snprintf(bytes, sizeof bytes, ",\"max_bytes\":%zu", max);
-		bc->fbytes = bc->fmax = max;
-	}
 	if (mode == FETCH_NOW)
-		snprintf(body, sizeof body, "{\"batch\":%d%s,\"no_wait\":true}",
-		    batch, bytes);
+		snprintf(body, sizeof body, "{\"batch\":1,\"no_wait\":true}");
 	else
-		snprintf(body, sizeof body, "{\"batch\":%d%s,\"expires\":%llu}",
-		    batch, bytes,
+		snprintf(body, sizeof body, "{\"batch\":1,\"expires\":%llu}",
 		    (unsigned long long)(mode == FETCH_LAST ? FETCH_LAST_MS :
 		    BRIDGE_FETCH_MS) * 1000000);
 	bc->fsent = now_ms();
-	bc->fwant = bc->fbatch = batch;
 	bc->fnowriters = mode != FETCH_WAIT;
 	natsConnection_PublishRequestString(br.nc, subj, reply, body);
 }
@@ -161,94 +90,17 @@ send_ack(struct bchan *bc, struct bmsg *m, int confirm)
 	}
 	snprintf(reply, sizeof reply, "%s.a.%" PRIu64 ".%" PRIu64, br.inbox,
 	    bc->num, ++bc->aseq);
-	if (m->state != BM_ACKING)
-		bc->nacking++;
+	bc->asent = now_ms();
+	bc->aresend = 0;
 	m->state = BM_ACKING;
-	m->aseq = bc->aseq;
-	m->asent = now_ms();
 	natsConnection_PublishRequestString(br.nc, m->reply, reply, "+ACK");
 }
 
-/* Take m out of what is fetched, and free it. */
-static void
-pending_drop(struct bchan *bc, struct bmsg *m)
-{
-	TAILQ_REMOVE(&bc->pending, m, entry);
-	bc->rbytes -= m->len;
-	if (m->state == BM_ACKING)
-		bc->nacking--;
-	bmsg_free(bc, m);
-}
-
-/*
- * What JetStream counts of nm against a pull request's max_bytes: its
- * subject, acknowledgement subject, headers as sent, and data.
- */
-static size_t
-fetch_size(natsMsg *nm)
-{
-	const char	**keys = NULL, **vals;
-	const char	*reply = natsMsg_GetReply(nm);
-	size_t		 n;
-	int		 nk = 0, nv, i, j;
-
-	n = strlen(natsMsg_GetSubject(nm)) + (reply != NULL ?
-	    strlen(reply) : 0) + (size_t)natsMsg_GetDataLength(nm);
-	if (natsMsgHeader_Keys(nm, &keys, &nk) != NATS_OK)
-		return (n);
-	/* "NATS/1.0\r\n", "KEY: VALUE\r\n" each, "\r\n". */
-	n += 12;
-	for (i = 0; i < nk; i++)
-		if (natsMsgHeader_Values(nm, keys[i], &vals, &nv) == NATS_OK) {
-			for (j = 0; j < nv; j++)
-				n += strlen(keys[i]) + 2 + strlen(vals[j]) + 2;
-			free((void *)vals);
-		}
-	free((void *)keys);
-	return (n);
-}
-
-/*
- * A message of the pull request out came.  The request is over once it
- * brought its batch, or its bytes: JetStream ends one whose bytes are
- * used up exactly without a word, so one that has less left than this
- * message and a margin is taken as over.
- */
-static void
-fetch_got(struct bchan *bc, natsMsg *nm)
-{
-	size_t	 sz;
-
-	bc->fbig = 0;
-	if (bc->fwant == 0)
-		return;
-	sz = fetch_size(nm);
-	bc->fbytes = bc->fbytes > sz ? bc->fbytes - sz : 0;
-	if (--bc->fwant == 0 || (bc->fbytes != SIZE_MAX &&
-	    bc->fbytes < sz + 256)) {
-		bc->fwant = 0;
-		bc->fsent = 0;
-	}
-}
-
-/*
- * Tell the hosts a reader let go of data: a full stream has room.  Once
- * for all that went at once (recv_announce).
- */
+/* Tell the hosts a reader let go of data: a full stream has room. */
 void
 announce_freed(struct bchan *bc)
 {
-	bc->announce = 1;
-	bchan_dirty(bc);
-}
-
-void
-recv_announce(struct bchan *bc)
-{
-	if (bc->announce && br.connected) {
-		natsConnection_PublishString(br.nc, br.freed, bc->id);
-		bc->announce = 0;
-	}
+	natsConnection_PublishString(br.nc, br.freed, bc->id);
 }
 
 /* A message that can never be read here: it goes, never to come back. */
@@ -302,7 +154,7 @@ recv_data(const char *id, natsMsg *nm)
 	 */
 	if (bc->delivery == CHAN_BROADCAST && sseq <= bc->bseq) {
 		natsConnection_PublishString(br.nc, reply, "+ACK");
-		fetch_got(bc, nm);
+		bc->fsent = 0;
 		bchan_dirty(bc);
 		return;
 	}
@@ -310,7 +162,7 @@ recv_data(const char *id, natsMsg *nm)
 	len = (size_t)natsMsg_GetDataLength(nm);
 	if ((at = wire_unpad(data, len)) == -1) {
 		recv_refuse(bc, reply, "not padded as a host pads");
-		fetch_got(bc, nm);
+		bc->fsent = 0;
 		bchan_dirty(bc);
 		return;
 	}
@@ -318,7 +170,7 @@ recv_data(const char *id, natsMsg *nm)
 	len -= (size_t)at;
 	if (c->framing == CHAN_MESSAGES && len > c->capacity) {
 		recv_refuse(bc, reply, "larger than the channel");
-		fetch_got(bc, nm);
+		bc->fsent = 0;
 		bchan_dirty(bc);
 		return;
 	}
@@ -335,8 +187,7 @@ recv_data(const char *id, natsMsg *nm)
 	m->charged = len;
 	br.pool->budget.link_used += len;
 	TAILQ_INSERT_TAIL(&bc->pending, m, entry);
-	bc->rbytes += len;
-	fetch_got(bc, nm);
+	bc->fsent = 0;
 	c->rdrained = 0;
 	/* From a writer the hosts' bucket has not shown: give it time. */
 	if (bc->rwriters == 0)
@@ -366,10 +217,9 @@ recv_idle_end(struct bchan *bc, struct chan *c)
 	    TAILQ_EMPTY(&bc->pending) && !c->rdrained && !bc->draining);
 }
 
-/* The status that ends a pull request. */
+/* The answer to a pull request that brought no message. */
 static void
-recv_fetch_status(struct bchan *bc, uint64_t seq, const char *status,
-    const char *desc)
+recv_fetch_status(struct bchan *bc, uint64_t seq, const char *status)
 {
 	struct chan	*c = bc->chan;
 
@@ -378,21 +228,6 @@ recv_fetch_status(struct bchan *bc, uint64_t seq, const char *status,
 	bc->fsent = 0;
 	if (c == NULL)
 		return;
-	/*
-	 * The next message did not fit in the bytes asked for: ask again
-	 * once less is fetched, or, if it brought nothing, once nothing is
-	 * (then with a channel's worth; failing that, with no bound).
-	 */
-	if (strcmp(status, "409") == 0 && desc != NULL &&
-	    strstr(desc, "MaxBytes") != NULL) {
-		if (bc->fwant == bc->fbatch)
-			bc->fbig = bc->fmax >= c->capacity +
-			    BRIDGE_FETCH_SLACK ? 2 : 1;
-		bc->fwant = 0;
-		bchan_dirty(bc);
-		return;
-	}
-	bc->fwant = 0;
 	/*
 	 * 404 and 408: nothing there for this host now.  With no writer
 	 * left, the consumer says whether that is all: a host may hold
@@ -451,7 +286,8 @@ recv_push(struct bchan *bc, struct chan *c, struct bmsg *m)
 		/* The channel shrank here under it: it can never go in. */
 		log_warnx("bridge: %s: a message of %zu bytes is larger than "
 		    "the channel here; it is lost", bc->id, m->len);
-		pending_drop(bc, m);
+		TAILQ_REMOVE(&bc->pending, m, entry);
+		bmsg_free(bc, m);
 		return (1);
 	}
 	/* Its bytes move from the bridge's count to the ring's. */
@@ -462,58 +298,27 @@ recv_push(struct bchan *bc, struct chan *c, struct bmsg *m)
 	br.pool->budget.link_used += m->charged;
 	if (n == 0)
 		return (0);
+	announce_freed(bc);
 	if (n < m->len) {
 		memmove(m->data, m->data + n, m->len - n);
 		m->len -= n;
-		bc->rbytes -= n;
 		return (0);
 	}
-	pending_drop(bc, m);
+	TAILQ_REMOVE(&bc->pending, m, entry);
+	bmsg_free(bc, m);
 	return (1);
 }
 
-/*
- * Put the acknowledged messages at the head of what is fetched in the
- * ring, in order, while it has room; tell the hosts once if any went (a
- * full stream has room).
- */
-static void
-recv_flush(struct bchan *bc, struct chan *c)
-{
-	struct bmsg	*m;
-	int		 pushed = 0;
-	size_t		 before;
-
-	while ((m = TAILQ_FIRST(&bc->pending)) != NULL &&
-	    m->state == BM_ACKED) {
-		before = bc->rbytes;
-		if (!recv_push(bc, c, m)) {
-			pushed |= bc->rbytes != before;
-			break;
-		}
-		pushed = 1;
-	}
-	if (pushed)
-		announce_freed(bc);
-}
-
-/*
- * The server confirmed a queue message's acknowledgement: hand it over,
- * after those fetched before it.  Confirmations come in the order the
- * acknowledgements went (the consumer takes them in order, on one
- * connection); only the last one sent for a message counts.
- */
+/* The server confirmed a queue message's acknowledgement: hand it over. */
 void
 recv_acked(struct bchan *bc, uint64_t seq)
 {
 	struct bmsg	*m;
 
-	if (bc->nacking == 0)
+	if (seq != bc->aseq || bc->asent == 0)
 		return;
-	TAILQ_FOREACH(m, &bc->pending, entry)
-		if (m->state == BM_ACKING && m->aseq == seq)
-			break;
-	if (m == NULL)
+	bc->asent = 0;
+	if ((m = TAILQ_FIRST(&bc->pending)) == NULL || m->state != BM_ACKING)
 		return;
 	/*
 	 * The server gives a message to another host only once its wait for
@@ -528,13 +333,13 @@ recv_acked(struct bchan *bc, uint64_t seq)
 	if (now_ms() - m->got > BRIDGE_ACKWAIT_MS - BRIDGE_TRANSIT_MS) {
 		log_warnx("bridge: %s: message %" PRIu64 " acknowledged too "
 		    "late; it may have gone to another host", bc->id, m->sseq);
-		pending_drop(bc, m);
-	} else {
-		m->state = BM_ACKED;
-		bc->nacking--;
+		TAILQ_REMOVE(&bc->pending, m, entry);
+		bmsg_free(bc, m);
+		return;
 	}
+	m->state = BM_ACKED;
 	if (bc->chan != NULL)
-		recv_flush(bc, bc->chan);
+		recv_push(bc, bc->chan, m);
 }
 
 /*
@@ -559,75 +364,47 @@ fetch_mode(struct bchan *bc, struct chan *c)
 void
 recv_queue(struct bchan *bc, struct chan *c)
 {
-	struct bmsg	*m, *tm;
+	struct bmsg	*m;
 	uint64_t	 now = now_ms();
-	size_t		 room, out = 0;
-	int		 demand = chan_link_demand(c), ahead;
+	int		 demand = chan_link_demand(c), npending = 0;
 
-	if (demand != 0) {
+	if (demand != 0)
 		bc->idle = 0;
-		bc->wanted = now;
-	} else if (c->ring.len > 0)
-		bc->idle = 0;		/* what is there is being read */
 	else if (bc->idle == 0)
 		bc->idle = now;
 	/*
-	 * Readers here keep up: one waits, or waited a moment ago and
-	 * reads what the ring has.
+	 * A message fetched for a reader that went away goes back after a
+	 * while, for others to take; one kept here past half the consumer's
+	 * wait for its acknowledgement may have gone to another host
+	 * already, and is dropped, never acknowledged.
 	 */
-	ahead = c->readers > 0 && (demand != 0 ||
-	    (bc->wanted != 0 && now - bc->wanted < BRIDGE_AHEAD_MS));
-	/*
-	 * What is fetched and not acknowledged goes back for others to take
-	 * when no reader here is left, or none has read for a while; one
-	 * kept past half the consumer's wait for its acknowledgement may
-	 * have gone to another host already, and is dropped, never
-	 * acknowledged (its confirmation could come too late).
-	 */
-	TAILQ_FOREACH_SAFE(m, &bc->pending, entry, tm) {
-		if (m->state != BM_FETCHED)
-			continue;
-		if (c->readers > 0 && now - m->got <= BRIDGE_ACKWAIT_MS / 2 &&
-		    (bc->idle == 0 || now - bc->idle <= BRIDGE_IDLE_MS))
-			continue;
-		/*
-		 * JetStream takes a -NAK for whichever delivery of the
-		 * message is pending: one that reached it after the message
-		 * went to another host would send it on again, and both hosts
-		 * could hand it over.  So a -NAK goes only while the
-		 * connection is up, long before the message can go elsewhere;
-		 * without one, it goes once the consumer's wait has passed.
-		 */
-		if (now - m->got <= BRIDGE_ACKWAIT_MS / 2 && recv_live())
+	while ((m = TAILQ_FIRST(&bc->pending)) != NULL &&
+	    m->state == BM_FETCHED &&
+	    ((bc->idle != 0 && now - bc->idle > BRIDGE_IDLE_MS) ||
+	    now - m->got > BRIDGE_ACKWAIT_MS / 2)) {
+		if (now - m->got <= BRIDGE_ACKWAIT_MS / 2)
 			natsConnection_PublishString(br.nc, m->reply, "-NAK");
-		pending_drop(bc, m);
+		TAILQ_REMOVE(&bc->pending, m, entry);
+		bmsg_free(bc, m);
 	}
-	recv_flush(bc, c);
-	/*
-	 * More on its way while these are acknowledged and read.  With no
-	 * writer left, one quick look says whether that is all; then a
-	 * reader that waits for a writer still to come waits on the server.
-	 */
-	if (ahead && recv_room(bc, c))
-		send_fetch(bc, c, fetch_mode(bc, c));
-	/*
-	 * Acknowledge, all at once, what the ring has room for besides
-	 * what is acknowledged already, in order; at least one if the ring
-	 * is empty.
-	 */
-	room = chan_link_room(c);
-	if (c->readers == 0 || !recv_live())
+	if (demand == 0)
 		return;
-	TAILQ_FOREACH(m, &bc->pending, entry) {
-		if (m->state != BM_FETCHED) {
-			out += m->len;
-			continue;
-		}
-		if (out + m->len > room && (out > 0 || c->ring.len > 0))
-			break;
+	/*
+	 * While a reader waits, one more message is on its way: it comes
+	 * while this one is acknowledged and read.  With no writer left, one
+	 * quick look says whether that is all; then a reader that waits for
+	 * a writer still to come waits on the server.
+	 */
+	TAILQ_FOREACH(m, &bc->pending, entry)
+		npending++;
+	if (bc->fsent == 0 && npending < 2 && recv_room(bc, c))
+		send_fetch(bc, fetch_mode(bc, c));
+	if (c->ring.len > 0 || (m = TAILQ_FIRST(&bc->pending)) == NULL)
+		return;
+	if (m->state == BM_ACKED)
+		recv_push(bc, c, m);
+	else if (m->state == BM_FETCHED && bc->asent == 0)
 		send_ack(bc, m, 1);
-		out += m->len;
-	}
 }
 
 void
@@ -646,7 +423,6 @@ recv_broadcast(struct bchan *bc, struct chan *c, uint64_t now)
 	if (c->readers == 0 && bc->consumer == CONS_MADE) {
 		bc->consumer = CONS_DROPPING;
 		bmsgs_free(bc, &bc->pending);
-		bc->rbytes = 0;
 		bmsgs_free(bc, &bc->pushed);
 		j = job_new(JOB_UNCONSUMER);
 		j->num = bc->num;
@@ -668,7 +444,6 @@ recv_broadcast(struct bchan *bc, struct chan *c, uint64_t now)
 		}
 		m->charged = 0;
 		TAILQ_REMOVE(&bc->pending, m, entry);
-		bc->rbytes -= m->len;
 		free(m->data);
 		m->data = NULL;
 		m->end = c->head.pos + c->ring.len;
@@ -687,8 +462,9 @@ recv_broadcast(struct bchan *bc, struct chan *c, uint64_t now)
 		if (bc->purge_at == 0)
 			bc->purge_at = now + 20;
 	}
-	if (c->readers > 0 && recv_room(bc, c))
-		send_fetch(bc, c, fetch_mode(bc, c));
+	if (TAILQ_EMPTY(&bc->pending) && bc->fsent == 0 && c->readers > 0 &&
+	    chan_link_room(c) > 0 && recv_room(bc, c))
+		send_fetch(bc, fetch_mode(bc, c));
 purge:
 	if (bc->purge_at != 0 && now >= bc->purge_at && !bc->purging) {
 		bc->purge_at = 0;
@@ -710,13 +486,11 @@ recv_tick(struct bchan *bc, uint64_t now)
 		bc->fsent = 0;
 		bchan_dirty(bc);
 	}
-	if (bc->nacking > 0 && br.connected) {
-		TAILQ_FOREACH(m, &bc->pending, entry)
-			if (m->state == BM_ACKING && (bc->aresend ||
-			    now - m->asent > BRIDGE_ACK_RESEND_MS))
-				send_ack(bc, m, 1);
-		bc->aresend = 0;
-	}
+	if (bc->asent != 0 && br.connected &&
+	    (bc->aresend || now - bc->asent > BRIDGE_RESEND_MS) &&
+	    (m = TAILQ_FIRST(&bc->pending)) != NULL &&
+	    m->state == BM_ACKING)
+		send_ack(bc, m, 1);
 	if (bc->purge_at != 0 && now >= bc->purge_at)
 		bchan_dirty(bc);
 	/*
@@ -736,8 +510,7 @@ void
 recv_reconnected(struct bchan *bc)
 {
 	bc->fsent = 0;
-	bc->fwant = 0;
-	if (bc->nacking > 0)
+	if (bc->asent != 0)
 		bc->aresend = 1;
 }
 
@@ -769,7 +542,6 @@ void
 recv_event(natsMsg *m)
 {
 	const char	*subj = natsMsg_GetSubject(m), *status = NULL;
-	const char	*desc = NULL;
 	size_t		 il = strlen(br.inbox), nl = strlen(br.o.nats_name);
 	struct bchan	*bc;
 	uint64_t	 num, seq;
@@ -795,15 +567,12 @@ recv_event(natsMsg *m)
 		return;
 	if (natsMsgHeader_Get(m, "Status", &status) != NATS_OK)
 		status = NULL;
-	if (status == NULL ||
-	    natsMsgHeader_Get(m, "Description", &desc) != NATS_OK)
-		desc = NULL;
 	switch (kind) {
 	case 'p':
 		send_answer(bc, seq, tries, m);
 		break;
 	case 'f':
-		recv_fetch_status(bc, seq, status != NULL ? status : "", desc);
+		recv_fetch_status(bc, seq, status != NULL ? status : "");
 		break;
 	case 'a':
 		if (status == NULL)

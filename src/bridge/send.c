@@ -250,10 +250,8 @@ piece_done(struct bchan *bc, struct piece *p, int err)
 
 	if (bc->next == p)
 		bc->next = TAILQ_NEXT(p, entry);
-	if (p->state == PIECE_OUT) {
+	if (p->state == PIECE_OUT)
 		bc->nout--;
-		bc->outbytes -= p->stored;
-	}
 	TAILQ_REMOVE(&bc->pieces, p, entry);
 	bc->pbytes -= p->len;
 	br.pool->budget.held -= p->charged;
@@ -281,7 +279,6 @@ send_rewind(struct bchan *bc, struct piece *p)
 		if (q->state == PIECE_OUT) {
 			q->state = PIECE_QUEUED;
 			bc->nout--;
-			bc->outbytes -= q->stored;
 		}
 	if (bc->next == NULL || p->seq < bc->next->seq)
 		bc->next = p;
@@ -323,9 +320,7 @@ piece_publish(struct bchan *bc, struct piece *p)
 	p->state = PIECE_OUT;
 	p->sent = now_ms();
 	p->expect = prev != NULL;
-	p->stored = stored + pad;
 	bc->nout++;
-	bc->outbytes += p->stored;
 	if ((st = natsMsg_Create(&m, subj, reply, wire, (int)(1 + pad +
 	    p->len))) == NATS_OK &&
 	    (st = natsMsgHeader_Set(m, "Nats-Msg-Id", id)) == NATS_OK &&
@@ -472,7 +467,6 @@ void
 send_run(struct bchan *bc, struct chan *c)
 {
 	struct piece	*p;
-	size_t		 limit;
 
 	send_take(bc, c);
 	send_epipe(bc);
@@ -489,17 +483,7 @@ send_run(struct bchan *bc, struct chan *c)
 	}
 	if (bc->window == 0)
 		bc->window = BRIDGE_WINDOW;
-	/*
-	 * More than the stream holds would only be refused: what is out,
-	 * with what was stored since a reader last took some (send_freed),
-	 * is bounded by its limit too (at least one piece goes when nothing
-	 * is out and nothing waits to be taken).
-	 */
-	limit = bc->chan != NULL ? (size_t)stream_limit(bc->chan->capacity,
-	    bc->id) : 0;
-	while ((p = bc->next) != NULL && bc->nout < bc->window &&
-	    ((bc->nout == 0 && bc->unfreed == 0) ||
-	    bc->outbytes + bc->unfreed + p->len + 512 <= limit)) {
+	while ((p = bc->next) != NULL && bc->nout < bc->window) {
 		bc->next = TAILQ_NEXT(p, entry);
 		piece_publish(bc, p);
 	}
@@ -545,12 +529,6 @@ send_tick(struct bchan *bc, uint64_t now)
 	struct piece	*p = TAILQ_FIRST(&bc->pieces);
 	size_t		 n = 0;
 
-	/* No word of a reader for a while: try what the stream takes. */
-	if (bc->unfreed > 0 && now - bc->unfreed_at > BRIDGE_RETRY_MAX) {
-		bc->unfreed = 0;
-		if (p != NULL)
-			bchan_dirty(bc);
-	}
 	if (p == NULL)
 		return;
 	if (now - bc->progress > giveup_ms()) {
@@ -650,15 +628,12 @@ piece_stored(struct bchan *bc, struct piece *p)
 
 	while (!last && (q = TAILQ_FIRST(&bc->pieces)) != NULL) {
 		last = q == p;
-		if (q->state == PIECE_OUT)
-			bc->unfreed += q->stored;
 		piece_done(bc, q, 0);
 		if (bc->window < BRIDGE_WINDOW_MAX)
 			bc->window++;
 	}
 	bc->full = 0;
 	bc->backoff = 0;
-	bc->unfreed_at = now_ms();
 	if (bc->chan != NULL)
 		chan_link_wake(bc->chan);
 }
@@ -706,20 +681,10 @@ send_answer(struct bchan *bc, uint64_t seq, unsigned tries, natsMsg *m)
 			 */
 			if (!p->expect)
 				bc->full = 1;
-			/*
-			 * The window halves, no further than BRIDGE_WINDOW:
-			 * a reader's acknowledgements make room for many at
-			 * once, and the hosts are told (send_freed).  One
-			 * told since p went, before its answer, means there
-			 * may be room already.
-			 */
-			if (bc->window / 2 >= BRIDGE_WINDOW)
-				bc->window /= 2;
+			bc->window = 1;
 			bc->backoff = bc->backoff == 0 ? BRIDGE_RETRY_MS :
-			    bc->backoff * 2 > BRIDGE_RETRY_MAX ? BRIDGE_RETRY_MAX :
-			    bc->backoff * 2;
-			if (bc->freed_at < p->sent)
-				send_hold(bc, bc->backoff);
+			    bc->backoff * 2 > 100 ? 100 : bc->backoff * 2;
+			send_hold(bc, bc->backoff);
 			send_rewind(bc, p);
 			return;
 		}
@@ -763,14 +728,8 @@ send_freed(const char *id)
 {
 	struct bchan	*bc;
 
-	if ((bc = bchan_by_id(id)) == NULL)
-		return;
-	bc->unfreed = 0;
-	if (TAILQ_EMPTY(&bc->pieces))
-		return;
-	bc->freed_at = now_ms();
-	bchan_dirty(bc);
-	if (bc->hold_until != 0 && bc->backoff != 0) {
+	if ((bc = bchan_by_id(id)) != NULL && bc->hold_until != 0 &&
+	    bc->full) {
 		bc->hold_until = 0;
 		bc->backoff = 0;
 		bchan_dirty(bc);

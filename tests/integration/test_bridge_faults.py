@@ -81,19 +81,6 @@ The faults:
   the delivery are set on two hosts while a writer and a reader keep the
   stream busy: each setxattr succeeds or fails with EBUSY, and nothing
   is lost or read twice.
-- test_node_loss_competing_readers (issue 22): readers on hosts A and B
-  compete for the queue, each host fetching ahead and acknowledging many
-  messages at once, and the node leading the queue's consumer is
-  killed.  nats-server 2.9 confirms an acknowledgement before the
-  consumer's other nodes have it, and a new leader may deliver again, at
-  once, what the old one delivered: a sniffer on a node that lives
-  tells such records (delivered twice as new, or again after a confirmed
-  acknowledgement) and those a host acknowledged whose confirmation came
-  too late after the election, which are reported and not counted.
-- test_reader_killed_with_fetched_ahead (issue 22): readers on B and C,
-  B's reader stops reading (file still open) and is killed while B has
-  messages fetched and not acknowledged: they go back to C's reader; what
-  B acknowledged is in B's channel, and a new reader there gets it.
 - test_full_channel_small_records is not about a fault.  It checks, in
   a few seconds and without depending on timing, what
   test_server_restart ran into when its writer got ahead of the reader:
@@ -230,14 +217,11 @@ say("done")
 # A reader: reads records until end of file, sleeping PAUSE seconds (a
 # fourth argument; none without it) after each.  Its log: "ready", "got T
 # WID SEQ INTACT" for each (INTACT 1 when the record is whole), "eof T"
-# or "err ERRNO T" at the end.  With a fifth argument, a path: once that
-# exists, after a record it says "holding" and reads no more, its file
-# still open, until it is killed (then nothing it read is unsaid).
+# or "err ERRNO T" at the end.
 READER = r'''
 import os, sys, time
 path, log, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 pause = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
-hold = sys.argv[5] if len(sys.argv) > 5 else None
 out = open(log, "a")
 def say(s):
     out.write(s + "\n")
@@ -265,10 +249,6 @@ while True:
     except (IndexError, ValueError, UnicodeDecodeError):
         wid, seq, whole = "?", -1, False
     say("got %.6f %s %d %d" % (t, wid, seq, int(whole)))
-    if hold is not None and os.path.exists(hold):
-        say("holding")
-        while True:
-            time.sleep(60)
     if pause:
         time.sleep(pause)
 '''
@@ -462,21 +442,6 @@ class Sniffer:
         return any(ack not in self.acked and ack not in self.naked
                    for ack in self.deliveries.get(rec, [])[:-1])
 
-    def server_forgot(self, rec):
-        """True if the server delivered the record twice with delivery
-        count 1 (a new consumer leader that never learned of the first
-        delivery), or delivered it again after it had confirmed an
-        acknowledgement of it (one the new leader never learned of):
-        nats-server 2.9 answers an acknowledgement before its consumer's
-        other nodes have it, and a new leader takes over what they have.
-        Either way the record was handed over twice by the server's
-        word."""
-        acks = self.deliveries.get(rec, [])
-        if sum(1 for ack in acks if ack.split(".")[4] == "1") > 1:
-            return True
-        return any(self.acked.get(ack, [None, False])[1]
-                   for ack in acks[:-1])
-
     def story(self, rec, names):
         """What the server saw of a record: stored as which stream
         sequence(s), delivered to whom, acknowledged by whom.  names maps
@@ -669,11 +634,10 @@ class BridgeFaults(unittest.TestCase):
             name, c.stderr()))
         return c
 
-    def reader(self, h, name, pause=0.0, hold=None):
+    def reader(self, h, name, pause=0.0):
         c = Client(self, "r", name, lambda log: [h("q", "ch"), log,
                                                  str(SIZE)] +
-                   ([str(pause)] if pause or hold else []) +
-                   ([hold] if hold else []), h)
+                   ([str(pause)] if pause else []), h)
         self.until("reader %s ready" % name,
                    lambda: c.lines() or not c.running())
         self.assertEqual(c.lines()[0], ["ready"], "reader %s: %s" % (
@@ -839,19 +803,14 @@ class BridgeFaults(unittest.TestCase):
     # -- checks -----------------------------------------------------------
 
     def analyse(self, writers, readers, in_stream=(), with_host=(),
-                story=None, came_back=lambda rec: False,
-                server_twice=lambda rec: False):
+                story=None, came_back=lambda rec: False):
         """Check the records (the module's comment says what); problems
         go to self.problems.  in_stream: the records the stream still
         holds; with_host: those a killed host had acknowledged last (a
         Sniffer's lost_with_host), not counted as lost if never read;
         story(record): what the server saw of a lost one; came_back(record):
         true if it came late because a host died with it (Sniffer's
-        went_to_a_dead_host); server_twice(record): true if the server
-        itself delivered it as new twice, or again after confirming its
-        acknowledgement (Sniffer's server_forgot), a record read twice
-        then not being the bridge's doing.  Returns figures for the
-        report."""
+        went_to_a_dead_host).  Returns figures for the report."""
         tried, accepted, failed = {}, {}, {}
         for w in writers:
             for ln in w.lines():
@@ -889,8 +848,6 @@ class BridgeFaults(unittest.TestCase):
                 seq.append((t, wid, n))
             reads[r.name] = seq
         twice = sorted(k for k, v in got.items() if v > 1)
-        forgot = [k for k in twice if server_twice(k)]
-        twice = [k for k in twice if k not in forgot]
         if twice:
             self.problem("%d records read more than once: %s" % (
                 len(twice), ", ".join(
@@ -899,9 +856,6 @@ class BridgeFaults(unittest.TestCase):
                     for k in twice[:20])))
         lost = sorted(k for k in accepted if k not in got and
                       k not in with_host)
-        if story is not None:
-            for k in lost[:10]:
-                self.problem("lost %s %d: %s" % (k + (story(k),)))
         gone = sorted(k for k in accepted if k not in got and
                       k in with_host)
         # A queue message whose acknowledgement JetStream confirmed too
@@ -911,8 +865,13 @@ class BridgeFaults(unittest.TestCase):
         # the daemons logged such messages are that, not a problem.
         late = self.late_acks()
         if lost and len(lost) <= late and not in_stream:
-            self.late_lost = ["%s %d" % k for k in lost]
+            self.late_lost = ["%s %d%s" % (k + (
+                ": " + story(k) if story is not None else "",))
+                for k in lost]
             lost = []
+        if story is not None:
+            for k in lost[:10]:
+                self.problem("lost %s %d: %s" % (k + (story(k),)))
         if lost:
             self.problem("%d accepted records never read: %s" % (
                 len(lost), ", ".join("%s %d (accepted at %.3f%s)" % (
@@ -939,7 +898,6 @@ class BridgeFaults(unittest.TestCase):
         return {"accepted": len(accepted), "read": sum(got.values()),
                 "tried": len(tried), "failed": len(failed),
                 "twice": len(twice), "lost": len(lost),
-                "server_twice": ["%s %d" % k for k in forgot],
                 "gone": ["%s %d" % k for k in gone],
                 "failed_read": sum(1 for k in failed if k in got),
                 "unknown_read": sum(1 for k in tried if k not in accepted
@@ -1292,149 +1250,6 @@ class BridgeFaults(unittest.TestCase):
         """Each host given one node's URL: it learns the others from the
         server (connect_urls) and fails over to them."""
         self.node_loss((0,), (1,))
-
-    def test_node_loss_competing_readers(self):
-        """Issue 22: readers on two hosts, A and B, compete for a queue
-        that a writer on A fills back to back, each host fetching ahead
-        and acknowledging what it fetched many at once (each
-        acknowledgement confirmed on its own).  With a 3-node cluster and
-        3 replicas, the node leading the queue's consumer, where the
-        acknowledgements go, is killed midway: nothing is read twice,
-        nothing accepted is lost."""
-        c = natstest.NatsCluster(self.tmp)
-        opts = ("-o", "nats_replicas=3," + TIMEOUT)
-        a = self.host(c.urls, *opts)
-        b = self.host(c.urls, *opts)
-        self.bridge(a)
-        self.bridge(b)
-        self.channel(a, b)
-        stream = self.stream_of(a)
-
-        def consumer_leader():
-            cinfo = natstest.jsapi(c.url, "CONSUMER.INFO.%s.q" % stream)
-            return (cinfo or {}).get("cluster", {}).get("leader")
-        leader = self.until("the consumer's leader", consumer_leader)
-        # The sniffer on a node that is not to be killed.
-        watcher = (int(leader[1:]) + 1) % 3
-        sniffer = Sniffer(c.node(watcher))
-        self.addCleanup(sniffer.close)
-        ra = self.reader(a, "rA")
-        rb = self.reader(b, "rB")
-        w = self.writer(a, "wA", count=1000000, pause=0)
-        self.wait_accepted(w, 300)
-        cleader = consumer_leader() or leader
-        fetched = [ipcfs_test.figures(h("q", "ch")).get("fetched_messages", -1)
-                   for h in (a, b)]
-        node = c.node(int(cleader[1:]))
-        t_kill = time.monotonic()
-        node.kill()
-        t_down = time.monotonic()
-        self.kills.append((t_kill, t_down))
-        self.events.append((t_down, "node %s killed" % cleader))
-        got = ra.count("got") + rb.count("got")
-        self.wait_accepted(w, 300)
-        self.until("the readers go on", lambda: ra.count("got") +
-                   rb.count("got") > got + 300 or not ra.running() or
-                   not rb.running())
-        up = c.running()
-        self.wind_up([w], [ra, rb])
-        left = set()
-        if all(r.last()[:1] == ["eof"] for r in (ra, rb)):
-            left = self.stream_left(up[0].url, stream)
-        # What nats-server 2.9 itself hands over twice across a consumer
-        # leader's loss is told, not counted against the bridge; the
-        # sniffer must have watched throughout for that.
-        # And a record whose last delivery a host acknowledged, the
-        # confirmation coming only after the election, later than the
-        # bridge may hand it over (bridge.h, BRIDGE_ACKWAIT_MS), is lost
-        # with that host as with a killed one (docs/bridge.md).
-        watched = sniffer.error is None and int(cleader[1:]) != watcher
-        forgot = sniffer.server_forgot if watched else lambda rec: False
-        acked = {rec for rec, acks in sniffer.deliveries.items()
-                 if acks[-1] in sniffer.acked} if watched else set()
-        fig = self.analyse([w], [ra, rb], left, with_host=acked,
-                           server_twice=forgot)
-        self.report("consumer leader %s killed; fetched ahead just before "
-                    "on A, B: %s; %d accepted, %d read (A %d, B %d), %d "
-                    "read twice, %d lost; handed over twice by the server "
-                    "(a new consumer leader that had not learned of a "
-                    "delivery or its confirmed acknowledgement): %s; "
-                    "acknowledged, confirmed too late, never read: %s" % (
-                        cleader, fetched, fig["accepted"], fig["read"],
-                        ra.count("got"), rb.count("got"), fig["twice"],
-                        fig["lost"], ", ".join(fig["server_twice"]) or
-                        "none", ", ".join(fig["gone"]) or "none"))
-        self.answers(a, b)
-        self.conclude([w], [ra, rb])
-
-    def test_reader_killed_with_fetched_ahead(self):
-        """Issue 22: readers on B and C compete for a queue that a writer
-        on A fills back to back, in a channel of 8 KiB.  B's reader stops
-        reading (its file still open) and is killed while B holds
-        messages it fetched ahead and has not acknowledged: those go back
-        to the stream, to C's reader; what B had acknowledged stays in
-        B's channel, as a pipe's data outlives its reader, and a new
-        reader on B gets it.  Nothing is read twice, nothing accepted is
-        lost."""
-        s = natstest.NatsServer("s", self.tmp)
-        a = self.host(s.url, "-o", TIMEOUT)
-        b = self.host(s.url, "-o", TIMEOUT)
-        c = self.host(s.url, "-o", TIMEOUT)
-        for h in (a, b, c):
-            self.bridge(h)
-        self.channel(a, b, c)
-        os.setxattr(a("q", "ch"), CAPACITY, b"8192")
-        for h in (b, c):
-            self.until("the capacity on %r" % h, lambda: os.getxattr(
-                h("q", "ch"), CAPACITY) == b"8192")
-        stream = self.stream_of(a)
-        hold = os.path.join(self.tmp, "hold")
-        rb = self.reader(b, "rB", hold=hold)
-        rc = self.reader(c, "rC")
-        w = self.writer(a, "wA", count=1000000, pause=0)
-        self.wait_accepted(w, 200)
-        self.until("B's reader reads", lambda: rb.count("got") >= 20 or
-                   not rb.running())
-        with open(hold, "w"):
-            pass
-        self.until("B's reader holds", lambda: rb.count("holding") or
-                   not rb.running())
-        # Its host has messages fetched and not acknowledged for a moment
-        # after its reader stopped (while the reader's last wait is
-        # recent): the reader is killed then, or after a bounded wait.
-        ahead, deadline = 0, time.monotonic() + 5
-        while time.monotonic() < deadline:
-            st = ipcfs_test.figures(b("q", "ch"))
-            ahead = st.get("fetched_messages", -1)
-            if ahead > 0:
-                break
-            time.sleep(0.002)
-        rb.kill()
-        t_kill = time.monotonic()
-        self.events.append((t_kill, "B's reader killed"))
-        # Taken back: a record B fetched and gave back may come to C out
-        # of its writer's order.
-        self.kills.append((t_kill - 1, t_kill + 5))
-        self.until("B gives back what it fetched", lambda: ipcfs_test.figures(
-            b("q", "ch")).get("fetched_messages", 0) == 0, wait=30)
-        got = rc.count("got")
-        self.wait_accepted(w, 200)
-        self.until("C's reader goes on", lambda: rc.count("got") > got + 100
-                   or not rc.running())
-        rb2 = self.reader(b, "rB2")
-        self.wind_up([w], [rc, rb2])
-        left = set()
-        if all(r.last()[:1] == ["eof"] for r in (rc, rb2)):
-            left = self.stream_left(s.url, stream)
-        fig = self.analyse([w], [rb, rc, rb2], left)
-        self.report("B had %d fetched and not handed over when its reader "
-                    "was killed; %d accepted, %d read (rB %d, rC %d, rB2 "
-                    "%d), %d read twice, %d lost" % (
-                        ahead, fig["accepted"], fig["read"],
-                        rb.count("got"), rc.count("got"), rb2.count("got"),
-                        fig["twice"], fig["lost"]))
-        self.answers(a, b, c)
-        self.conclude([w], [rb, rc, rb2])
 
     def test_network_cut(self):
         """Host A's link to the server is cut while it writes: its writes
